@@ -1,0 +1,1 @@
+//! Criterion benchmarks of synbench-rs live in this package's bench targets.

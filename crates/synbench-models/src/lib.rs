@@ -1,0 +1,159 @@
+//! Encoders: the seam between the deep-learning framework and the rest of
+//! SynBench.
+//!
+//! Everything above this crate sees only the [`Encoder`] trait, which takes a
+//! batch of flattened `f32` inputs and hands back `f32` features as plain
+//! `ndarray` arrays; framework types and backend choices stay inside this
+//! crate. This crate ships the reference encoders of SPEC §5 — [`Identity`]
+//! and a fixed, seeded [`RandomProjection`] — whose effect on the score is
+//! known in closed form.
+#![deny(missing_docs)]
+
+use ndarray::{Array2, ArrayView2};
+use ndarray_rand::RandomExt;
+use ndarray_rand::rand::SeedableRng;
+use ndarray_rand::rand_distr::StandardNormal;
+use rand_chacha::ChaCha8Rng;
+use thiserror::Error;
+
+/// Encoder failures, each naming what was expected.
+#[derive(Debug, Error)]
+pub enum EncoderError {
+    /// The batch does not have the width the encoder takes.
+    #[error("input batch has {found} values per sample, but the encoder expects {expected} (shape {shape:?})")]
+    InputWidth {
+        /// Values per sample the encoder takes.
+        expected: usize,
+        /// Values per sample given.
+        found: usize,
+        /// The sample shape the encoder takes.
+        shape: Vec<usize>,
+    },
+    /// Invalid encoder parameters.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A representation map `f: ℝ^d → ℝ^D` applied batch-wise.
+pub trait Encoder {
+    /// Shape of one input sample, e.g. `[3, 224, 224]` or `[d]`.
+    fn input_shape(&self) -> &[usize];
+    /// Feature dimension `D`.
+    fn output_dim(&self) -> usize;
+    /// A short human-readable description for logs and result files.
+    fn describe(&self) -> String;
+    /// Encodes `[n, d]` inputs (each row a flattened sample) into `[n, D]` features.
+    fn encode(&mut self, batch: ArrayView2<'_, f32>) -> Result<Array2<f32>, EncoderError>;
+
+    /// Checks a batch's width against [`Encoder::input_shape`].
+    fn check_width(&self, batch: &ArrayView2<'_, f32>) -> Result<(), EncoderError> {
+        let expected: usize = self.input_shape().iter().product();
+        if batch.ncols() == expected {
+            Ok(())
+        } else {
+            Err(EncoderError::InputWidth { expected, found: batch.ncols(), shape: self.input_shape().to_vec() })
+        }
+    }
+}
+
+/// `f(x) = x` (SPEC §5: its score tends to 1).
+#[derive(Debug, Clone)]
+pub struct Identity {
+    shape: Vec<usize>,
+}
+
+impl Identity {
+    /// Identity on samples of the given shape.
+    pub fn new(shape: Vec<usize>) -> Self {
+        Self { shape }
+    }
+}
+
+impl Encoder for Identity {
+    fn input_shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn output_dim(&self) -> usize {
+        self.shape.iter().product()
+    }
+    fn describe(&self) -> String {
+        format!("identity on {:?}", self.shape)
+    }
+    fn encode(&mut self, batch: ArrayView2<'_, f32>) -> Result<Array2<f32>, EncoderError> {
+        self.check_width(&batch)?;
+        Ok(batch.to_owned())
+    }
+}
+
+/// `f(x) = P·x` with a fixed Gaussian `P ∈ ℝ^{D×d}`, entries `N(0, 1/d)`,
+/// drawn from a seeded ChaCha8 stream (the same seed gives the same `P` on
+/// every machine).
+#[derive(Debug, Clone)]
+pub struct RandomProjection {
+    shape: Vec<usize>,
+    /// `Pᵀ`, `[d, D]`, so that a batch maps as `X·Pᵀ`.
+    projection_t: Array2<f32>,
+    seed: u64,
+}
+
+impl RandomProjection {
+    /// A projection from samples of `shape` to `output_dim` features.
+    pub fn new(shape: Vec<usize>, output_dim: usize, seed: u64) -> Result<Self, EncoderError> {
+        let input_dim: usize = shape.iter().product();
+        if input_dim == 0 || output_dim == 0 {
+            return Err(EncoderError::Config(format!(
+                "random projection needs a non-empty input shape and output_dim > 0, got {shape:?} -> {output_dim}"
+            )));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let scale = 1.0 / (input_dim as f64).sqrt();
+        let p = Array2::<f64>::random_using((input_dim, output_dim), StandardNormal, &mut rng);
+        Ok(Self { shape, projection_t: p.mapv(|v| (v * scale) as f32), seed })
+    }
+}
+
+impl Encoder for RandomProjection {
+    fn input_shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn output_dim(&self) -> usize {
+        self.projection_t.ncols()
+    }
+    fn describe(&self) -> String {
+        format!("random projection {:?} -> {} (seed {})", self.shape, self.output_dim(), self.seed)
+    }
+    fn encode(&mut self, batch: ArrayView2<'_, f32>) -> Result<Array2<f32>, EncoderError> {
+        self.check_width(&batch)?;
+        Ok(batch.dot(&self.projection_t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn identity_returns_its_input_and_checks_width() {
+        let mut enc = Identity::new(vec![3]);
+        let x = array![[1.0_f32, 2.0, 3.0]];
+        assert_eq!(enc.encode(x.view()).unwrap(), x);
+        let err = enc.encode(array![[1.0_f32, 2.0]].view()).unwrap_err();
+        assert_eq!(err.to_string(), "input batch has 2 values per sample, but the encoder expects 3 (shape [3])");
+    }
+
+    #[test]
+    fn random_projection_is_seeded_linear_and_norm_preserving_on_average() {
+        let mut a = RandomProjection::new(vec![64], 512, 3).unwrap();
+        let mut b = RandomProjection::new(vec![64], 512, 3).unwrap();
+        let x = Array2::from_shape_fn((2, 64), |(i, j)| ((i * 64 + j) % 7) as f32 - 3.0);
+        let fa = a.encode(x.view()).unwrap();
+        assert_eq!(fa, b.encode(x.view()).unwrap());
+        // Linearity: f(2x) = 2 f(x).
+        let f2 = a.encode((&x * 2.0).view()).unwrap();
+        assert!(f2.iter().zip(fa.iter()).all(|(u, v)| (u - 2.0 * v).abs() <= 1e-5 * v.abs().max(1.0)));
+        // E‖Px‖² = (D/d)·‖x‖²·… with entries N(0, 1/d): E‖Px‖² = D·‖x‖²/d; 512 draws ⇒ ±3·√(2/512).
+        let ratio = fa.row(0).dot(&fa.row(0)) / x.row(0).dot(&x.row(0)) * 64.0 / 512.0;
+        assert!((ratio - 1.0).abs() < 3.0 * (2.0_f32 / 512.0).sqrt(), "{ratio}");
+    }
+}

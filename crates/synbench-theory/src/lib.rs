@@ -1,0 +1,33 @@
+//! Closed-form pieces of SynBench (SPEC §2–§4).
+//!
+//! * [`normal`]: the standard normal pdf, cdf and quantile;
+//! * [`bound`]: the expected scaled bound `E(a)` of a correctly classified
+//!   sample and the raw-data reference outcome of a mean scale;
+//! * [`qcqp`]: the exact ℓ2-constrained QCQP that makes the Bayes probe
+//!   ε-robust (SPEC §3);
+//! * [`score`]: the expected-bound curve over the threshold grid and the
+//!   SynBench score in `reference` (grid) and `exact` (integral) modes.
+//!
+//! Invariant: this crate is pure arithmetic on `f64` slices. It does no IO,
+//! allocates only its results, and knows nothing of data generation, probes or
+//! deep-learning frameworks.
+#![deny(missing_docs)]
+
+pub mod bound;
+mod error;
+pub mod normal;
+pub mod qcqp;
+pub mod scales;
+pub mod score;
+
+pub use bound::{RawReference, expected_scaled_bound, raw_reference};
+pub use error::TheoryError;
+pub use qcqp::{QcqpSolution, attack_radius, solve_l2_qcqp};
+pub use scales::ScaleGrid;
+pub use score::{
+    PAPER_THRESHOLDS, ScaleOutcome, ScoreMode, expected_bound_curve, linspace, reference_threshold_grid,
+    synbench_scores,
+};
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, TheoryError>;
