@@ -290,12 +290,12 @@ impl Mixture {
         split: Split,
         first: u64,
         mut inputs: ArrayViewMut2<f32>,
-        mut labels: ArrayViewMut1<u8>,
+        labels: ArrayViewMut1<u8>,
     ) {
         assert_eq!(inputs.ncols(), self.dim, "inputs must have one column per input coordinate");
         assert_eq!(inputs.nrows(), labels.len(), "one label per input row");
         let key = self.stream_key(scale_index, split);
-        Zip::indexed(inputs.axis_iter_mut(Axis(0))).and(labels.view_mut()).into_par_iter().for_each(
+        Zip::indexed(inputs.axis_iter_mut(Axis(0))).and(labels).into_par_iter().for_each(
             |(i, mut row, label)| {
                 let sample = first + i as u64;
                 let mut rng = ChaCha8Rng::from_seed(key);
@@ -303,7 +303,6 @@ impl Mixture {
                 *label = self.fill_sample(&mut rng, scale, row.as_slice_mut().expect("rows are contiguous"));
             },
         );
-        drop(labels);
     }
 
     fn stream_key(&self, scale_index: u32, split: Split) -> [u8; 32] {

@@ -29,7 +29,7 @@ fn expected_scaled_bound_at_margin(accuracy: f64, m: f64) -> f64 {
 /// The expected scaled bound written from the normalised margin `m = Φ⁻¹(a) > 0`
 /// directly: `1 + φ(m)/(Φ(m)·m)`. Avoids the quantile round trip when `m` is known.
 pub fn expected_scaled_bound_from_margin(m: f64) -> Result<f64> {
-    if !(m > 0.0) {
+    if m.is_nan() || m <= 0.0 {
         return Err(TheoryError::OutOfRange {
             what: "normalised margin",
             index: 0,
