@@ -295,14 +295,12 @@ impl Mixture {
         assert_eq!(inputs.ncols(), self.dim, "inputs must have one column per input coordinate");
         assert_eq!(inputs.nrows(), labels.len(), "one label per input row");
         let key = self.stream_key(scale_index, split);
-        Zip::indexed(inputs.axis_iter_mut(Axis(0))).and(labels).into_par_iter().for_each(
-            |(i, mut row, label)| {
-                let sample = first + i as u64;
-                let mut rng = ChaCha8Rng::from_seed(key);
-                rng.set_stream(sample);
-                *label = self.fill_sample(&mut rng, scale, row.as_slice_mut().expect("rows are contiguous"));
-            },
-        );
+        Zip::indexed(inputs.axis_iter_mut(Axis(0))).and(labels).into_par_iter().for_each(|(i, mut row, label)| {
+            let sample = first + i as u64;
+            let mut rng = ChaCha8Rng::from_seed(key);
+            rng.set_stream(sample);
+            *label = self.fill_sample(&mut rng, scale, row.as_slice_mut().expect("rows are contiguous"));
+        });
     }
 
     fn stream_key(&self, scale_index: u32, split: Split) -> [u8; 32] {
