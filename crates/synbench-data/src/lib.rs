@@ -19,6 +19,7 @@
 //! assert!(batch.labels.iter().all(|&y| y <= 1));
 //! ```
 #![deny(missing_docs)]
+#![doc = include_str!("../README.md")]
 
 use std::ops::Range;
 

@@ -8,6 +8,7 @@
 //! and a fixed, seeded [`RandomProjection`] — whose effect on the score is
 //! known in closed form.
 #![deny(missing_docs)]
+#![doc = include_str!("../README.md")]
 
 use ndarray::{Array2, ArrayView2};
 use ndarray_rand::RandomExt;

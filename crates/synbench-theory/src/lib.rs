@@ -12,6 +12,7 @@
 //! allocates only its results, and knows nothing of data generation, probes or
 //! deep-learning frameworks.
 #![deny(missing_docs)]
+#![doc = include_str!("../README.md")]
 
 pub mod bound;
 mod error;
