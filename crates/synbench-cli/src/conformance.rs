@@ -380,16 +380,137 @@ fn check_qcqp(doc: &Value, out: &mut Vec<CaseReport>) -> Result<()> {
 // ---------------------------------------------------------------- bayes_probe.json
 
 fn check_bayes_probe(doc: &Value, out: &mut Vec<CaseReport>) -> Result<()> {
+    use synbench_probe::ndarray::Axis;
+    use synbench_probe::{BayesProbeParams, ClassStatistics, ParamGuard};
+
+    let epsilons = vec_field(doc, "epsilons")?;
     for (i, c) in array_field(doc, "cases")?.iter().enumerate() {
         let dim = c.get("dim").map_or(String::new(), Value::to_string);
-        out.push(CaseReport {
-            label: format!("bayes_probe[{i}] dim={dim}"),
-            status: Status::Pending,
-            max_error: 0.0,
-            detail: "the Bayes probe (synbench-probe) has not landed yet".into(),
-        });
+        let label = format!("bayes_probe[{i}] dim={dim}");
+        let train_x = f32_matrix(c, "train_X")?;
+        let train_y = label_vector(c, "train_y")?;
+        let test_x = f32_matrix(c, "test_X")?;
+        let test_y = label_vector(c, "test_y")?;
+        let batch_size = usize::try_from(num_field(c, "batch_size")? as u64)?;
+        let per_eps = array_field(c, "per_eps")?;
+        if per_eps.len() != epsilons.len() {
+            bail!("case {i}: `per_eps` has {} entries for {} epsilons", per_eps.len(), epsilons.len());
+        }
+        let outcomes = (|| -> synbench_probe::Result<_> {
+            let stats = ClassStatistics::from_batch(train_x.view(), train_y.view())?;
+            let probe = BayesProbeParams::new(epsilons.clone()).batch_size(batch_size).check()?.fit(&stats)?;
+            // Stream the test split batch by batch, as the reference's loader does.
+            let mut evaluator = probe.evaluator();
+            for start in (0..test_y.len()).step_by(batch_size) {
+                let end = (start + batch_size).min(test_y.len());
+                let rows = (start..end).into();
+                evaluator.fold(test_x.slice_axis(Axis(0), rows), test_y.slice_axis(Axis(0), rows))?;
+            }
+            let weights: Vec<Vec<f64>> = probe.directions().iter().map(|d| d.weights.to_vec()).collect();
+            Ok((evaluator.finish(), weights))
+        })();
+        let (outcomes, weights) = match outcomes {
+            Ok(values) => values,
+            Err(err) => {
+                out.push(failed(label, err.to_string()));
+                continue;
+            }
+        };
+        let mut worst = (String::new(), 0.0_f64);
+        let mut worst_f64 = 0.0_f64;
+        let mut note = |what: String, err: f64| {
+            if what.contains("f64.") {
+                worst_f64 = worst_f64.max(err);
+            }
+            if err > worst.1 || worst.0.is_empty() {
+                worst = (what, err);
+            }
+        };
+        let mut accuracy_mismatch = None;
+        for ((want, got), w) in per_eps.iter().zip(&outcomes).zip(&weights) {
+            let eps = got.epsilon;
+            let f64s = field(want, "f64")?;
+            let exact_accuracy = [
+                ("accuracy", got.reference.accuracy, num_field(want, "accuracy")?),
+                ("accuracy_plain_mean", got.exact.accuracy, num_field(want, "accuracy_plain_mean")?),
+                ("f64.accuracy", got.reference.accuracy, num_field(f64s, "accuracy")?),
+            ];
+            for (name, g, w) in exact_accuracy {
+                if g != w {
+                    accuracy_mismatch.get_or_insert(format!("eps={eps}: {name} {g} != {w}"));
+                }
+            }
+            note(format!("eps={eps} bound"), rel_err(got.reference.scaled_bound, num_field(want, "bound")?));
+            note(format!("eps={eps} f64.bound"), rel_err(got.reference.scaled_bound, num_field(f64s, "bound")?));
+            note(
+                format!("eps={eps} bound_plain_mean"),
+                rel_err(got.exact.scaled_bound, num_field(want, "bound_plain_mean")?),
+            );
+            note(
+                format!("eps={eps} f64.bound_plain_mean"),
+                rel_err(got.exact.scaled_bound, num_field(f64s, "bound_plain_mean")?),
+            );
+            note(format!("eps={eps} f64.W"), max_rel_err_scaled(w, &vec_field(f64s, "W")?));
+        }
+        let report = match accuracy_mismatch {
+            Some(detail) => failed(label, format!("accuracy not exact: {detail}")),
+            None => case(
+                label,
+                worst.1,
+                BAYES_PROBE_RTOL,
+                format!(
+                    "accuracies exact; bounds, plain means, W; worst: {}; vs f64 pipeline {worst_f64:.1e}",
+                    worst.0
+                ),
+            ),
+        };
+        out.push(report);
     }
     Ok(())
+}
+
+/// Relative tolerance of the Bayes probe's bounds and weights (fixture README).
+const BAYES_PROBE_RTOL: f64 = 1e-6;
+
+/// Largest entry error relative to the largest entry of `want` (tiny entries of
+/// `W` carry no meaning of their own).
+fn max_rel_err_scaled(got: &[f64], want: &[f64]) -> f64 {
+    if got.len() != want.len() {
+        return f64::INFINITY;
+    }
+    let scale = want.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    let err = got.iter().zip(want).fold(0.0_f64, |m, (g, w)| m.max((g - w).abs()));
+    if scale == 0.0 { err } else { err / scale }
+}
+
+/// A `[rows][cols]` matrix of float32 values (stored as exact doubles).
+fn f32_matrix(v: &Value, key: &str) -> Result<synbench_probe::ndarray::Array2<f32>> {
+    let rows = array_field(v, key)?;
+    let cols = rows.first().and_then(Value::as_array).map_or(0, Vec::len);
+    let mut data = Vec::with_capacity(rows.len() * cols);
+    for (r, row) in rows.iter().enumerate() {
+        let row = row.as_array().ok_or_else(|| anyhow!("`{key}`[{r}] is not an array"))?;
+        if row.len() != cols {
+            bail!("`{key}`[{r}] has {} entries, expected {cols}", row.len());
+        }
+        for (c, x) in row.iter().enumerate() {
+            data.push(number(x).with_context(|| format!("`{key}`[{r}][{c}]"))? as f32);
+        }
+    }
+    Ok(synbench_probe::ndarray::Array2::from_shape_vec((rows.len(), cols), data)?)
+}
+
+/// Labels 0/1 as `u8`.
+fn label_vector(v: &Value, key: &str) -> Result<synbench_probe::ndarray::Array1<u8>> {
+    vec_field(v, key)?
+        .iter()
+        .enumerate()
+        .map(|(i, &y)| match y {
+            0.0 => Ok(0),
+            1.0 => Ok(1),
+            other => bail!("`{key}`[{i}] = {other}, expected a label 0 or 1"),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,477 @@
+//! The ε-robust Bayes probe on representations (SPEC §3) and its ℓ∞/ℓ1
+//! variants (SPEC §6), linfa-style: [`BayesProbeParams`] →
+//! [`BayesProbeValidParams`] → [`BayesProbeValidParams::fit`] on streamed
+//! [`ClassStatistics`] → [`BayesProbe`], evaluated by streaming test batches
+//! through a [`ProbeEvaluator`].
+
+use faer::{Mat, Side};
+use linfa::ParamGuard;
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use synbench_theory::{ScaleOutcome, TheoryError, attack_radius, solve_l2_qcqp};
+
+use crate::attack::{AttackNorm, solve_attack_qcqp};
+use crate::error::{ProbeError, Result, check_batch};
+use crate::stats::ClassStatistics;
+
+/// Eigenvalues of the covariance at or below this are cut (SPEC §3, step 2).
+pub const EIGENVALUE_CUTOFF: f64 = 1e-6;
+/// The batch size over which the reference averages accuracy and bound.
+pub const REFERENCE_BATCH_SIZE: usize = 256;
+
+/// How the covariance of the representations is estimated (SPEC §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum CovarianceEstimator {
+    /// The reference's plug-in pooled covariance `S` (SPEC §3).
+    #[default]
+    Pooled,
+    /// Ledoit–Wolf shrinkage of `S` towards `(tr S / d)·I`: less biased when
+    /// the feature width is comparable to the number of samples.
+    LedoitWolf,
+}
+
+/// How per-sample results are averaged into one accuracy and one bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Averaging {
+    /// As the reference: per batch (the accuracy of the batch and the mean
+    /// scaled bound over its correct samples), then the mean of the batch
+    /// means; a trailing partial batch counts as a batch (PyTorch's
+    /// `drop_last = False`).
+    #[default]
+    Reference,
+    /// Plain means over all test samples.
+    Exact,
+}
+
+/// Checked parameters of the Bayes probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BayesProbeValidParams {
+    epsilons: Vec<f64>,
+    eigenvalue_cutoff: f64,
+    estimator: CovarianceEstimator,
+    attack: AttackNorm,
+    averaging: Averaging,
+    batch_size: usize,
+}
+
+/// Unchecked parameters of the Bayes probe; [`ParamGuard::check`] validates them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BayesProbeParams(BayesProbeValidParams);
+
+impl BayesProbeParams {
+    /// A probe for the robustness levels `epsilons` (each in [0, 1)), with the
+    /// reference's defaults: cutoff 1e-6, pooled covariance, ℓ2 attack,
+    /// reference averaging over batches of 256.
+    pub fn new(epsilons: impl Into<Vec<f64>>) -> Self {
+        Self(BayesProbeValidParams {
+            epsilons: epsilons.into(),
+            eigenvalue_cutoff: EIGENVALUE_CUTOFF,
+            estimator: CovarianceEstimator::default(),
+            attack: AttackNorm::default(),
+            averaging: Averaging::default(),
+            batch_size: REFERENCE_BATCH_SIZE,
+        })
+    }
+    /// Eigenvalue cutoff (components with λ ≤ cutoff are dropped).
+    pub fn eigenvalue_cutoff(mut self, cutoff: f64) -> Self {
+        self.0.eigenvalue_cutoff = cutoff;
+        self
+    }
+    /// Covariance estimator.
+    pub fn estimator(mut self, estimator: CovarianceEstimator) -> Self {
+        self.0.estimator = estimator;
+        self
+    }
+    /// Attack norm of the robust QCQP.
+    pub fn attack(mut self, attack: AttackNorm) -> Self {
+        self.0.attack = attack;
+        self
+    }
+    /// Averaging mode of the evaluation.
+    pub fn averaging(mut self, averaging: Averaging) -> Self {
+        self.0.averaging = averaging;
+        self
+    }
+    /// Batch size of [`Averaging::Reference`].
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.0.batch_size = batch_size;
+        self
+    }
+}
+
+impl ParamGuard for BayesProbeParams {
+    type Checked = BayesProbeValidParams;
+    type Error = ProbeError;
+
+    fn check_ref(&self) -> Result<&BayesProbeValidParams> {
+        let p = &self.0;
+        if p.epsilons.is_empty() {
+            return Err(TheoryError::Empty { what: "epsilons" }.into());
+        }
+        // ε ≥ 1 makes the robust direction vanish (SPEC §3): a configuration error.
+        if let Some(&epsilon) = p.epsilons.iter().find(|e| !(0.0..1.0).contains(*e)) {
+            return Err(TheoryError::EpsilonOutOfRange { epsilon }.into());
+        }
+        if !(p.eigenvalue_cutoff.is_finite() && p.eigenvalue_cutoff >= 0.0) {
+            return Err(ProbeError::InvalidParameter {
+                name: "eigenvalue_cutoff",
+                value: p.eigenvalue_cutoff,
+                expected: "a finite number >= 0",
+            });
+        }
+        if p.batch_size == 0 {
+            return Err(ProbeError::InvalidParameter { name: "batch_size", value: 0.0, expected: "at least 1" });
+        }
+        Ok(p)
+    }
+
+    fn check(self) -> Result<BayesProbeValidParams> {
+        self.check_ref()?;
+        Ok(self.0)
+    }
+}
+
+/// The QCQP solution in the eigenbasis (ℓ2 attack only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EigenbasisSolution {
+    /// `z*` of the QCQP (depends on eigenvector signs).
+    pub z: Array1<f64>,
+    /// `w₀ = diag(1/λ₁)(μ − z*)`.
+    pub w0: Array1<f64>,
+}
+
+/// The robust linear classifier for one ε.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RobustDirection {
+    /// Robustness level ε.
+    pub epsilon: f64,
+    /// Attack radius `δ = ε·‖μ‖_p`.
+    pub delta: f64,
+    /// `W` in feature space: the classifier is `sign((h − c)ᵀW)`.
+    pub weights: Array1<f64>,
+    /// `|μᵀw₀|`, the class-mean margin that normalises the scaled bound.
+    pub mean_margin: f64,
+    /// Eigenbasis quantities (ℓ2 attack only).
+    pub eigenbasis: Option<EigenbasisSolution>,
+}
+
+/// A fitted ε-robust Bayes probe: one robust direction per ε.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BayesProbe {
+    dim: usize,
+    midpoint: Array1<f64>,
+    eigenvalues: Vec<f64>,
+    kept_vectors: Array2<f64>,
+    mu_eigbasis: Array1<f64>,
+    shrinkage: f64,
+    directions: Vec<RobustDirection>,
+    averaging: Averaging,
+    batch_size: usize,
+}
+
+impl BayesProbeValidParams {
+    /// The robustness levels.
+    pub fn epsilons(&self) -> &[f64] {
+        &self.epsilons
+    }
+    /// The averaging mode.
+    pub fn averaging_mode(&self) -> Averaging {
+        self.averaging
+    }
+
+    /// Fits the probe on streamed training statistics (SPEC §3 steps 1–4).
+    pub fn fit(&self, stats: &ClassStatistics) -> Result<BayesProbe> {
+        let dim = stats.dim();
+        let mut cov = stats.pooled_covariance()?;
+        let shrinkage = match self.estimator {
+            CovarianceEstimator::Pooled => 0.0,
+            CovarianceEstimator::LedoitWolf => {
+                let rho = stats.ledoit_wolf_shrinkage()?;
+                let target = cov.diag().sum() / dim as f64;
+                cov *= 1.0 - rho;
+                cov.diag_mut().mapv_inplace(|v| v + rho * target);
+                rho
+            }
+        };
+        let (all_values, vectors) = symmetric_eigen(&cov)?;
+        let kept: Vec<usize> = (0..dim).filter(|&k| all_values[k] > self.eigenvalue_cutoff).collect();
+        if kept.is_empty() {
+            return Err(ProbeError::NoSignal {
+                what: format!("no covariance eigenvalue exceeds the cutoff {}", self.eigenvalue_cutoff),
+            });
+        }
+        let eigenvalues: Vec<f64> = kept.iter().map(|&k| all_values[k]).collect();
+        let f1 = vectors.select(Axis(1), &kept);
+        let (mu1, mu0) = (stats.class_mean(1), stats.class_mean(0));
+        let half_diff = (mu1 - mu0) / 2.0;
+        let midpoint = (mu1 + mu0) / 2.0;
+        let mu = f1.t().dot(&half_diff);
+        let inv_lambda: Vec<f64> = eigenvalues.iter().map(|l| 1.0 / l).collect();
+
+        let directions = self
+            .epsilons
+            .iter()
+            .map(|&epsilon| match self.attack {
+                AttackNorm::L2 => l2_direction(epsilon, &mu, &inv_lambda, &f1),
+                norm => conic_direction(epsilon, &half_diff, &inv_lambda, &f1, norm),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(BayesProbe {
+            dim,
+            midpoint,
+            eigenvalues,
+            kept_vectors: f1,
+            mu_eigbasis: mu,
+            shrinkage,
+            directions,
+            averaging: self.averaging,
+            batch_size: self.batch_size,
+        })
+    }
+}
+
+/// Symmetric eigendecomposition through faer, eigenvalues descending, each
+/// eigenvector's largest-magnitude entry made positive (deterministic signs).
+fn symmetric_eigen(cov: &Array2<f64>) -> Result<(Vec<f64>, Array2<f64>)> {
+    let d = cov.nrows();
+    let mat = Mat::<f64>::from_fn(d, d, |i, j| cov[[i, j]]);
+    let eig = mat
+        .self_adjoint_eigen(Side::Lower)
+        .map_err(|e| ProbeError::NoSignal { what: format!("eigendecomposition of the covariance failed: {e:?}") })?;
+    let values = eig.S().column_vector();
+    let u = eig.U();
+    let mut order: Vec<usize> = (0..d).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+    let mut vectors = Array2::zeros((d, d));
+    for (col, &k) in order.iter().enumerate() {
+        let pivot = (0..d).map(|i| u[(i, k)]).fold(0.0_f64, |best, v| if v.abs() > best.abs() { v } else { best });
+        let sign = if pivot < 0.0 { -1.0 } else { 1.0 };
+        for i in 0..d {
+            vectors[[i, col]] = sign * u[(i, k)];
+        }
+    }
+    Ok((order.iter().map(|&k| values[k]).collect(), vectors))
+}
+
+/// SPEC §3 step 4 with the exact secular solver.
+fn l2_direction(epsilon: f64, mu: &Array1<f64>, inv_lambda: &[f64], f1: &Array2<f64>) -> Result<RobustDirection> {
+    let mu_slice = mu.as_slice().expect("contiguous");
+    let delta = attack_radius(epsilon, mu_slice)?;
+    let z = Array1::from(solve_l2_qcqp(mu_slice, inv_lambda, delta)?.z);
+    let w0 = (mu - &z) * &Array1::from(inv_lambda.to_vec());
+    let weights = f1.dot(&w0);
+    let mean_margin = mu.dot(&w0).abs();
+    ensure_signal(epsilon, mean_margin)?;
+    Ok(RobustDirection { epsilon, delta, weights, mean_margin, eigenbasis: Some(EigenbasisSolution { z, w0 }) })
+}
+
+/// SPEC §6: the ℓ∞/ℓ1 QCQP in the original feature basis, `Q = F₁ diag(1/λ₁) F₁ᵀ`
+/// (the pseudo-inverse on the kept subspace). `δ = ε·‖P μ‖_p` with `P` the
+/// projection onto that subspace, so ε ≥ 1 degenerates as in the ℓ2 case.
+fn conic_direction(
+    epsilon: f64,
+    half_diff: &Array1<f64>,
+    inv_lambda: &[f64],
+    f1: &Array2<f64>,
+    norm: AttackNorm,
+) -> Result<RobustDirection> {
+    let scaled = f1 * &Array1::from(inv_lambda.to_vec()).insert_axis(Axis(0));
+    let precision = scaled.dot(&f1.t());
+    let projected = f1.dot(&f1.t().dot(half_diff));
+    let radius = norm.norm(projected.as_slice().expect("contiguous"));
+    let delta = attack_radius(epsilon, &[radius])?;
+    let z = solve_attack_qcqp(half_diff.as_slice().expect("contiguous"), precision.view(), delta, norm)?;
+    let weights = precision.dot(&(half_diff - &Array1::from(z)));
+    let mean_margin = half_diff.dot(&weights).abs();
+    ensure_signal(epsilon, mean_margin)?;
+    Ok(RobustDirection { epsilon, delta, weights, mean_margin, eigenbasis: None })
+}
+
+fn ensure_signal(epsilon: f64, mean_margin: f64) -> Result<()> {
+    if !(mean_margin > 0.0 && mean_margin.is_finite()) {
+        return Err(ProbeError::NoSignal {
+            what: format!("the class means coincide on the kept subspace (|μᵀw₀| = {mean_margin} at ε = {epsilon})"),
+        });
+    }
+    Ok(())
+}
+
+impl BayesProbe {
+    /// Feature dimension the probe was fitted on.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+    /// The class midpoint `c = (μ₁ + μ₀)/2`.
+    pub fn midpoint(&self) -> &Array1<f64> {
+        &self.midpoint
+    }
+    /// Kept eigenvalues λ₁ (descending).
+    pub fn eigenvalues(&self) -> &[f64] {
+        &self.eigenvalues
+    }
+    /// Kept eigenvectors `F₁` as columns `[d, k]`.
+    pub fn eigenvectors(&self) -> &Array2<f64> {
+        &self.kept_vectors
+    }
+    /// `μ = F₁ᵀ(μ₁ − μ₀)/2`.
+    pub fn mu_eigbasis(&self) -> &Array1<f64> {
+        &self.mu_eigbasis
+    }
+    /// Ledoit–Wolf shrinkage coefficient used (0 for the pooled estimator).
+    pub fn shrinkage(&self) -> f64 {
+        self.shrinkage
+    }
+    /// One robust direction per ε, in the order of the parameters.
+    pub fn directions(&self) -> &[RobustDirection] {
+        &self.directions
+    }
+
+    /// Starts a streamed evaluation on test batches (SPEC §3 steps 5–6).
+    pub fn evaluator(&self) -> ProbeEvaluator<'_> {
+        let e = self.directions.len();
+        let mut weights = Array2::zeros((self.dim, e));
+        for (k, dir) in self.directions.iter().enumerate() {
+            weights.column_mut(k).assign(&dir.weights);
+        }
+        ProbeEvaluator { probe: self, weights, tallies: vec![Tally::default(); e] }
+    }
+
+    /// Evaluates one in-memory test set (a convenience over [`Self::evaluator`]).
+    pub fn evaluate(&self, features: ArrayView2<'_, f32>, labels: ArrayView1<'_, u8>) -> Result<Vec<EpsilonOutcome>> {
+        let mut evaluator = self.evaluator();
+        evaluator.fold(features, labels)?;
+        Ok(evaluator.finish())
+    }
+
+    /// The outcomes under the probe's configured averaging mode.
+    pub fn scale_outcomes(&self, outcomes: &[EpsilonOutcome]) -> Vec<ScaleOutcome> {
+        outcomes.iter().map(|o| o.outcome(self.averaging)).collect()
+    }
+}
+
+/// Running sums of one ε.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    samples: u64,
+    correct: u64,
+    bound_sum: f64,
+    batch_samples: u64,
+    batch_correct: u64,
+    batch_bound_sum: f64,
+    batches: u64,
+    batch_accuracy_sum: f64,
+    bound_batches: u64,
+    batch_bound_mean_sum: f64,
+}
+
+impl Tally {
+    fn add(&mut self, correct: bool, scaled_bound: f64, batch_size: u64) {
+        self.samples += 1;
+        self.batch_samples += 1;
+        if correct {
+            self.correct += 1;
+            self.bound_sum += scaled_bound;
+            self.batch_correct += 1;
+            self.batch_bound_sum += scaled_bound;
+        }
+        if self.batch_samples == batch_size {
+            self.close_batch();
+        }
+    }
+
+    fn close_batch(&mut self) {
+        if self.batch_samples == 0 {
+            return;
+        }
+        self.batches += 1;
+        self.batch_accuracy_sum += self.batch_correct as f64 / self.batch_samples as f64;
+        // The reference takes the mean over an empty selection (NaN) for a batch
+        // without correct samples; we leave such a batch out of the bound's mean.
+        if self.batch_correct > 0 {
+            self.bound_batches += 1;
+            self.batch_bound_mean_sum += self.batch_bound_sum / self.batch_correct as f64;
+        }
+        self.batch_samples = 0;
+        self.batch_correct = 0;
+        self.batch_bound_sum = 0.0;
+    }
+}
+
+/// Accuracy and mean scaled bound of one ε under both averaging modes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpsilonOutcome {
+    /// Robustness level ε.
+    pub epsilon: f64,
+    /// Batch-averaged, as the reference.
+    pub reference: ScaleOutcome,
+    /// Plain means over all samples.
+    pub exact: ScaleOutcome,
+    /// Correctly classified test samples.
+    pub correct: u64,
+    /// Test samples seen.
+    pub samples: u64,
+}
+
+impl EpsilonOutcome {
+    /// The outcome under `averaging`.
+    pub fn outcome(&self, averaging: Averaging) -> ScaleOutcome {
+        match averaging {
+            Averaging::Reference => self.reference,
+            Averaging::Exact => self.exact,
+        }
+    }
+}
+
+/// Streams test batches through every robust direction at once: one
+/// `[n, d]·[d, #ε]` product per batch. Batches of the reference averaging
+/// are cut every `batch_size` samples, whatever sizes the caller folds.
+#[derive(Debug, Clone)]
+pub struct ProbeEvaluator<'a> {
+    probe: &'a BayesProbe,
+    weights: Array2<f64>,
+    tallies: Vec<Tally>,
+}
+
+impl ProbeEvaluator<'_> {
+    /// Folds one test batch `[n, d]` with labels in {0, 1}.
+    pub fn fold(&mut self, features: ArrayView2<'_, f32>, labels: ArrayView1<'_, u8>) -> Result<()> {
+        check_batch(&features, &labels, self.probe.dim, "test features", "test labels")?;
+        let centred = features.mapv(f64::from) - &self.probe.midpoint;
+        let margins = centred.dot(&self.weights);
+        let batch_size = self.probe.batch_size as u64;
+        for (row, &y) in margins.outer_iter().zip(labels) {
+            for ((tally, &margin), dir) in self.tallies.iter_mut().zip(row).zip(&self.probe.directions) {
+                // SPEC §3 step 5: a zero margin is wrong for both classes.
+                let correct = (margin > 0.0 && y == 1) || (margin < 0.0 && y == 0);
+                tally.add(correct, margin.abs() / dir.mean_margin, batch_size);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes a trailing partial batch and returns one outcome per ε. With no
+    /// correct sample at all the bound is reported as 0 (accuracy 0 never
+    /// passes a threshold of the curve, so it contributes nothing either way).
+    pub fn finish(mut self) -> Vec<EpsilonOutcome> {
+        self.tallies
+            .iter_mut()
+            .zip(&self.probe.directions)
+            .map(|(t, dir)| {
+                t.close_batch();
+                let ratio = |num: f64, den: u64| if den == 0 { 0.0 } else { num / den as f64 };
+                EpsilonOutcome {
+                    epsilon: dir.epsilon,
+                    reference: ScaleOutcome {
+                        accuracy: ratio(t.batch_accuracy_sum, t.batches),
+                        scaled_bound: ratio(t.batch_bound_mean_sum, t.bound_batches),
+                    },
+                    exact: ScaleOutcome {
+                        accuracy: ratio(t.correct as f64, t.samples),
+                        scaled_bound: ratio(t.bound_sum, t.correct),
+                    },
+                    correct: t.correct,
+                    samples: t.samples,
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,362 @@
+//! Linear probing on real features through linfa (SPEC §6): the standard
+//! probe is linfa-logistic; the ε-robust probe is a linfa algorithm of its own
+//! ([`RobustLogisticParams`] → [`RobustLogisticValidParams`] → `Fit` →
+//! [`FittedRobustLogistic`] with `Predict`). For a linear model the worst case
+//! over an ε-ball is exact, so attacked accuracy is computed, not estimated.
+
+use linfa::ParamGuard;
+use linfa::dataset::{AsSingleTargets, DatasetBase};
+use linfa::traits::{Fit, PredictInplace};
+use linfa_logistic::{
+    FittedLogisticRegression, LogisticRegression, MultiFittedLogisticRegression, MultiLogisticRegression,
+};
+use ndarray::{Array1, Array2, ArrayBase, ArrayView1, ArrayView2, Data, Ix2};
+
+use crate::attack::AttackNorm;
+use crate::error::{ProbeError, Result, check_finite};
+
+/// A linear binary classifier `h ↦ 1 if wᵀh + b > 0 else 0`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearModel {
+    /// The weights `w`.
+    pub weights: Array1<f64>,
+    /// The intercept `b`.
+    pub intercept: f64,
+}
+
+impl LinearModel {
+    /// A model from its weights and intercept.
+    pub fn new(weights: Array1<f64>, intercept: f64) -> Self {
+        Self { weights, intercept }
+    }
+
+    /// The binary linfa-logistic model, oriented so that a positive decision
+    /// value means class 1 (linfa-logistic picks its own positive class).
+    pub fn from_logistic(fitted: &FittedLogisticRegression<f64, u8>) -> Self {
+        let sign = if fitted.labels().pos.class == 1 { 1.0 } else { -1.0 };
+        Self { weights: fitted.params() * sign, intercept: fitted.intercept() * sign }
+    }
+
+    /// Decision values `wᵀh + b`.
+    pub fn decision<D: Data<Elem = f64>>(&self, features: &ArrayBase<D, Ix2>) -> Array1<f64> {
+        features.dot(&self.weights) + self.intercept
+    }
+
+    /// Share of samples classified correctly without attack.
+    pub fn clean_accuracy(&self, features: ArrayView2<'_, f64>, labels: ArrayView1<'_, u8>) -> Result<f64> {
+        self.robust_accuracy(features, labels, 0.0, AttackNorm::L2)
+    }
+
+    /// Exact attacked accuracy under `‖δh‖_p ≤ ε`: a sample is robustly
+    /// correct iff `y·(wᵀh + b) − ε·‖w‖_q > 0`, `y = ±1`, `q` the dual norm.
+    pub fn robust_accuracy(
+        &self,
+        features: ArrayView2<'_, f64>,
+        labels: ArrayView1<'_, u8>,
+        epsilon: f64,
+        norm: AttackNorm,
+    ) -> Result<f64> {
+        check_labelled(&features, &labels, self.weights.len())?;
+        if !(epsilon.is_finite() && epsilon >= 0.0) {
+            return Err(ProbeError::InvalidParameter { name: "epsilon", value: epsilon, expected: "a radius >= 0" });
+        }
+        let slack = epsilon * norm.dual_norm(self.weights.as_slice().expect("contiguous"));
+        let decision = self.decision(&features);
+        let robust = decision.iter().zip(labels).filter(|&(&v, &y)| signed(y) * v - slack > 0.0).count();
+        Ok(robust as f64 / labels.len().max(1) as f64)
+    }
+}
+
+fn signed(label: u8) -> f64 {
+    if label == 1 { 1.0 } else { -1.0 }
+}
+
+fn check_labelled(features: &ArrayView2<'_, f64>, labels: &ArrayView1<'_, u8>, dim: usize) -> Result<()> {
+    if features.ncols() != dim {
+        return Err(ProbeError::DimensionMismatch { tensor: "features", expected: dim, found: features.ncols() });
+    }
+    if labels.len() != features.nrows() {
+        return Err(ProbeError::LabelCountMismatch {
+            tensor: "labels",
+            expected: features.nrows(),
+            found: labels.len(),
+        });
+    }
+    if let Some(((row, col), &value)) = features.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(ProbeError::NonFiniteFeature { tensor: "features", row, col, value });
+    }
+    if let Some(index) = labels.iter().position(|&y| y > 1) {
+        return Err(ProbeError::InvalidLabel { tensor: "labels", index, value: usize::from(labels[index]) });
+    }
+    Ok(())
+}
+
+impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<u8>> for LinearModel {
+    fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<u8>) {
+        assert_eq!(x.nrows(), y.len(), "one prediction per row");
+        for (out, v) in y.iter_mut().zip(self.decision(x)) {
+            *out = u8::from(v > 0.0);
+        }
+    }
+    fn default_target(&self, x: &ArrayBase<D, Ix2>) -> Array1<u8> {
+        Array1::zeros(x.nrows())
+    }
+}
+
+/// A linfa dataset of `f64` features `[n, d]` with one label per row.
+pub type FeatureDataset<T> = DatasetBase<Array2<f64>, Array1<T>>;
+
+/// A linfa dataset in `f64` from `f32` encoder features, rejecting NaN/∞.
+pub fn features_dataset<T: Clone>(
+    features: ArrayView2<'_, f32>,
+    labels: ArrayView1<'_, T>,
+) -> Result<FeatureDataset<T>> {
+    check_finite(&features, "features")?;
+    if labels.len() != features.nrows() {
+        return Err(ProbeError::LabelCountMismatch {
+            tensor: "labels",
+            expected: features.nrows(),
+            found: labels.len(),
+        });
+    }
+    Ok(DatasetBase::new(features.mapv(f64::from), labels.to_owned()))
+}
+
+/// The standard binary probe: L2-regularised logistic regression by linfa-logistic.
+pub fn fit_logistic(dataset: &FeatureDataset<u8>, alpha: f64, max_iterations: u64) -> Result<LinearModel> {
+    let fitted = LogisticRegression::default().alpha(alpha).max_iterations(max_iterations).fit(dataset)?;
+    Ok(LinearModel::from_logistic(&fitted))
+}
+
+/// The standard multi-class probe: multinomial logistic regression by linfa-logistic.
+pub fn fit_multinomial_logistic(
+    dataset: &FeatureDataset<usize>,
+    alpha: f64,
+    max_iterations: u64,
+) -> Result<MultiFittedLogisticRegression<f64, usize>> {
+    Ok(MultiLogisticRegression::default().alpha(alpha).max_iterations(max_iterations).fit(dataset)?)
+}
+
+/// Checked parameters of the ε-robust logistic probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RobustLogisticValidParams {
+    epsilon: f64,
+    attack: AttackNorm,
+    alpha: f64,
+    max_iterations: u64,
+    gradient_tolerance: f64,
+    smoothing: f64,
+}
+
+/// Unchecked parameters of the ε-robust logistic probe, which minimises
+///
+/// ```text
+/// (1/n) Σᵢ log(1 + exp(−[yᵢ(wᵀhᵢ + b) − ε‖w‖_q])) + (α/2)‖w‖²,   yᵢ = ±1,
+/// ```
+///
+/// the logistic loss of the worst-case margin over `‖δh‖_p ≤ ε` (SPEC §6).
+/// The dual norm is smoothed as `Σ √(wᵢ² + κ²) − κ` (ℓ1) or `√(‖w‖² + κ²) − κ`
+/// (ℓ2) so that full-batch gradient descent with Armijo backtracking (and
+/// Barzilai–Borwein trial steps) converges; κ defaults to 1e-8.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RobustLogisticParams(RobustLogisticValidParams);
+
+impl RobustLogisticParams {
+    /// Robust logistic regression against an `attack`-norm ball of radius `epsilon`
+    /// (in feature units); ℓ2 and ℓ∞ attacks are supported.
+    pub fn new(epsilon: f64, attack: AttackNorm) -> Self {
+        Self(RobustLogisticValidParams {
+            epsilon,
+            attack,
+            alpha: 1e-4,
+            max_iterations: 5000,
+            gradient_tolerance: 1e-7,
+            smoothing: 1e-8,
+        })
+    }
+    /// L2 penalty α ≥ 0 on the weights.
+    pub fn alpha(mut self, alpha: f64) -> Self {
+        self.0.alpha = alpha;
+        self
+    }
+    /// Iteration budget of the gradient descent.
+    pub fn max_iterations(mut self, max_iterations: u64) -> Self {
+        self.0.max_iterations = max_iterations;
+        self
+    }
+    /// Stop when the largest gradient entry falls below this.
+    pub fn gradient_tolerance(mut self, tolerance: f64) -> Self {
+        self.0.gradient_tolerance = tolerance;
+        self
+    }
+    /// Smoothing κ > 0 of the dual norm.
+    pub fn smoothing(mut self, smoothing: f64) -> Self {
+        self.0.smoothing = smoothing;
+        self
+    }
+}
+
+impl ParamGuard for RobustLogisticParams {
+    type Checked = RobustLogisticValidParams;
+    type Error = ProbeError;
+
+    fn check_ref(&self) -> Result<&RobustLogisticValidParams> {
+        let p = &self.0;
+        let positive = |name, value: f64, allow_zero: bool| {
+            if value.is_finite() && (value > 0.0 || (allow_zero && value == 0.0)) {
+                Ok(())
+            } else {
+                Err(ProbeError::InvalidParameter {
+                    name,
+                    value,
+                    expected: if allow_zero { "a finite number >= 0" } else { "a finite number > 0" },
+                })
+            }
+        };
+        positive("epsilon", p.epsilon, true)?;
+        positive("alpha", p.alpha, true)?;
+        positive("gradient_tolerance", p.gradient_tolerance, false)?;
+        positive("smoothing", p.smoothing, false)?;
+        if p.attack == AttackNorm::L1 {
+            return Err(ProbeError::InvalidParameter {
+                name: "attack",
+                value: f64::NAN,
+                expected: "l2 or linf (the l1 attack's dual norm, l-infinity, is not smoothed here)",
+            });
+        }
+        if p.max_iterations == 0 {
+            return Err(ProbeError::InvalidParameter { name: "max_iterations", value: 0.0, expected: "at least 1" });
+        }
+        Ok(p)
+    }
+
+    fn check(self) -> Result<RobustLogisticValidParams> {
+        self.check_ref()?;
+        Ok(self.0)
+    }
+}
+
+/// A fitted ε-robust logistic probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FittedRobustLogistic {
+    /// The linear classifier.
+    pub model: LinearModel,
+    /// Gradient steps taken.
+    pub iterations: u64,
+    /// Whether the gradient tolerance was met within the budget.
+    pub converged: bool,
+    /// Final value of the objective.
+    pub objective: f64,
+}
+
+impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<u8>> for FittedRobustLogistic {
+    fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<u8>) {
+        self.model.predict_inplace(x, y);
+    }
+    fn default_target(&self, x: &ArrayBase<D, Ix2>) -> Array1<u8> {
+        Array1::zeros(x.nrows())
+    }
+}
+
+impl RobustLogisticValidParams {
+    /// `(N(w), ∇N(w))` of the smoothed dual norm.
+    fn dual_norm(&self, w: &Array1<f64>) -> (f64, Array1<f64>) {
+        let k = self.smoothing;
+        match self.attack {
+            AttackNorm::L2 => {
+                let r = (w.dot(w) + k * k).sqrt();
+                (r - k, w / r)
+            }
+            // ℓ∞ attack: the dual is ℓ1.
+            _ => {
+                let roots = w.mapv(|v| (v * v + k * k).sqrt());
+                (roots.sum() - k * w.len() as f64, w / &roots)
+            }
+        }
+    }
+
+    /// Objective and gradient at `(w, b)`; `s` holds the labels as ±1.
+    fn objective<D: Data<Elem = f64>>(
+        &self,
+        x: &ArrayBase<D, Ix2>,
+        s: &Array1<f64>,
+        w: &Array1<f64>,
+        b: f64,
+    ) -> (f64, Array1<f64>, f64) {
+        let n = s.len() as f64;
+        let (norm, norm_grad) = self.dual_norm(w);
+        let margins = (x.dot(w) + b) * s - self.epsilon * norm;
+        // softplus(−m), and d/dm softplus(−m) = −σ(−m).
+        let loss: f64 = margins.iter().map(|&m| softplus(-m)).sum::<f64>() / n + 0.5 * self.alpha * w.dot(w);
+        let g = margins.mapv(|m| -sigmoid(-m) / n);
+        let gs = &g * s;
+        let grad_w = x.t().dot(&gs) - norm_grad * (self.epsilon * g.sum()) + w * self.alpha;
+        (loss, grad_w, gs.sum())
+    }
+}
+
+fn softplus(t: f64) -> f64 {
+    t.max(0.0) + (-t.abs()).exp().ln_1p()
+}
+
+fn sigmoid(t: f64) -> f64 {
+    if t >= 0.0 {
+        1.0 / (1.0 + (-t).exp())
+    } else {
+        let e = t.exp();
+        e / (1.0 + e)
+    }
+}
+
+impl<D: Data<Elem = f64>, T: AsSingleTargets<Elem = u8>> Fit<ArrayBase<D, Ix2>, T, ProbeError>
+    for RobustLogisticValidParams
+{
+    type Object = FittedRobustLogistic;
+
+    fn fit(&self, dataset: &DatasetBase<ArrayBase<D, Ix2>, T>) -> Result<FittedRobustLogistic> {
+        let x = dataset.records();
+        let labels = dataset.as_single_targets();
+        check_labelled(&x.view(), &labels, x.ncols())?;
+        if x.nrows() == 0 {
+            return Err(linfa::Error::NotEnoughSamples.into());
+        }
+        let s = labels.mapv(signed);
+        let (mut w, mut b) = (Array1::zeros(x.ncols()), 0.0);
+        let (mut f, mut gw, mut gb) = self.objective(x, &s, &w, b);
+        let mut step = 1.0;
+        let mut iterations = 0;
+        let mut converged = false;
+        while iterations < self.max_iterations {
+            let gmax = gw.iter().fold(gb.abs(), |m, v| m.max(v.abs()));
+            if gmax < self.gradient_tolerance {
+                converged = true;
+                break;
+            }
+            iterations += 1;
+            let g2 = gw.dot(&gw) + gb * gb;
+            // Armijo backtracking from the trial step.
+            let (w_new, b_new, f_new, gw_new, gb_new) = loop {
+                let w_try = &w - &(&gw * step);
+                let b_try = b - step * gb;
+                let (f_try, gw_try, gb_try) = self.objective(x, &s, &w_try, b_try);
+                if f_try <= f - 1e-4 * step * g2 || step < 1e-20 {
+                    break (w_try, b_try, f_try, gw_try, gb_try);
+                }
+                step *= 0.5;
+            };
+            if step < 1e-20 {
+                // No descent left at machine precision: a stationary point.
+                converged = true;
+                break;
+            }
+            // Barzilai–Borwein trial step for the next iteration.
+            let (dw, db) = (&w_new - &w, b_new - b);
+            let (yw, yb) = (&gw_new - &gw, gb_new - gb);
+            let sy = dw.dot(&yw) + db * yb;
+            let ss = dw.dot(&dw) + db * db;
+            step = if sy > 0.0 { (ss / sy).clamp(1e-10, 1e10) } else { step * 2.0 };
+            (w, b, f, gw, gb) = (w_new, b_new, f_new, gw_new, gb_new);
+        }
+        Ok(FittedRobustLogistic { model: LinearModel::new(w, b), iterations, converged, objective: f })
+    }
+}
