@@ -5,6 +5,10 @@
 //!   check, clippy with `-D warnings`, every workspace test, the conformance
 //!   runner on the fixtures (default `../shared/fixtures`).
 //! * `cargo xtask conformance DIR` — check the build against fixture files.
+//! * `cargo xtask setup libtorch` — a project-local venv (`.venv`) with the
+//!   PyPI `torch==2.9.0` that tch 0.22 links against, plus timm for fixtures.
+//! * `cargo xtask fixtures timm [--vit-base DIR]` — regenerate the timm
+//!   parity fixtures of synbench-models.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -16,8 +20,17 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   test [--fixtures DIR]   fmt check, clippy -D warnings, all tests, conformance
-                          (default DIR: $SYNBENCH_FIXTURES, else ../shared/fixtures)
-  conformance DIR         check this build against the reference fixture files in DIR";
+                          (default DIR: $SYNBENCH_FIXTURES, else ../shared/fixtures);
+                          with the LibTorch venv present (see setup) also the tch backend
+  conformance DIR         check this build against the reference fixture files in DIR
+  setup libtorch          make .venv with torch==2.9.0 (for the tch backend) and timm
+  fixtures timm [--vit-base DIR]
+                          regenerate crates/synbench-models/tests/fixtures from timm";
+
+/// PyPI pins: tch 0.22 links LibTorch 2.9.0; an unpinned timm install would
+/// upgrade torch and break its CUDA 12 libraries.
+const TORCH_PINS: [&str; 2] = ["torch==2.9.0", "torchvision==0.24.0"];
+const PYTHON_PACKAGES: [&str; 3] = ["timm==1.0.31", "safetensors", "numpy"];
 
 fn main() -> ExitCode {
     match xtask() {
@@ -47,6 +60,22 @@ fn xtask() -> Result<()> {
             let dir = args.get(1).context(format!("conformance needs a fixture directory\n\n{USAGE}"))?;
             conformance(Path::new(dir))
         }
+        Some("setup") => match args.get(1).map(String::as_str) {
+            Some("libtorch") => setup_libtorch().map(|_| ()),
+            _ => bail!("usage: cargo xtask setup libtorch"),
+        },
+        Some("fixtures") => match args.get(1).map(String::as_str) {
+            Some("timm") => {
+                let python = setup_libtorch()?;
+                let mut cmd = Command::new(python);
+                cmd.current_dir(project_root())
+                    .arg("scripts/timm_fixtures.py")
+                    .arg("crates/synbench-models/tests/fixtures")
+                    .args(&args[2..]);
+                run("timm fixtures", &mut cmd)
+            }
+            _ => bail!("usage: cargo xtask fixtures timm [--vit-base DIR]"),
+        },
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -76,12 +105,90 @@ fn run(step: &str, cmd: &mut Command) -> Result<()> {
 
 fn test(fixtures: &Path) -> Result<()> {
     run("cargo fmt --check", cargo().args(["fmt", "--all", "--check"]))?;
-    run(
-        "cargo clippy --workspace --all-targets -- -D warnings",
-        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
-    )?;
-    run("cargo test --workspace", cargo().args(["test", "--workspace"]))?;
+    // One feature set for clippy and tests, so Burn builds once per profile.
+    let libtorch = libtorch_env()?;
+    let features: &[&str] = if libtorch.is_some() { &["--features", "synbench-models/tch"] } else { &[] };
+    match &libtorch {
+        Some(_) => eprintln!("==> LibTorch venv found: testing the flex and tch backends"),
+        None if env::var_os("CI").is_some() => {
+            bail!("CI must test the tch backend: run `cargo xtask setup libtorch` first (.ci/run does)")
+        }
+        None => eprintln!("==> no LibTorch venv (cargo xtask setup libtorch): testing the flex backend only"),
+    }
+    let with_env = |cmd: &mut Command| {
+        if let Some(vars) = &libtorch {
+            cmd.envs(vars.iter().map(|(k, v)| (k, v)));
+        }
+    };
+    let mut clippy = cargo();
+    clippy.args(["clippy", "--workspace", "--all-targets"]).args(features).args(["--", "-D", "warnings"]);
+    with_env(&mut clippy);
+    run("cargo clippy --workspace --all-targets -- -D warnings", &mut clippy)?;
+    let mut tests = cargo();
+    tests.args(["test", "--workspace"]).args(features);
+    with_env(&mut tests);
+    run("cargo test --workspace", &mut tests)?;
     conformance(fixtures)
+}
+
+fn venv_dir() -> PathBuf {
+    project_root().join(".venv")
+}
+
+fn venv_python() -> PathBuf {
+    venv_dir().join("bin/python")
+}
+
+/// Whether the venv has the pinned torch (and timm).
+fn venv_ready() -> bool {
+    let check = "import torch, timm, safetensors, sys; sys.exit(0 if torch.__version__.startswith('2.9.0') else 1)";
+    venv_python().is_file()
+        && Command::new(venv_python()).args(["-c", check]).output().is_ok_and(|o| o.status.success())
+}
+
+/// Creates `.venv` with the pinned torch and timm unless it is already there.
+fn setup_libtorch() -> Result<PathBuf> {
+    if venv_ready() {
+        eprintln!("==> {} already has torch 2.9.0 and timm", venv_dir().display());
+    } else {
+        run("python3 -m venv .venv", Command::new("python3").args(["-m", "venv"]).arg(venv_dir()))?;
+        let constraints = venv_dir().join("constraints.txt");
+        std::fs::write(&constraints, TORCH_PINS.join("\n") + "\n")?;
+        let mut pip = Command::new(venv_python());
+        pip.args(["-m", "pip", "install", "--quiet", "-c"]).arg(&constraints).args(TORCH_PINS).args(PYTHON_PACKAGES);
+        run("pip install torch==2.9.0 torchvision==0.24.0 timm (about 7 GB, a few minutes)", &mut pip)?;
+    }
+    if let Some(vars) = libtorch_env()? {
+        eprintln!("==> to build and run the tch backend by hand:");
+        for (k, v) in vars {
+            eprintln!("    export {k}={v:?}");
+        }
+    }
+    Ok(venv_python())
+}
+
+/// The environment tch needs to build against and run with the venv's LibTorch,
+/// or `None` without the venv.
+fn libtorch_env() -> Result<Option<Vec<(String, String)>>> {
+    if !venv_ready() {
+        return Ok(None);
+    }
+    let out = Command::new(venv_python())
+        .args(["-c", "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))"])
+        .output()?;
+    let torch_lib = String::from_utf8(out.stdout)?.trim().to_string();
+    let venv = venv_dir().display().to_string();
+    let path = format!("{venv}/bin:{}", env::var("PATH").unwrap_or_default());
+    let ld = match env::var("LD_LIBRARY_PATH") {
+        Ok(old) if !old.is_empty() => format!("{torch_lib}:{old}"),
+        _ => torch_lib,
+    };
+    Ok(Some(vec![
+        ("LIBTORCH_USE_PYTORCH".into(), "1".into()),
+        ("VIRTUAL_ENV".into(), venv),
+        ("PATH".into(), path),
+        ("LD_LIBRARY_PATH".into(), ld),
+    ]))
 }
 
 fn conformance(dir: &Path) -> Result<()> {

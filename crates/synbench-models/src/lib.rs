@@ -3,12 +3,23 @@
 //!
 //! Everything above this crate sees only the [`Encoder`] trait, which takes a
 //! batch of flattened `f32` inputs and hands back `f32` features as plain
-//! `ndarray` arrays; framework types and backend choices stay inside this
-//! crate. This crate ships the reference encoders of SPEC §5 — [`Identity`]
-//! and a fixed, seeded [`RandomProjection`] — whose effect on the score is
-//! known in closed form.
+//! `ndarray` arrays; Burn types and backend choices stay inside this crate.
+//! Encoders: [`VitEncoder`] (timm's ViT family in Burn, loading timm
+//! checkpoints), and the reference encoders of SPEC §5 — [`Identity`] and a
+//! fixed, seeded [`RandomProjection`] — whose effect on the score is known.
+//!
+//! Backends are cargo features forwarded to Burn and chosen at run time:
+//! `flex` (pure-Rust CPU, default), `tch` (LibTorch, CPU and CUDA), `cuda`
+//! (Burn's CUDA backend). See [`backend`].
 #![deny(missing_docs)]
 #![doc = include_str!("../README.md")]
+
+pub mod backend;
+pub mod vit;
+mod vit_encoder;
+pub mod weights;
+
+use std::path::PathBuf;
 
 use ndarray::{Array2, ArrayView2};
 use ndarray_rand::RandomExt;
@@ -16,6 +27,16 @@ use ndarray_rand::rand::SeedableRng;
 use ndarray_rand::rand_distr::StandardNormal;
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
+
+pub use backend::{Backend, DeviceKind};
+pub use vit::{GlobalPool, PRESETS, VitConfig};
+pub use vit_encoder::VitEncoder;
+pub use weights::{LoadReport, WeightsSource};
+
+/// ImageNet per-channel mean (RGB), timm's default.
+pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
+/// ImageNet per-channel standard deviation (RGB), timm's default.
+pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
 
 /// Encoder failures, each naming what was expected.
 #[derive(Debug, Error)]
@@ -33,6 +54,57 @@ pub enum EncoderError {
     /// Invalid encoder parameters.
     #[error("{0}")]
     Config(String),
+    /// The backend or device cannot be used by this build or machine.
+    #[error("{0}")]
+    Backend(String),
+    /// A weights file is absent or unreadable.
+    #[error("weights file {path}: {message}")]
+    WeightsFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong and what was expected.
+        message: String,
+    },
+    /// A checkpoint does not match the architecture.
+    #[error("weights file {path} does not match the architecture:\n  {}", problems.join("\n  "))]
+    WeightsMismatch {
+        /// The file.
+        path: PathBuf,
+        /// Every missing, unexpected or mis-shaped tensor.
+        problems: Vec<String>,
+    },
+    /// A hub download failed (offline, unknown repository).
+    #[error("cannot get weights for hf:{repo}: {message}")]
+    Hub {
+        /// `ORG/NAME`.
+        repo: String,
+        /// What to do instead.
+        message: String,
+    },
+    /// The backend failed while running the model.
+    #[error("encoder failed on the {backend} backend: {message}")]
+    Runtime {
+        /// The backend.
+        backend: String,
+        /// The backend's message.
+        message: String,
+    },
+}
+
+/// Per-channel normalisation an encoder expects of its inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelNorm {
+    /// Channel means.
+    pub mean: Vec<f64>,
+    /// Channel standard deviations.
+    pub std: Vec<f64>,
+}
+
+impl ChannelNorm {
+    /// timm's ImageNet default.
+    pub fn imagenet() -> Self {
+        Self { mean: IMAGENET_MEAN.to_vec(), std: IMAGENET_STD.to_vec() }
+    }
 }
 
 /// A representation map `f: ℝ^d → ℝ^D` applied batch-wise.
@@ -41,9 +113,15 @@ pub trait Encoder {
     fn input_shape(&self) -> &[usize];
     /// Feature dimension `D`.
     fn output_dim(&self) -> usize;
-    /// A short human-readable description for logs and result files.
+    /// The per-channel normalisation the encoder was trained with, if any.
+    fn expected_normalization(&self) -> Option<ChannelNorm> {
+        None
+    }
+    /// A short human-readable description for logs and result files
+    /// (says "random init" where no weights were loaded).
     fn describe(&self) -> String;
-    /// Encodes `[n, d]` inputs (each row a flattened sample) into `[n, D]` features.
+    /// Encodes `[n, d]` inputs (each row a flattened sample, channel-major)
+    /// into `[n, D]` features.
     fn encode(&mut self, batch: ArrayView2<'_, f32>) -> Result<Array2<f32>, EncoderError>;
 
     /// Checks a batch's width against [`Encoder::input_shape`].

@@ -1,0 +1,104 @@
+//! The ViT behind the [`Encoder`] seam: ndarray in, ndarray out.
+
+use std::path::Path;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use ndarray::{Array2, ArrayView2};
+
+use crate::backend::{Backend, DeviceKind, burn_device};
+use crate::vit::{VisionTransformer, VitConfig};
+use crate::weights::load_timm_checkpoint;
+use crate::{ChannelNorm, Encoder, EncoderError};
+
+/// A timm ViT on a Burn backend.
+#[derive(Debug)]
+pub struct VitEncoder {
+    model: VisionTransformer,
+    config: VitConfig,
+    device: Device,
+    backend: Backend,
+    device_kind: DeviceKind,
+    input_shape: Vec<usize>,
+    name: String,
+    weights: Option<String>,
+}
+
+impl VitEncoder {
+    /// Builds the model on `backend`/`device` and loads `weights` (a timm
+    /// checkpoint) if given; without weights the model is Burn-initialised
+    /// from `seed` and every description says "random init".
+    pub fn new(
+        name: &str,
+        config: VitConfig,
+        weights: Option<&Path>,
+        backend: Backend,
+        device_kind: DeviceKind,
+        seed: u64,
+    ) -> Result<Self, EncoderError> {
+        config.check()?;
+        let device = burn_device(backend, device_kind)?;
+        device.seed(seed);
+        let mut model = config.init(&device)?;
+        let weights = match weights {
+            Some(path) => {
+                load_timm_checkpoint(&mut model, path)?;
+                Some(path.display().to_string())
+            }
+            None => None,
+        };
+        let input_shape = vec![config.in_chans, config.img_size, config.img_size];
+        Ok(Self { model, config, device, backend, device_kind, input_shape, name: name.to_string(), weights })
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &VitConfig {
+        &self.config
+    }
+
+    /// The backend the model runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Features of a batch of images `[n, C, H, W]` given flat.
+    fn forward(&self, batch: ArrayView2<'_, f32>) -> Result<Array2<f32>, EncoderError> {
+        let n = batch.nrows();
+        let values: Vec<f32> = match batch.as_slice() {
+            Some(slice) => slice.to_vec(),
+            None => batch.iter().copied().collect(),
+        };
+        let [c, h, w] = [self.input_shape[0], self.input_shape[1], self.input_shape[2]];
+        let images = Tensor::<4>::from_data(TensorData::new(values, [n, c, h, w]), &self.device);
+        let features = self.model.forward(images).into_data();
+        let runtime = |message: String| EncoderError::Runtime { backend: self.backend.to_string(), message };
+        let values = features.try_to_vec::<f32>().map_err(|e| runtime(format!("{e:?}")))?;
+        Array2::from_shape_vec((n, self.config.embed_dim), values).map_err(|e| runtime(e.to_string()))
+    }
+}
+
+impl Encoder for VitEncoder {
+    fn input_shape(&self) -> &[usize] {
+        &self.input_shape
+    }
+
+    fn output_dim(&self) -> usize {
+        self.config.embed_dim
+    }
+
+    fn expected_normalization(&self) -> Option<ChannelNorm> {
+        Some(ChannelNorm::imagenet())
+    }
+
+    fn describe(&self) -> String {
+        let weights = match &self.weights {
+            Some(path) => format!("weights {path}"),
+            None => "random init (no weights loaded)".to_string(),
+        };
+        format!("{} on {}/{}, {weights}", self.name, self.backend, self.device_kind)
+    }
+
+    fn encode(&mut self, batch: ArrayView2<'_, f32>) -> Result<Array2<f32>, EncoderError> {
+        self.check_width(&batch)?;
+        self.forward(batch)
+    }
+}

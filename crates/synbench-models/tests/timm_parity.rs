@@ -1,0 +1,177 @@
+//! Parity with timm: small random-init timm ViTs (made by `cargo xtask
+//! fixtures timm`, committed under tests/fixtures) loaded into the Burn ViT,
+//! run on every backend compiled into this build, compared with timm's own
+//! output. Plus: corrupt and mismatched checkpoints give errors, never panics.
+//!
+//! `SYNBENCH_VIT_BASE_DIR=DIR` (a folder written by `cargo xtask fixtures
+//! timm --vit-base DIR`) also checks a full vit_base_patch16_224.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, ArrayView2};
+use safetensors::SafeTensors;
+use safetensors::tensor::{Dtype, TensorView};
+use synbench_models::{Backend, DeviceKind, Encoder, EncoderError, GlobalPool, VitConfig, VitEncoder};
+
+/// Largest allowed |Burn − timm| on any feature.
+const TOLERANCE: f32 = 1e-4;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn config_of(name: &str) -> VitConfig {
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("fixtures.json")).unwrap()).unwrap();
+    let k = &summary["fixtures"][name]["kwargs"];
+    let get = |key: &str| k[key].as_u64().unwrap() as usize;
+    VitConfig {
+        img_size: get("img_size"),
+        patch_size: get("patch_size"),
+        in_chans: 3,
+        embed_dim: get("embed_dim"),
+        depth: get("depth"),
+        num_heads: get("num_heads"),
+        mlp_ratio: k["mlp_ratio"].as_f64().unwrap(),
+        global_pool: if k["global_pool"] == "avg" { GlobalPool::Avg } else { GlobalPool::Token },
+    }
+}
+
+fn read_f32(bytes: &[u8], tensor: &str) -> (Vec<usize>, Vec<f32>) {
+    let st = SafeTensors::deserialize(bytes).unwrap();
+    let view = st.tensor(tensor).unwrap();
+    assert_eq!(view.dtype(), Dtype::F32);
+    let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    (view.shape().to_vec(), values)
+}
+
+/// Input `[B, d]` flattened and timm's output `[B, D]`.
+fn io_of(dir: &Path, name: &str) -> (Array2<f32>, Array2<f32>) {
+    let bytes = std::fs::read(dir.join(format!("{name}.io.safetensors"))).unwrap();
+    let (shape, input) = read_f32(&bytes, "input");
+    let width = shape[1..].iter().product();
+    let (out_shape, output) = read_f32(&bytes, "output");
+    (
+        Array2::from_shape_vec((shape[0], width), input).unwrap(),
+        Array2::from_shape_vec((out_shape[0], out_shape[1]), output).unwrap(),
+    )
+}
+
+fn max_abs_diff(a: ArrayView2<f32>, b: ArrayView2<f32>) -> f32 {
+    assert_eq!(a.dim(), b.dim());
+    a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Loads `weights` into `config` on `backend` and compares with timm's output.
+fn check(name: &str, config: VitConfig, weights: &Path, io_dir: &Path, backend: Backend) -> f32 {
+    let mut encoder = VitEncoder::new(name, config, Some(weights), backend, DeviceKind::Cpu, 0)
+        .unwrap_or_else(|e| panic!("{name} on {backend}: {e}"));
+    let (input, expected) = io_of(io_dir, name);
+    let features = encoder.encode(input.view()).unwrap();
+    let diff = max_abs_diff(features.view(), expected.view());
+    eprintln!("{name} [{backend}] ({}): max |Burn - timm| = {diff:.2e}", weights.display());
+    assert!(diff <= TOLERANCE, "{name} on {backend}: max abs difference {diff} > {TOLERANCE}");
+    diff
+}
+
+#[test]
+fn burn_vit_matches_timm_on_every_fixture_and_backend() {
+    for backend in Backend::compiled().into_iter().filter(|b| *b != Backend::Cuda) {
+        for name in ["vit_p8_d64_token", "vit_p8_d64_avg", "vit_p4_d48_h3_mlp2"] {
+            let weights = fixtures().join(format!("{name}.safetensors"));
+            check(name, config_of(name), &weights, &fixtures(), backend);
+        }
+        // The same weights as a PyTorch state dict.
+        let pth = fixtures().join("vit_p8_d64_token.pth");
+        check("vit_p8_d64_token", config_of("vit_p8_d64_token"), &pth, &fixtures(), backend);
+    }
+}
+
+#[test]
+fn full_vit_base_matches_timm_when_provided() {
+    let Some(dir) = std::env::var_os("SYNBENCH_VIT_BASE_DIR").map(PathBuf::from) else {
+        eprintln!("SYNBENCH_VIT_BASE_DIR not set: skipping the vit_base_patch16_224 check");
+        return;
+    };
+    let name = "vit_base_patch16_224";
+    for backend in Backend::compiled().into_iter().filter(|b| *b != Backend::Cuda) {
+        check(name, VitConfig::preset(name).unwrap(), &dir.join(format!("{name}.safetensors")), &dir, backend);
+    }
+}
+
+// ------------------------------------------------------------------ bad checkpoints
+
+fn load_error(config: VitConfig, path: &Path) -> EncoderError {
+    VitEncoder::new("bad", config, Some(path), Backend::Flex, DeviceKind::Cpu, 0).unwrap_err()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("synbench-models-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Rewrites the token fixture with `edit` applied to its tensor list.
+fn edited_checkpoint(file: &str, edit: impl FnOnce(&mut Vec<(String, Vec<usize>, Vec<u8>)>)) -> PathBuf {
+    let bytes = std::fs::read(fixtures().join("vit_p8_d64_token.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> =
+        st.tensors().into_iter().map(|(n, v)| (n, v.shape().to_vec(), v.data().to_vec())).collect();
+    edit(&mut tensors);
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(n, shape, data)| (n.clone(), TensorView::new(Dtype::F32, shape.clone(), data).unwrap()))
+        .collect();
+    let path = scratch(file);
+    safetensors::serialize_to_file(views, None, &path).unwrap();
+    path
+}
+
+#[test]
+fn truncated_file_is_a_clear_error() {
+    let bytes = std::fs::read(fixtures().join("vit_p8_d64_token.safetensors")).unwrap();
+    let path = scratch("truncated.safetensors");
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load_error(config_of("vit_p8_d64_token"), &path).to_string();
+    assert!(err.contains("truncated.safetensors") && err.contains("not a readable safetensors file"), "{err}");
+    std::fs::write(scratch("garbage.pth"), b"not a pickle").unwrap();
+    let err = load_error(config_of("vit_p8_d64_token"), &scratch("garbage.pth")).to_string();
+    assert!(err.contains("not a readable PyTorch checkpoint"), "{err}");
+}
+
+#[test]
+fn missing_unexpected_and_misshaped_tensors_are_all_named() {
+    let path = edited_checkpoint("edited.safetensors", |t| {
+        t.retain(|(n, _, _)| n != "blocks.1.mlp.fc2.bias");
+        t.push(("dist_token".into(), vec![1, 1, 64], vec![0; 64 * 4]));
+    });
+    let err = load_error(config_of("vit_p8_d64_token"), &path);
+    let msg = err.to_string();
+    assert!(matches!(err, EncoderError::WeightsMismatch { .. }), "{msg}");
+    assert!(msg.contains("missing tensor `blocks.1.mlp.fc2.bias`"), "{msg}");
+    assert!(msg.contains("unexpected tensor `dist_token`"), "{msg}");
+
+    // A 64-wide checkpoint into a 48-wide model: every tensor is mis-shaped.
+    let mut narrow = config_of("vit_p8_d64_token");
+    narrow.embed_dim = 48;
+    narrow.num_heads = 3;
+    let msg = load_error(narrow, &fixtures().join("vit_p8_d64_token.safetensors")).to_string();
+    assert!(msg.contains("pos_embed") && msg.to_lowercase().contains("shape"), "{msg}");
+}
+
+#[test]
+fn missing_file_and_unknown_format_are_clear_errors() {
+    let msg = load_error(config_of("vit_p8_d64_token"), Path::new("/nonexistent/w.safetensors")).to_string();
+    assert!(msg.contains("/nonexistent/w.safetensors") && msg.contains("no such file"), "{msg}");
+    std::fs::write(scratch("weights.onnx"), b"x").unwrap();
+    let msg = load_error(config_of("vit_p8_d64_token"), &scratch("weights.onnx")).to_string();
+    assert!(msg.contains("expected a .safetensors file"), "{msg}");
+}
+
+#[test]
+fn image_size_that_does_not_match_the_checkpoint_is_named() {
+    let mut config = config_of("vit_p8_d64_token");
+    config.img_size = 48; // 36 patches instead of 16
+    let msg = load_error(config, &fixtures().join("vit_p8_d64_token.safetensors")).to_string();
+    assert!(msg.contains("pos_embed"), "{msg}");
+}

@@ -1,0 +1,78 @@
+"""Parity fixtures for synbench-models: small random-init timm ViTs.
+
+Run through `cargo xtask fixtures timm` (which makes the venv). For each
+fixture NAME it writes, into OUT_DIR:
+  NAME.safetensors      the timm state dict (num_classes=0), as timm saves it
+  NAME.io.safetensors   `input` [B, C, H, W] float32 and `output` [B, D] float32
+                        (timm's forward in float32 on CPU, deterministic)
+and for the token fixture also NAME.pth (torch.save of the state dict), to
+test the PyTorch loader. With --vit-base DIR it also writes a random-init
+vit_base_patch16_224 (not committed: 330 MB) with a batch of two images.
+"""
+
+import argparse
+import json
+import pathlib
+
+import timm
+import torch
+from safetensors.torch import save_file
+
+FIXTURES = {
+    # name: timm VisionTransformer kwargs
+    "vit_p8_d64_token": dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, mlp_ratio=4.0),
+    "vit_p8_d64_avg": dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, mlp_ratio=4.0,
+                           global_pool="avg"),
+    "vit_p4_d48_h3_mlp2": dict(img_size=16, patch_size=4, embed_dim=48, depth=3, num_heads=3, mlp_ratio=2.0),
+}
+
+
+def perturb_(model: torch.nn.Module, generator: torch.Generator) -> None:
+    """timm zero-initialises biases and sets norms to identity; give every
+    parameter random values so the parity test exercises all of them."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or "norm" in name:
+                p.add_(0.1 * torch.randn(p.shape, generator=generator))
+
+
+def write(model: torch.nn.Module, x: torch.Tensor, out: pathlib.Path, name: str, pth: bool) -> dict:
+    model.eval()
+    with torch.no_grad():
+        y = model(x)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / f"{name}.safetensors"))
+    save_file({"input": x.contiguous(), "output": y.contiguous()}, str(out / f"{name}.io.safetensors"))
+    if pth:
+        torch.save(state, out / f"{name}.pth")
+    return {"input": list(x.shape), "output": list(y.shape), "tensors": len(state)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out_dir", type=pathlib.Path)
+    parser.add_argument("--vit-base", type=pathlib.Path, default=None)
+    args = parser.parse_args()
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    torch.use_deterministic_algorithms(True)
+    summary = {"torch": torch.__version__, "timm": timm.__version__, "fixtures": {}}
+    for i, (name, kwargs) in enumerate(FIXTURES.items()):
+        torch.manual_seed(1000 + i)
+        g = torch.Generator().manual_seed(2000 + i)
+        model = timm.models.vision_transformer.VisionTransformer(num_classes=0, **kwargs)
+        perturb_(model, g)
+        x = torch.randn(2, 3, kwargs["img_size"], kwargs["img_size"], generator=g)
+        summary["fixtures"][name] = dict(kwargs=kwargs, **write(model, x, args.out_dir, name, pth=(i == 0)))
+    (args.out_dir / "fixtures.json").write_text(json.dumps(summary, indent=1) + "\n")
+    if args.vit_base is not None:
+        args.vit_base.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(7)
+        model = timm.create_model("vit_base_patch16_224", pretrained=False, num_classes=0)
+        perturb_(model, torch.Generator().manual_seed(8))
+        x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(9))
+        write(model, x, args.vit_base, "vit_base_patch16_224", pth=False)
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
