@@ -105,13 +105,16 @@ impl fmt::Display for Report {
     }
 }
 
+/// Checks one fixture file's cases, appending a report per case.
+type Checker = fn(&Value, &mut Vec<CaseReport>) -> Result<()>;
+
 /// Runs every fixture file found in `dir`.
 pub fn run_directory(dir: &Path) -> Result<Report> {
     if !dir.is_dir() {
         bail!("fixture directory {} does not exist or is not a directory", dir.display());
     }
     let mut report = Report::default();
-    let checkers: [(&str, fn(&Value, &mut Vec<CaseReport>) -> Result<()>); 4] = [
+    let checkers: [(&str, Checker); 4] = [
         ("theory.json", check_theory),
         ("score.json", check_score),
         ("qcqp.json", check_qcqp),

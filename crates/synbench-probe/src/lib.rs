@@ -12,6 +12,7 @@
 //! Invariant: consumes plain `ndarray` features and labels, uses
 //! `synbench-theory` for the QCQP, does no IO and knows nothing of encoders.
 #![deny(missing_docs)]
+#![doc = include_str!("../README.md")]
 
 pub mod attack;
 pub mod bayes;
