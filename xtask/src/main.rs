@@ -23,6 +23,8 @@ commands:
                           (default DIR: $SYNBENCH_FIXTURES, else ../shared/fixtures);
                           with the LibTorch venv present (see setup) also the tch backend
   conformance DIR         check this build against the reference fixture files in DIR
+  run CONFIG [--resume]   build synbench in release with the backend CONFIG names and run it
+                          (sets up LibTorch first when the backend is tch)
   setup libtorch          make .venv with torch==2.9.0 (for the tch backend) and timm
   fixtures timm [--vit-base DIR]
                           regenerate crates/synbench-models/tests/fixtures from timm";
@@ -59,6 +61,10 @@ fn xtask() -> Result<()> {
         Some("conformance") => {
             let dir = args.get(1).context(format!("conformance needs a fixture directory\n\n{USAGE}"))?;
             conformance(Path::new(dir))
+        }
+        Some("run") => {
+            let config = args.get(1).context(format!("run needs a config file\n\n{USAGE}"))?;
+            run_config(Path::new(config), &args[2..])
         }
         Some("setup") => match args.get(1).map(String::as_str) {
             Some("libtorch") => setup_libtorch().map(|_| ()),
@@ -129,6 +135,31 @@ fn test(fixtures: &Path) -> Result<()> {
     with_env(&mut tests);
     run("cargo test --workspace", &mut tests)?;
     conformance(fixtures)
+}
+
+/// The `[model] backend` a config names (default flex).
+fn config_backend(config: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
+    let value: toml::Table = text.parse().with_context(|| format!("{} is not valid TOML", config.display()))?;
+    let backend = value.get("model").and_then(|m| m.get("backend")).and_then(|b| b.as_str()).unwrap_or("flex");
+    match backend {
+        "flex" | "tch" | "cuda" => Ok(backend.to_string()),
+        other => bail!("{}: `model.backend` = {other:?}: expected \"flex\", \"tch\" or \"cuda\"", config.display()),
+    }
+}
+
+fn run_config(config: &Path, extra: &[String]) -> Result<()> {
+    let config = env::current_dir()?.join(config);
+    let backend = config_backend(&config)?;
+    let mut cmd = cargo();
+    cmd.args(["run", "--release", "--quiet", "--package", "synbench-cli", "--features", &backend, "--"]);
+    cmd.arg("run").arg(&config).args(extra);
+    if backend == "tch" {
+        setup_libtorch()?;
+        let vars = libtorch_env()?.context("the LibTorch venv is not usable after setup")?;
+        cmd.envs(vars);
+    }
+    run(&format!("synbench run {} (backend {backend}, release build)", config.display()), &mut cmd)
 }
 
 fn venv_dir() -> PathBuf {

@@ -267,7 +267,7 @@ pub fn load(path: &Path) -> Result<Plan, ConfigError> {
 /// Parses and validates config text that came from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Plan, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
         ConfigError { file: path.to_path_buf(), line, field: field_of_toml_error(&e), message: e.message().to_string() }
     })?;
     Validator { path, text }.plan(raw)
@@ -355,7 +355,11 @@ impl Validator<'_> {
         };
         let shape = d.shape.clone().unwrap_or(default_shape);
         if !matches!(shape.len(), 1 | 3) || shape.contains(&0) {
-            return Err(self.err("data", "shape", format!("{shape:?}: expected [d] or [C, H, W] with every extent > 0")));
+            return Err(self.err(
+                "data",
+                "shape",
+                format!("{shape:?}: expected [d] or [C, H, W] with every extent > 0"),
+            ));
         }
         if let ModelPlan::Vit { config, .. } = &model
             && shape != [3, config.img_size, config.img_size]
@@ -441,11 +445,11 @@ impl Validator<'_> {
         if thresholds.is_empty() || thresholds.iter().any(|t| !(0.0..=1.0).contains(t)) {
             return Err(self.err("score", "thresholds", "give accuracy thresholds in [0, 1]"));
         }
-        let score_mode = match self.choice("score", "mode", s.mode.clone(), "reference", &["reference", "exact"])?.as_str()
-        {
-            "exact" => ScoreMode::Exact,
-            _ => ScoreMode::Reference,
-        };
+        let score_mode =
+            match self.choice("score", "mode", s.mode.clone(), "reference", &["reference", "exact"])?.as_str() {
+                "exact" => ScoreMode::Exact,
+                _ => ScoreMode::Reference,
+            };
 
         let o = raw.output.clone().unwrap_or_default();
         let base_dir = self.path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -552,9 +556,14 @@ impl Validator<'_> {
                 ));
             }
         }
-        let config = VitConfig { img_size, patch_size, in_chans: 3, embed_dim, depth, num_heads, mlp_ratio, global_pool };
+        let config =
+            VitConfig { img_size, patch_size, in_chans: 3, embed_dim, depth, num_heads, mlp_ratio, global_pool };
         config.check().map_err(|e| self.err("model", "arch", e.to_string()))?;
-        Ok(ModelPlan::Vit { name: m.preset.clone().unwrap_or_else(|| "vit".into()), config, weights: m.weights.clone() })
+        Ok(ModelPlan::Vit {
+            name: m.preset.clone().unwrap_or_else(|| "vit".into()),
+            config,
+            weights: m.weights.clone(),
+        })
     }
 }
 

@@ -1,0 +1,92 @@
+//! Each bad config gets one clear error naming the file, the line and the field.
+
+use std::path::Path;
+
+use synbench_cli::config::{ConfigError, parse};
+
+const GOOD: &str = r#"
+[model]
+arch = "vit"
+img_size = 32
+patch_size = 8
+embed_dim = 64
+depth = 2
+num_heads = 4
+
+[data]
+shape = [3, 32, 32]
+scales = [0.5, 1.0]
+n_train = 64
+n_test = 64
+prior = 0.5
+
+[probe]
+epsilons = [0.0, 0.2]
+"#;
+
+fn check(edit: (&str, &str), field: &str, line: usize, needle: &str) {
+    assert!(GOOD.contains(edit.0), "edit target {:?} not in the good config", edit.0);
+    let text = GOOD.replace(edit.0, edit.1);
+    let err: ConfigError = parse(Path::new("configs/bad.toml"), &text).expect_err("config must be rejected");
+    let msg = err.to_string();
+    assert_eq!(err.field, field, "{msg}");
+    assert_eq!(err.line, Some(line), "{msg}");
+    assert!(msg.starts_with(&format!("configs/bad.toml:{line}: `{field}`")), "{msg}");
+    assert!(msg.contains(needle), "{msg:?} should contain {needle:?}");
+}
+
+#[test]
+fn the_good_config_is_accepted() {
+    let plan = parse(Path::new("configs/good.toml"), GOOD).unwrap();
+    assert_eq!(plan.shape, vec![3, 32, 32]);
+    assert_eq!(plan.epsilons, vec![0.0, 0.2]);
+    assert_eq!(plan.output_dir, Path::new("configs/results"));
+    assert!(plan.normalize.is_some(), "images default to ImageNet normalisation");
+}
+
+#[test]
+fn unknown_field() {
+    check(("depth = 2", "depth = 2\ndepht = 3"), "depht", 8, "unknown field `depht`");
+}
+
+#[test]
+fn epsilon_of_one_or_more() {
+    check(("epsilons = [0.0, 0.2]", "epsilons = [0.0, 1.0]"), "probe.epsilons", 18, "outside [0, 1)");
+}
+
+#[test]
+fn prior_outside_zero_one() {
+    check(("prior = 0.5", "prior = 1.5"), "data.prior", 15, "outside (0, 1)");
+}
+
+#[test]
+fn missing_weights_file() {
+    check(("num_heads = 4", "num_heads = 4\nweights = \"nope.safetensors\""), "model.weights", 9, "does not exist");
+}
+
+#[test]
+fn image_size_that_does_not_fit_the_patches() {
+    check(("img_size = 32", "img_size = 30"), "model.img_size", 4, "multiple of patch_size 8");
+}
+
+#[test]
+fn shape_the_model_cannot_take() {
+    check(("shape = [3, 32, 32]", "shape = [3, 64, 64]"), "data.shape", 11, "cannot feed a ViT with img_size 32");
+}
+
+#[test]
+fn heads_that_do_not_split_the_width() {
+    check(("num_heads = 4", "num_heads = 5"), "model.num_heads", 8, "divisible by num_heads 5");
+}
+
+#[test]
+fn unknown_backend_and_norm() {
+    check(("num_heads = 4", "num_heads = 4\nbackend = \"torch\""), "model.backend", 9, "expected \"flex\"");
+    check(("epsilons = [0.0, 0.2]", "epsilons = [0.0]\nnorm = \"l3\""), "probe.norm", 19, "\"linf\"");
+}
+
+#[test]
+fn syntax_errors_have_a_line() {
+    let err = parse(Path::new("x.toml"), "[model]\narch = \n").unwrap_err();
+    assert_eq!(err.line, Some(2), "{err}");
+}

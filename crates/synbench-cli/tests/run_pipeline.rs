@@ -1,0 +1,118 @@
+//! The whole pipeline on the identity encoder at small d: outputs, resume
+//! after a kill, and bit-identical numbers.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("synbench-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_config(dir: &Path, scales: usize, n: u64, dim: usize) -> PathBuf {
+    let scales: Vec<String> = (1..=scales).map(|i| format!("{}", i as f64 * 0.4)).collect();
+    let text = format!(
+        r#"[model]
+arch = "identity"
+batch_size = 128
+[data]
+shape = [{dim}]
+scales = [{}]
+n_train = {n}
+n_test = {n}
+seed = 3
+[probe]
+epsilons = [0.0, 0.3]
+[output]
+dir = "out"
+"#,
+        scales.join(", ")
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn synbench() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_synbench"))
+}
+
+fn run(config: &Path, resume: bool) {
+    let mut cmd = synbench();
+    cmd.arg("run").arg(config).arg("--quiet");
+    if resume {
+        cmd.arg("--resume");
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "synbench run failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_run_writes_every_output_and_identity_scores_near_one() {
+    let dir = scratch("outputs");
+    let config = write_config(&dir, 6, 1024, 16);
+    run(&config, false);
+    let out = dir.join("out");
+    for file in ["results.json", "scores.csv", "table.md", "scales/scale_000.json", "scales/scale_005.json"] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["schema"], "synbench-result/1");
+    // Identity (SPEC §5): the accuracy at scale s is Φ(s) up to the test
+    // set's binomial noise (4 standard errors at n = 1024) plus the loss from
+    // estimating a 16-dimensional probe from 1024 samples (< 0.01 here).
+    for (i, scale) in results["scales"].as_array().unwrap().iter().enumerate() {
+        let s = scale["scale"].as_f64().unwrap();
+        let raw = scale["raw"]["accuracy"].as_f64().unwrap();
+        let acc = scale["representation"][0]["accuracy"].as_f64().unwrap();
+        let tolerance = 4.0 * (raw * (1.0 - raw) / 1024.0).sqrt() + 0.01;
+        assert!((acc - raw).abs() <= tolerance, "scale {i} (s = {s}): accuracy {acc} vs Φ(s) = {raw}");
+    }
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(table.contains("| ε | t=0.6 |") && table.contains("| best ε |"), "{table}");
+}
+
+#[test]
+fn killed_and_resumed_run_matches_an_uninterrupted_one() {
+    let whole = scratch("whole");
+    let config = write_config(&whole, 8, 4096, 256);
+    run(&config, false);
+    let expected = std::fs::read(whole.join("out/scores.csv")).unwrap();
+
+    let killed = scratch("killed");
+    let config = write_config(&killed, 8, 4096, 256);
+    let mut child = synbench().arg("run").arg(&config).arg("--quiet").spawn().unwrap();
+    let third = killed.join("out/scales/scale_002.json");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !third.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    let status = child.wait().unwrap();
+    assert!(third.exists(), "the run never finished scale 2");
+    if status.success() {
+        eprintln!("note: the run finished before it could be killed; resume is still checked");
+    } else {
+        assert!(!killed.join("out/results.json").exists(), "a killed run must not have final results");
+    }
+    run(&config, true);
+    assert_eq!(std::fs::read(killed.join("out/scores.csv")).unwrap(), expected, "resumed scores differ");
+}
+
+#[test]
+fn resume_refuses_scales_of_another_config() {
+    let dir = scratch("other");
+    let config = write_config(&dir, 3, 256, 8);
+    run(&config, false);
+    let before = std::fs::read(dir.join("out/scores.csv")).unwrap();
+    // Same output folder, different seed: every scale must be recomputed.
+    let text = std::fs::read_to_string(&config).unwrap().replace("seed = 3", "seed = 4");
+    std::fs::write(&config, text).unwrap();
+    run(&config, true);
+    let after = std::fs::read(dir.join("out/scores.csv")).unwrap();
+    assert_ne!(before, after, "resume reused scales from a different config");
+}
