@@ -192,7 +192,12 @@ fn setup_libtorch() -> Result<PathBuf> {
     if let Some(vars) = libtorch_env()? {
         eprintln!("==> to build and run the tch backend by hand:");
         for (k, v) in vars {
-            eprintln!("    export {k}={v:?}");
+            // Show PATH and LD_LIBRARY_PATH as prepends, not this process's values.
+            let shown = match k.as_str() {
+                "PATH" | "LD_LIBRARY_PATH" => format!("{}:${k}", v.split(':').next().unwrap_or_default()),
+                _ => v,
+            };
+            eprintln!("    export {k}=\"{shown}\"");
         }
     }
     Ok(venv_python())
