@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use synbench_data::{Mixture, MixtureParams, Normalization, Split};
 use synbench_models::{Encoder, Identity, RandomProjection, VitEncoder, WeightsSource};
+use synbench_probe::ndarray::{ArrayView1, ArrayView2};
 use synbench_probe::{
     AttackNorm, Averaging, BayesProbeParams, BayesProbeValidParams, ClassStatistics, CovarianceEstimator, ParamGuard,
 };
@@ -143,6 +144,37 @@ pub fn run(plan: &Plan, options: RunOptions) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// The data of one scale, streamed: batches of a split are generated,
+/// encoded and handed to `fold`, one at a time.
+struct ScaleStream<'a> {
+    mixture: &'a Mixture,
+    encoder: &'a mut dyn Encoder,
+    scale_index: u32,
+    scale: f64,
+    batch_size: u64,
+    bar: &'a ProgressBar,
+}
+
+impl ScaleStream<'_> {
+    fn for_each_batch(
+        &mut self,
+        split: Split,
+        n: u64,
+        mut fold: impl FnMut(ArrayView2<'_, f32>, ArrayView1<'_, u8>) -> synbench_probe::Result<()>,
+    ) -> Result<()> {
+        let mut start = 0;
+        while start < n {
+            let end = (start + self.batch_size).min(n);
+            let data = self.mixture.generate(self.scale_index, self.scale, split, start..end);
+            let features = self.encoder.encode(data.inputs.view())?;
+            fold(features.view(), data.labels.view())?;
+            self.bar.inc(end - start);
+            start = end;
+        }
+        Ok(())
+    }
+}
+
 fn run_scale(
     plan: &Plan,
     mixture: &Mixture,
@@ -152,25 +184,19 @@ fn run_scale(
     scale: f64,
     bar: &ProgressBar,
 ) -> Result<ScaleRecord> {
-    let scale_index = u32::try_from(index)?;
-    let batch = plan.batch_size as u64;
     let mut stats = ClassStatistics::new(encoder.output_dim());
-    for start in (0..plan.n_train).step_by(plan.batch_size) {
-        let end = (start + batch).min(plan.n_train);
-        let data = mixture.generate(scale_index, scale, Split::Train, start..end);
-        let features = encoder.encode(data.inputs.view())?;
-        stats.fold(features.view(), data.labels.view())?;
-        bar.inc(end - start);
-    }
+    let mut stream = ScaleStream {
+        mixture,
+        encoder,
+        scale_index: u32::try_from(index)?,
+        scale,
+        batch_size: plan.batch_size as u64,
+        bar,
+    };
+    stream.for_each_batch(Split::Train, plan.n_train, |features, labels| stats.fold(features, labels))?;
     let fitted = probe.fit(&stats).with_context(|| format!("scale {index} (s = {scale}): cannot fit the probe"))?;
     let mut evaluator = fitted.evaluator();
-    for start in (0..plan.n_test).step_by(plan.batch_size) {
-        let end = (start + batch).min(plan.n_test);
-        let data = mixture.generate(scale_index, scale, Split::Test, start..end);
-        let features = encoder.encode(data.inputs.view())?;
-        evaluator.fold(features.view(), data.labels.view())?;
-        bar.inc(end - start);
-    }
+    stream.for_each_batch(Split::Test, plan.n_test, |features, labels| evaluator.fold(features, labels))?;
     let raw = raw_reference(scale)?;
     Ok(ScaleRecord {
         index,
