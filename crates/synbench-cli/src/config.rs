@@ -253,6 +253,13 @@ pub struct Plan {
     pub output_dir: PathBuf,
 }
 
+impl Plan {
+    /// The probe's averaging mode named by `probe.averaging`.
+    pub fn averaging_mode(&self) -> synbench_probe::Averaging {
+        if self.averaging == "exact" { synbench_probe::Averaging::Exact } else { synbench_probe::Averaging::Reference }
+    }
+}
+
 /// Reads and validates a config file.
 pub fn load(path: &Path) -> Result<Plan, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use synbench_probe::{Averaging, EpsilonOutcome};
+use synbench_probe::EpsilonOutcome;
 use synbench_theory::{ScaleOutcome, ScoreMode};
 
 use crate::config::Plan;
@@ -141,10 +141,6 @@ pub struct RunRecord {
     pub encoder: String,
 }
 
-fn averaging_of(plan: &Plan) -> Averaging {
-    if plan.averaging == "exact" { Averaging::Exact } else { Averaging::Reference }
-}
-
 /// Index of the best ε per threshold (NaN scores never win).
 pub fn best_epsilons(epsilons: &[f64], scores: &[Vec<f64>], thresholds: usize) -> Vec<Option<f64>> {
     (0..thresholds)
@@ -170,7 +166,7 @@ impl RunRecord {
         records: Vec<ScaleRecord>,
         seconds: f64,
     ) -> Result<Self> {
-        let averaging = averaging_of(plan);
+        let averaging = plan.averaging_mode();
         let scores = score_records(&records, &plan.epsilons, &plan.thresholds, averaging, plan.score_mode)?;
         let other_mode = match plan.score_mode {
             ScoreMode::Reference => ScoreMode::Exact,

@@ -79,7 +79,7 @@ fn probe_params(plan: &Plan) -> Result<BayesProbeValidParams> {
         "l1" => AttackNorm::L1,
         _ => AttackNorm::L2,
     };
-    let averaging = if plan.averaging == "exact" { Averaging::Exact } else { Averaging::Reference };
+    let averaging = plan.averaging_mode();
     let estimator =
         if plan.covariance == "ledoit_wolf" { CovarianceEstimator::LedoitWolf } else { CovarianceEstimator::Pooled };
     Ok(BayesProbeParams::new(plan.epsilons.clone()).attack(attack).averaging(averaging).estimator(estimator).check()?)
