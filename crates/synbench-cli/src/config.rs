@@ -8,7 +8,31 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use synbench_models::{GlobalPool, PRESETS, VitConfig};
+use synbench_probe::{AttackNorm, Averaging, CovarianceEstimator};
 use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScoreMode};
+
+/// `probe.norm` names.
+pub const NORMS: [(&str, AttackNorm); 3] = [("l2", AttackNorm::L2), ("linf", AttackNorm::Linf), ("l1", AttackNorm::L1)];
+/// `probe.averaging` names.
+pub const AVERAGINGS: [(&str, Averaging); 2] = [("reference", Averaging::Reference), ("exact", Averaging::Exact)];
+/// `probe.covariance` names.
+pub const COVARIANCES: [(&str, CovarianceEstimator); 2] =
+    [("pooled", CovarianceEstimator::Pooled), ("ledoit_wolf", CovarianceEstimator::LedoitWolf)];
+/// `score.mode` names.
+pub const SCORE_MODES: [(&str, ScoreMode); 2] = [("reference", ScoreMode::Reference), ("exact", ScoreMode::Exact)];
+
+/// The config name of an option value (`name_of(&AVERAGINGS, Averaging::Exact)` is `"exact"`).
+pub fn name_of<T: PartialEq + Copy>(table: &[(&'static str, T)], value: T) -> &'static str {
+    table.iter().find(|(_, v)| *v == value).map_or("?", |(name, _)| name)
+}
+
+/// The option value a config name stands for, or the list of accepted names.
+pub fn value_of<T: Copy>(table: &[(&'static str, T)], name: &str) -> Result<T, String> {
+    table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).ok_or_else(|| {
+        let allowed: Vec<String> = table.iter().map(|(n, _)| format!("{n:?}")).collect();
+        format!("{name:?}: expected one of {}", allowed.join(", "))
+    })
+}
 
 /// A config error, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,12 +263,12 @@ pub struct Plan {
     pub normalize: Option<(Vec<f64>, Vec<f64>)>,
     /// Robustness levels.
     pub epsilons: Vec<f64>,
-    /// `l2`, `linf` or `l1`.
-    pub norm: String,
-    /// `reference` or `exact`.
-    pub averaging: String,
-    /// `pooled` or `ledoit_wolf`.
-    pub covariance: String,
+    /// Attack norm of the robust probe.
+    pub norm: AttackNorm,
+    /// How test outcomes are averaged.
+    pub averaging: Averaging,
+    /// Covariance estimator of the probe.
+    pub covariance: CovarianceEstimator,
     /// Thresholds.
     pub thresholds: Vec<f64>,
     /// Score mode.
@@ -254,9 +278,13 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The probe's averaging mode named by `probe.averaging`.
-    pub fn averaging_mode(&self) -> synbench_probe::Averaging {
-        if self.averaging == "exact" { synbench_probe::Averaging::Exact } else { synbench_probe::Averaging::Reference }
+    /// The model's name in tables: the timm preset, or the arch.
+    pub fn model_name(&self) -> String {
+        match &self.model {
+            ModelPlan::Vit { name, .. } => name.clone(),
+            ModelPlan::Identity => "identity".into(),
+            ModelPlan::RandomProjection { .. } => "random_projection".into(),
+        }
     }
 }
 
@@ -442,21 +470,16 @@ impl Validator<'_> {
                 format!("{e} is outside [0, 1): at epsilon >= 1 the robust probe degenerates to w = 0"),
             ));
         }
-        let norm = self.choice("probe", "norm", p.norm.clone(), "l2", &["l2", "linf", "l1"])?;
-        let averaging = self.choice("probe", "averaging", p.averaging.clone(), "reference", &["reference", "exact"])?;
-        let covariance =
-            self.choice("probe", "covariance", p.covariance.clone(), "pooled", &["pooled", "ledoit_wolf"])?;
+        let norm = self.choice("probe", "norm", p.norm.as_deref(), &NORMS)?;
+        let averaging = self.choice("probe", "averaging", p.averaging.as_deref(), &AVERAGINGS)?;
+        let covariance = self.choice("probe", "covariance", p.covariance.as_deref(), &COVARIANCES)?;
 
         let s = raw.score.clone().unwrap_or_default();
         let thresholds = s.thresholds.clone().unwrap_or_else(|| PAPER_THRESHOLDS.to_vec());
         if thresholds.is_empty() || thresholds.iter().any(|t| !(0.0..=1.0).contains(t)) {
             return Err(self.err("score", "thresholds", "give accuracy thresholds in [0, 1]"));
         }
-        let score_mode =
-            match self.choice("score", "mode", s.mode.clone(), "reference", &["reference", "exact"])?.as_str() {
-                "exact" => ScoreMode::Exact,
-                _ => ScoreMode::Reference,
-            };
+        let score_mode = self.choice("score", "mode", s.mode.as_deref(), &SCORE_MODES)?;
 
         let o = raw.output.clone().unwrap_or_default();
         let base_dir = self.path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -489,20 +512,17 @@ impl Validator<'_> {
         })
     }
 
-    fn choice(
+    /// A named option; absent means the table's first entry (the default).
+    fn choice<T: Copy>(
         &self,
         section: &str,
         key: &str,
-        value: Option<String>,
-        default: &str,
-        allowed: &[&str],
-    ) -> Result<String, ConfigError> {
-        let value = value.unwrap_or_else(|| default.to_string());
-        if allowed.contains(&value.as_str()) {
-            Ok(value)
-        } else {
-            let allowed: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
-            Err(self.err(section, key, format!("{value:?}: expected one of {}", allowed.join(", "))))
+        value: Option<&str>,
+        table: &[(&'static str, T)],
+    ) -> Result<T, ConfigError> {
+        match value {
+            None => Ok(table[0].1),
+            Some(name) => value_of(table, name).map_err(|message| self.err(section, key, message)),
         }
     }
 

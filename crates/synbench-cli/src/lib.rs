@@ -2,10 +2,15 @@
 //! binary itself only parses arguments and prints.
 #![deny(missing_docs)]
 
+pub mod analysis;
+#[cfg(feature = "models")]
+pub mod commands;
 #[cfg(feature = "models")]
 pub mod config;
 pub mod conformance;
+pub mod logging;
 #[cfg(feature = "models")]
 pub mod output;
 #[cfg(feature = "models")]
 pub mod pipeline;
+pub mod plot;

@@ -3,23 +3,28 @@
 //! Each finished scale is written at once, atomically (temp file + rename),
 //! so a killed run loses at most the scale in progress and `--resume`
 //! continues after the last finished one with identical numbers.
+//!
+//! Generation overlaps encoding: a generator thread draws the next batch
+//! while the encoder works on the current one (a channel of depth one, so at
+//! most three batches live at once).
 
 use std::fs;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use synbench_data::{Mixture, MixtureParams, Normalization, Split};
 use synbench_models::{Encoder, Identity, RandomProjection, VitEncoder, WeightsSource};
 use synbench_probe::ndarray::{ArrayView1, ArrayView2};
-use synbench_probe::{
-    AttackNorm, Averaging, BayesProbeParams, BayesProbeValidParams, ClassStatistics, CovarianceEstimator, ParamGuard,
-};
-use synbench_theory::{ScaleOutcome, ScoreMode, raw_reference, synbench_scores};
+use synbench_probe::{BayesProbeParams, BayesProbeValidParams, ClassStatistics, ParamGuard};
+use synbench_theory::{ScaleOutcome, raw_reference};
+use tracing::info;
 
 use crate::config::{ModelPlan, Plan};
-use crate::output::{self, RunRecord, ScaleRecord};
+use crate::logging;
+use crate::output::{self, SavedRun, ScaleRecord, StageTimes};
 
 /// How to run.
 #[derive(Debug, Clone, Copy, Default)]
@@ -74,15 +79,11 @@ fn mixture(plan: &Plan) -> Result<Mixture> {
 }
 
 fn probe_params(plan: &Plan) -> Result<BayesProbeValidParams> {
-    let attack = match plan.norm.as_str() {
-        "linf" => AttackNorm::Linf,
-        "l1" => AttackNorm::L1,
-        _ => AttackNorm::L2,
-    };
-    let averaging = plan.averaging_mode();
-    let estimator =
-        if plan.covariance == "ledoit_wolf" { CovarianceEstimator::LedoitWolf } else { CovarianceEstimator::Pooled };
-    Ok(BayesProbeParams::new(plan.epsilons.clone()).attack(attack).averaging(averaging).estimator(estimator).check()?)
+    Ok(BayesProbeParams::new(plan.epsilons.clone())
+        .attack(plan.norm)
+        .averaging(plan.averaging)
+        .estimator(plan.covariance)
+        .check()?)
 }
 
 /// Stable 64-bit FNV-1a hash of the config as recorded (resume refuses a
@@ -97,8 +98,22 @@ pub fn config_hash(plan: &Plan) -> String {
     format!("{hash:016x}")
 }
 
-/// Runs the whole experiment and writes every output; returns the output folder.
-pub fn run(plan: &Plan, options: RunOptions) -> Result<PathBuf> {
+/// What a finished run wrote.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// The output folder.
+    pub dir: PathBuf,
+    /// Every file written at the end (the per-scale files come before).
+    pub files: Vec<PathBuf>,
+    /// The run's score table.
+    pub table: output::ScoreTable,
+    /// Time per stage.
+    pub times: StageTimes,
+}
+
+/// Runs the whole experiment and writes every output.
+pub fn run(plan: &Plan, options: RunOptions) -> Result<RunSummary> {
+    let started = Instant::now();
     let mut encoder = build_encoder(plan)?;
     if encoder.input_shape() != plan.shape.as_slice() {
         bail!(
@@ -108,6 +123,8 @@ pub fn run(plan: &Plan, options: RunOptions) -> Result<PathBuf> {
             encoder.input_shape()
         );
     }
+    let description = encoder.describe();
+    info!(config = %plan.file.display(), encoder = %description, "starting run");
     let mixture = mixture(plan)?;
     let probe = probe_params(plan)?;
     let hash = config_hash(plan);
@@ -121,31 +138,50 @@ pub fn run(plan: &Plan, options: RunOptions) -> Result<PathBuf> {
     let scales = plan.scales.values();
     let per_scale = plan.n_train + plan.n_test;
     let bar = progress_bar(options.progress, per_scale * scales.len() as u64);
-    let started = Instant::now();
+    let _bar_guard = logging::suspend_for(&bar);
+    let mut times = StageTimes::default();
     let mut records = Vec::with_capacity(scales.len());
     for (index, &scale) in scales.iter().enumerate() {
         let path = scale_dir.join(format!("scale_{index:03}.json"));
         if options.resume
             && let Some(record) = output::read_scale(&path, &hash)?
         {
+            info!(scale = index, s = %format!("{scale:.4}"), "resumed: already finished");
             bar.inc(per_scale);
             records.push(record);
             continue;
         }
         bar.set_message(format!("scale {}/{} (s = {scale:.2})", index + 1, scales.len()));
-        let record = run_scale(plan, &mixture, encoder.as_mut(), &probe, index, scale, &bar)?;
+        let record = run_scale(plan, &mixture, encoder.as_mut(), &probe, index, scale, &bar, &mut times)?;
         output::write_scale(&path, &record, &hash)?;
+        let accuracies: Vec<String> =
+            record.epsilons.iter().map(|e| format!("{:.4}", e.outcome(plan.averaging).accuracy)).collect();
+        info!(
+            scale = index,
+            s = %format!("{scale:.4}"),
+            raw_accuracy = format!("{:.4}", record.raw.accuracy),
+            accuracy_per_epsilon = accuracies.join(" "),
+            "scale finished"
+        );
         records.push(record);
     }
     bar.finish_and_clear();
 
-    let record = RunRecord::new(plan, encoder.describe(), hash, records, started.elapsed().as_secs_f64())?;
-    output::write_results(&dir, &record)?;
-    Ok(dir)
+    let scoring = Instant::now();
+    let run = SavedRun::from_plan(plan, description, records);
+    let table = run.table()?;
+    // results.json carries the timings, so they are taken before it is written;
+    // the time to write the outputs themselves is not in it.
+    times.score = scoring.elapsed().as_secs_f64();
+    times.wall = started.elapsed().as_secs_f64();
+    let results = output::results_json(plan, &run, &hash, &times)?;
+    let files = output::write_results(&run, &results)?;
+    info!(dir = %dir.display(), seconds = format!("{:.1}", times.wall), "results written");
+    Ok(RunSummary { dir, files, table, times })
 }
 
-/// The data of one scale, streamed: batches of a split are generated,
-/// encoded and handed to `fold`, one at a time.
+/// The data of one scale, streamed: batches of a split are generated on a
+/// second thread, encoded and handed to `fold`, one at a time.
 struct ScaleStream<'a> {
     mixture: &'a Mixture,
     encoder: &'a mut dyn Encoder,
@@ -153,6 +189,7 @@ struct ScaleStream<'a> {
     scale: f64,
     batch_size: u64,
     bar: &'a ProgressBar,
+    times: &'a mut StageTimes,
 }
 
 impl ScaleStream<'_> {
@@ -162,19 +199,48 @@ impl ScaleStream<'_> {
         n: u64,
         mut fold: impl FnMut(ArrayView2<'_, f32>, ArrayView1<'_, u8>) -> synbench_probe::Result<()>,
     ) -> Result<()> {
-        let mut start = 0;
-        while start < n {
-            let end = (start + self.batch_size).min(n);
-            let data = self.mixture.generate(self.scale_index, self.scale, split, start..end);
-            let features = self.encoder.encode(data.inputs.view())?;
-            fold(features.view(), data.labels.view())?;
-            self.bar.inc(end - start);
-            start = end;
-        }
-        Ok(())
+        let (mixture, scale_index, scale, batch_size) = (self.mixture, self.scale_index, self.scale, self.batch_size);
+        std::thread::scope(|scope| {
+            // Depth one: the generator stays one batch ahead of the encoder.
+            let (sender, receiver) = mpsc::sync_channel(1);
+            let generator = scope.spawn(move || {
+                let mut spent = Duration::ZERO;
+                let mut start = 0;
+                while start < n {
+                    let end = (start + batch_size).min(n);
+                    let clock = Instant::now();
+                    let batch = mixture.generate(scale_index, scale, split, start..end);
+                    spent += clock.elapsed();
+                    if sender.send(batch).is_err() {
+                        break; // the consumer stopped on an error
+                    }
+                    start = end;
+                }
+                spent
+            });
+            let mut consume = || -> Result<()> {
+                for batch in receiver.iter() {
+                    let clock = Instant::now();
+                    let features = self.encoder.encode(batch.inputs.view())?;
+                    let encoded = Instant::now();
+                    fold(features.view(), batch.labels.view())?;
+                    self.times.encoding += (encoded - clock).as_secs_f64();
+                    self.times.statistics += encoded.elapsed().as_secs_f64();
+                    self.times.images += batch.labels.len() as u64;
+                    self.bar.inc(batch.labels.len() as u64);
+                }
+                Ok(())
+            };
+            let outcome = consume();
+            drop(receiver);
+            let spent = generator.join().expect("the generator thread does not panic");
+            self.times.generation += spent.as_secs_f64();
+            outcome
+        })
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_scale(
     plan: &Plan,
     mixture: &Mixture,
@@ -183,6 +249,7 @@ fn run_scale(
     index: usize,
     scale: f64,
     bar: &ProgressBar,
+    times: &mut StageTimes,
 ) -> Result<ScaleRecord> {
     let mut stats = ClassStatistics::new(encoder.output_dim());
     let mut stream = ScaleStream {
@@ -192,9 +259,12 @@ fn run_scale(
         scale,
         batch_size: plan.batch_size as u64,
         bar,
+        times,
     };
     stream.for_each_batch(Split::Train, plan.n_train, |features, labels| stats.fold(features, labels))?;
+    let clock = Instant::now();
     let fitted = probe.fit(&stats).with_context(|| format!("scale {index} (s = {scale}): cannot fit the probe"))?;
+    stream.times.probe += clock.elapsed().as_secs_f64();
     let mut evaluator = fitted.evaluator();
     stream.for_each_batch(Split::Test, plan.n_test, |features, labels| evaluator.fold(features, labels))?;
     let raw = raw_reference(scale)?;
@@ -218,21 +288,4 @@ fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
             .progress_chars("=> "),
     );
     bar
-}
-
-/// Scores of per-scale records: one row per ε, per threshold.
-pub fn score_records(
-    records: &[ScaleRecord],
-    epsilons: &[f64],
-    thresholds: &[f64],
-    averaging: Averaging,
-    mode: ScoreMode,
-) -> Result<Vec<Vec<f64>>> {
-    let raw: Vec<ScaleOutcome> = records.iter().map(|r| r.raw).collect();
-    (0..epsilons.len())
-        .map(|e| {
-            let rep: Vec<ScaleOutcome> = records.iter().map(|r| r.epsilons[e].outcome(averaging)).collect();
-            Ok(synbench_scores(&rep, &raw, thresholds, mode)?)
-        })
-        .collect()
 }

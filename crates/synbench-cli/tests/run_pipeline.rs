@@ -73,7 +73,7 @@ fn a_run_writes_every_output_and_identity_scores_near_one() {
         assert!((acc - raw).abs() <= tolerance, "scale {i} (s = {s}): accuracy {acc} vs Φ(s) = {raw}");
     }
     let table = std::fs::read_to_string(out.join("table.md")).unwrap();
-    assert!(table.contains("| ε | t=0.6 |") && table.contains("| best ε |"), "{table}");
+    assert!(table.contains("| model | ε | t=0.6 |") && table.contains("| identity | best ε |"), "{table}");
 }
 
 #[test]

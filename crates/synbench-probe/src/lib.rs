@@ -35,4 +35,6 @@ pub use linear::{
 };
 /// linfa's parameter check (`params.check()`), re-exported for callers.
 pub use linfa::ParamGuard;
+/// linfa's `Fit` (`params.fit(&dataset)`), re-exported for callers.
+pub use linfa::traits::Fit;
 pub use stats::ClassStatistics;

@@ -1,0 +1,209 @@
+//! The paper's two figures, as SVG and PNG (plotters, with an embedded
+//! DejaVu Sans so no system font library is needed):
+//!
+//! * `bound_vs_threshold` — the expected scaled bound E_curve(a_t) against the
+//!   threshold accuracy a_t (SPEC §4), for the raw data and for the
+//!   representation at each ε; SynBench-score(t) is the ratio of the areas
+//!   right of t;
+//! * `accuracy_vs_scale` — test accuracy against the mean scale s, the raw
+//!   data's Φ(s) beside the representation at each ε.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{Result, anyhow};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+use synbench_theory::{ScaleOutcome, expected_bound_curve, reference_threshold_grid};
+
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+const SIZE: (u32, u32) = (900, 600);
+
+/// One line of a figure.
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// Legend label.
+    pub label: String,
+    /// Per-scale outcomes, in scale order.
+    pub outcomes: Vec<ScaleOutcome>,
+}
+
+/// What a figure shows.
+#[derive(Debug, Clone)]
+pub struct Figure<'a> {
+    /// First title line (the model).
+    pub title: &'a str,
+    /// Second title line (the encoder in words: "random init" shows here).
+    pub subtitle: &'a str,
+    /// Mean scales.
+    pub scales: &'a [f64],
+    /// The raw data's reference outcomes.
+    pub raw: &'a [ScaleOutcome],
+    /// The representation, one series per ε.
+    pub representation: &'a [Series],
+}
+
+fn register_embedded_font() -> Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| register_font("sans-serif", FontStyle::Normal, FONT).is_ok());
+    if ok { Ok(()) } else { Err(anyhow!("the embedded DejaVu Sans font could not be loaded")) }
+}
+
+fn colour(i: usize) -> RGBColor {
+    // Colour-blind-safe (Okabe–Ito) after the black raw curve.
+    const PALETTE: [RGBColor; 7] = [
+        RGBColor(0, 114, 178),
+        RGBColor(213, 94, 0),
+        RGBColor(0, 158, 115),
+        RGBColor(204, 121, 167),
+        RGBColor(230, 159, 0),
+        RGBColor(86, 180, 233),
+        RGBColor(240, 228, 66),
+    ];
+    PALETTE[i % PALETTE.len()]
+}
+
+fn drawing_error<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> anyhow::Error {
+    move |e| anyhow!("cannot draw {what}: {e}")
+}
+
+/// Writes `<stem>.svg` and `<stem>.png` for both figures into `dir`; returns the paths.
+pub fn write_figures(dir: &Path, figure: &Figure<'_>) -> Result<Vec<PathBuf>> {
+    register_embedded_font()?;
+    let mut written = Vec::new();
+    for (stem, kind) in [("bound_vs_threshold", Kind::BoundVsThreshold), ("accuracy_vs_scale", Kind::AccuracyVsScale)] {
+        let svg = dir.join(format!("{stem}.svg"));
+        let png = dir.join(format!("{stem}.png"));
+        // Draw to a temp name and rename, like every other output.
+        let svg_tmp = dir.join(format!(".{stem}.svg.tmp"));
+        let png_tmp = dir.join(format!(".{stem}.tmp.png"));
+        {
+            let root = SVGBackend::new(&svg_tmp, SIZE).into_drawing_area();
+            draw(&root, kind, figure)?;
+            root.present().map_err(drawing_error(stem))?;
+        }
+        {
+            let root = BitMapBackend::new(&png_tmp, SIZE).into_drawing_area();
+            draw(&root, kind, figure)?;
+            root.present().map_err(drawing_error(stem))?;
+        }
+        for (tmp, path) in [(svg_tmp, &svg), (png_tmp, &png)] {
+            std::fs::rename(&tmp, path)
+                .map_err(|e| anyhow!("cannot move {} to {}: {e}", tmp.display(), path.display()))?;
+        }
+        written.extend([svg, png]);
+    }
+    Ok(written)
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    BoundVsThreshold,
+    AccuracyVsScale,
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, kind: Kind, figure: &Figure<'_>) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    match kind {
+        Kind::BoundVsThreshold => draw_bound_vs_threshold(root, figure),
+        Kind::AccuracyVsScale => draw_accuracy_vs_scale(root, figure),
+    }
+}
+
+fn draw_bound_vs_threshold<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, figure: &Figure<'_>) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let grid = reference_threshold_grid();
+    let mut curves = vec![("raw data".to_string(), BLACK, expected_bound_curve(figure.raw, &grid)?)];
+    for (i, series) in figure.representation.iter().enumerate() {
+        curves.push((series.label.clone(), colour(i), expected_bound_curve(&series.outcomes, &grid)?));
+    }
+    let top = curves.iter().flat_map(|(_, _, c)| c.iter().copied()).filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let top = if top > 0.0 { top * 1.08 } else { 1.0 };
+    let err = drawing_error("bound_vs_threshold");
+    root.fill(&WHITE).map_err(&err)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(format!("{} — {}", figure.title, figure.subtitle), ("sans-serif", 18))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.6f64..1.0f64, 0.0f64..top)
+        .map_err(&err)?;
+    chart
+        .configure_mesh()
+        .x_desc("threshold accuracy a_t")
+        .y_desc("expected scaled bound E(a_t)")
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(&err)?;
+    for (label, colour, curve) in curves {
+        let style = ShapeStyle::from(&colour).stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(grid.iter().copied().zip(curve).filter(|(_, v)| v.is_finite()), style))
+            .map_err(&err)?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(&err)?;
+    Ok(())
+}
+
+fn draw_accuracy_vs_scale<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, figure: &Figure<'_>) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err = drawing_error("accuracy_vs_scale");
+    let lo = figure.scales.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = figure.scales.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 0.5, lo + 0.5) };
+    let pad = 0.03 * (hi - lo);
+    root.fill(&WHITE).map_err(&err)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(format!("{} — {}", figure.title, figure.subtitle), ("sans-serif", 18))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d((lo - pad)..(hi + pad), 0.4f64..1.02f64)
+        .map_err(&err)?;
+    chart
+        .configure_mesh()
+        .x_desc("mean scale s")
+        .y_desc("test accuracy")
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(&err)?;
+    let mut lines = vec![("raw data Φ(s)".to_string(), BLACK, figure.raw)];
+    for (i, series) in figure.representation.iter().enumerate() {
+        lines.push((series.label.clone(), colour(i), &series.outcomes));
+    }
+    for (label, colour, outcomes) in lines {
+        let points: Vec<(f64, f64)> = figure.scales.iter().copied().zip(outcomes.iter().map(|o| o.accuracy)).collect();
+        let style = ShapeStyle::from(&colour).stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(points.clone(), style))
+            .map_err(&err)?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, colour.filled()))).map_err(&err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(&err)?;
+    Ok(())
+}
