@@ -150,19 +150,21 @@ fn agreed<T: PartialEq + Clone + std::fmt::Debug>(what: &str, flag: &str, values
     }
 }
 
-/// Labels runs by model name, or by model and folder where a model occurs twice.
+/// Labels runs by model name; where a model occurs twice, by model and
+/// folder name; where that repeats too, by model and the folder as given.
 fn run_labels(runs: &[SavedRun]) -> Vec<String> {
+    let folder = |run: &SavedRun| {
+        run.dir.file_name().map_or_else(|| run.dir.display().to_string(), |n| n.to_string_lossy().into_owned())
+    };
     runs.iter()
         .map(|run| {
-            let same_model = runs.iter().filter(|r| r.model == run.model).count();
-            if same_model > 1 {
-                let folder = run
-                    .dir
-                    .file_name()
-                    .map_or_else(|| run.dir.display().to_string(), |n| n.to_string_lossy().into_owned());
-                format!("{} ({folder})", run.model)
-            } else {
+            let same_model: Vec<&SavedRun> = runs.iter().filter(|r| r.model == run.model).collect();
+            if same_model.len() == 1 {
                 run.model.clone()
+            } else if same_model.iter().filter(|r| folder(r) == folder(run)).count() == 1 {
+                format!("{} ({})", run.model, folder(run))
+            } else {
+                format!("{} ({})", run.model, run.dir.display())
             }
         })
         .collect()
