@@ -9,6 +9,11 @@
 //!   PyPI `torch==2.9.0` that tch 0.22 links against, plus timm for fixtures.
 //! * `cargo xtask fixtures timm [--vit-base DIR]` — regenerate the timm
 //!   parity fixtures of synbench-models.
+//! * `cargo xtask bench [--backends flex,tch] [--quick]` — the reduced
+//!   protocol through synbench on each backend and through PyTorch + timm +
+//!   numpy, side by side, per stage (see `bench.rs`).
+
+mod bench;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -27,7 +32,12 @@ commands:
                           (sets up LibTorch first when the backend is tch)
   setup libtorch          make .venv with torch==2.9.0 (for the tch backend) and timm
   fixtures timm [--vit-base DIR]
-                          regenerate crates/synbench-models/tests/fixtures from timm";
+                          regenerate crates/synbench-models/tests/fixtures from timm
+  bench [--backends flex,tch] [--quick]
+                          the reduced protocol (ViT-Ti/16 random init, 8 scales, 256 + 256,
+                          eps 0 and 0.2) through synbench on each backend and through
+                          PyTorch + timm + numpy: per-stage times, images/s, peak RSS, ratios;
+                          plus generation and QCQP against their Python baselines";
 
 /// PyPI pins: tch 0.22 links LibTorch 2.9.0; an unpinned timm install would
 /// upgrade torch and break its CUDA 12 libraries.
@@ -82,6 +92,7 @@ fn xtask() -> Result<()> {
             }
             _ => bail!("usage: cargo xtask fixtures timm [--vit-base DIR]"),
         },
+        Some("bench") => bench::bench(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -90,17 +101,17 @@ fn xtask() -> Result<()> {
     }
 }
 
-fn project_root() -> PathBuf {
+pub(crate) fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives one level below the root").to_path_buf()
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(project_root());
     cmd
 }
 
-fn run(step: &str, cmd: &mut Command) -> Result<()> {
+pub(crate) fn run(step: &str, cmd: &mut Command) -> Result<()> {
     eprintln!("==> {step}");
     let status = cmd.status().with_context(|| format!("cannot start `{step}`"))?;
     if !status.success() {
@@ -153,7 +164,7 @@ fn run_config(config: &Path, extra: &[String]) -> Result<()> {
     let backend = config_backend(&config)?;
     let mut cmd = cargo();
     cmd.args(["run", "--release", "--quiet", "--package", "synbench-cli", "--features", &backend, "--"]);
-    cmd.arg("run").arg(&config).args(extra);
+    cmd.arg("run").arg(&config).args(extra).env("SYNBENCH_GIT_HASH", git_hash());
     if backend == "tch" {
         setup_libtorch()?;
         let vars = libtorch_env()?.context("the LibTorch venv is not usable after setup")?;
@@ -166,7 +177,28 @@ fn venv_dir() -> PathBuf {
     project_root().join(".venv")
 }
 
-fn venv_python() -> PathBuf {
+/// The commit being built, `-dirty` with uncommitted changes, for the
+/// provenance of results (`unknown` outside a git checkout).
+pub(crate) fn git_hash() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(project_root())
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(hash) if git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()) => {
+            format!("{hash}-dirty")
+        }
+        Some(hash) => hash,
+        None => "unknown".into(),
+    }
+}
+
+pub(crate) fn venv_python() -> PathBuf {
     venv_dir().join("bin/python")
 }
 
@@ -178,7 +210,7 @@ fn venv_ready() -> bool {
 }
 
 /// Creates `.venv` with the pinned torch and timm unless it is already there.
-fn setup_libtorch() -> Result<PathBuf> {
+pub(crate) fn setup_libtorch() -> Result<PathBuf> {
     if venv_ready() {
         eprintln!("==> {} already has torch 2.9.0 and timm", venv_dir().display());
     } else {
@@ -205,7 +237,7 @@ fn setup_libtorch() -> Result<PathBuf> {
 
 /// The environment tch needs to build against and run with the venv's LibTorch,
 /// or `None` without the venv.
-fn libtorch_env() -> Result<Option<Vec<(String, String)>>> {
+pub(crate) fn libtorch_env() -> Result<Option<Vec<(String, String)>>> {
     if !venv_ready() {
         return Ok(None);
     }
@@ -276,7 +308,7 @@ mod tidy {
         // be direct dependencies of a library below the CLI (linfa-logistic
         // pulls anyhow through argmin, which is not our layering).
         let frameworks = ["burn", "tch", "torch-sys", "cubecl"];
-        let io = ["anyhow", "clap", "serde_json", "toml", "indicatif"];
+        let io = ["anyhow", "clap", "serde_json", "toml", "indicatif", "plotters", "tracing-subscriber", "ndarray-npy"];
         let layers: [(&str, &[&str], bool); 4] = [
             (
                 "synbench-theory",

@@ -483,7 +483,7 @@ impl Validator<'_> {
 
         let o = raw.output.clone().unwrap_or_default();
         let base_dir = self.path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let output_dir = base_dir.join(o.dir.clone().unwrap_or_else(|| "results".into()));
+        let output_dir = normalize_lexically(&base_dir.join(o.dir.clone().unwrap_or_else(|| "results".into())));
 
         Ok(Plan {
             file: self.path.to_path_buf(),
@@ -594,6 +594,39 @@ impl Validator<'_> {
     }
 }
 
+/// `a/b/../c` → `a/c` without touching the file system (the folder may not
+/// exist yet), so printed paths read cleanly.
+fn normalize_lexically(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
+}
+
 fn imagenet() -> (Vec<f64>, Vec<f64>) {
     (synbench_data::IMAGENET_MEAN.to_vec(), synbench_data::IMAGENET_STD.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_normalise_lexically() {
+        let check =
+            |input: &str, expected: &str| assert_eq!(normalize_lexically(Path::new(input)), Path::new(expected));
+        check("/work/configs/../results/quickstart", "/work/results/quickstart");
+        check("configs/./out", "configs/out");
+        check("../x/../y", "../y");
+        check(".", ".");
+        check("a/..", ".");
+    }
 }

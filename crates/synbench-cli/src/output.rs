@@ -495,6 +495,17 @@ pub struct StageTimes {
     pub wall: f64,
     /// Images encoded in this process.
     pub images: u64,
+    /// Peak resident memory of the process in MiB (Linux; `None` elsewhere).
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// The process's peak resident set size in MiB, from `/proc/self/status`
+/// (`VmHWM`); `None` where that file does not exist.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// Builds `results.json` for a finished run.
@@ -529,6 +540,8 @@ pub fn results_json(plan: &Plan, run: &SavedRun, config_hash: &str, times: &Stag
                 "score": times.score,
             },
             "images_encoded": times.images,
+            "encoder_images_per_second": if times.encoding > 0.0 { json!(times.images as f64 / times.encoding) } else { Value::Null },
+            "peak_rss_mib": times.peak_rss_mib,
         },
         "config": serde_json::to_value(&plan.raw)?,
         "model": run.model,

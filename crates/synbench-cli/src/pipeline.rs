@@ -174,6 +174,7 @@ pub fn run(plan: &Plan, options: RunOptions) -> Result<RunSummary> {
     // the time to write the outputs themselves is not in it.
     times.score = scoring.elapsed().as_secs_f64();
     times.wall = started.elapsed().as_secs_f64();
+    times.peak_rss_mib = output::peak_rss_mib();
     let results = output::results_json(plan, &run, &hash, &times)?;
     let files = output::write_results(&run, &results)?;
     info!(dir = %dir.display(), seconds = format!("{:.1}", times.wall), "results written");
