@@ -1,5 +1,6 @@
 //! Library side of the `synbench` command: everything the binary does, so the
 //! binary itself only parses arguments and prints.
+#![cfg_attr(feature = "models", doc = include_str!("../README.md"))]
 #![deny(missing_docs)]
 
 pub mod analysis;
