@@ -30,7 +30,7 @@ use thiserror::Error;
 
 pub use backend::{Backend, DeviceKind};
 pub use vit::{GlobalPool, PRESETS, VitConfig};
-pub use vit_encoder::VitEncoder;
+pub use vit_encoder::{FLEX_SUB_BATCH, VitEncoder};
 pub use weights::{LoadReport, WeightsSource};
 
 /// ImageNet per-channel mean (RGB), timm's default.

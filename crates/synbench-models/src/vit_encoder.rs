@@ -3,12 +3,22 @@
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Axis, concatenate};
+use rayon::prelude::*;
 
 use crate::backend::{Backend, DeviceKind, burn_device};
 use crate::vit::{VisionTransformer, VitConfig};
 use crate::weights::load_timm_checkpoint;
 use crate::{ChannelNorm, Encoder, EncoderError};
+
+/// Images per forward pass on the flex backend, whose element-wise kernels
+/// (GELU, LayerNorm, softmax, residual adds) run on the calling thread: the
+/// batch is cut into sub-batches of this size, forwarded in parallel, so
+/// every core works through the whole block, not only in the matrix
+/// products. Fixed (not the thread count), so features do not depend on how
+/// many cores a machine has.
+pub const FLEX_SUB_BATCH: usize = SUB_BATCH;
+const SUB_BATCH: usize = 4;
 
 /// A timm ViT on a Burn backend.
 #[derive(Debug)]
@@ -99,6 +109,17 @@ impl Encoder for VitEncoder {
 
     fn encode(&mut self, batch: ArrayView2<'_, f32>) -> Result<Array2<f32>, EncoderError> {
         self.check_width(&batch)?;
-        self.forward(batch)
+        if self.backend != Backend::Flex || batch.nrows() <= FLEX_SUB_BATCH {
+            return self.forward(batch);
+        }
+        let parts = batch
+            .axis_chunks_iter(Axis(0), FLEX_SUB_BATCH)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|chunk| self.forward(chunk))
+            .collect::<Result<Vec<_>, _>>()?;
+        let views: Vec<_> = parts.iter().map(Array2::view).collect();
+        concatenate(Axis(0), &views)
+            .map_err(|e| EncoderError::Runtime { backend: self.backend.to_string(), message: e.to_string() })
     }
 }

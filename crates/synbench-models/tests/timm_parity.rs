@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array2, ArrayView2};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
-use synbench_models::{Backend, DeviceKind, Encoder, EncoderError, GlobalPool, VitConfig, VitEncoder};
+use synbench_models::{Backend, DeviceKind, Encoder, EncoderError, FLEX_SUB_BATCH, GlobalPool, VitConfig, VitEncoder};
 
 /// Largest allowed |Burn − timm| on any feature.
 const TOLERANCE: f32 = 1e-4;
@@ -84,6 +84,25 @@ fn burn_vit_matches_timm_on_every_fixture_and_backend() {
         // The same weights as a PyTorch state dict.
         let pth = fixtures().join("vit_p8_d64_token.pth");
         check("vit_p8_d64_token", config_of("vit_p8_d64_token"), &pth, &fixtures(), backend);
+    }
+}
+
+#[test]
+fn batches_cut_into_parallel_sub_batches_keep_order_and_values() {
+    // 2·FLEX_SUB_BATCH + 1 rows (three sub-batches, the last one short):
+    // timm's two fixture images repeated, so every row has a timm answer.
+    let name = "vit_p8_d64_token";
+    let (input, expected) = io_of(&fixtures(), name);
+    let rows = 2 * FLEX_SUB_BATCH + 1;
+    let pick: Vec<usize> = (0..rows).map(|i| (i * 7 + i / 3) % 2).collect();
+    let tiled_input = input.select(ndarray::Axis(0), &pick);
+    let tiled_expected = expected.select(ndarray::Axis(0), &pick);
+    for backend in Backend::compiled().into_iter().filter(|b| *b != Backend::Cuda) {
+        let weights = fixtures().join(format!("{name}.safetensors"));
+        let mut encoder = VitEncoder::new(name, config_of(name), Some(&weights), backend, DeviceKind::Cpu, 0).unwrap();
+        let features = encoder.encode(tiled_input.view()).unwrap();
+        let diff = max_abs_diff(features.view(), tiled_expected.view());
+        assert!(diff <= TOLERANCE, "{backend}: {rows} rows, max |Burn - timm| = {diff}");
     }
 }
 
