@@ -113,44 +113,59 @@ where
     }
 }
 
-fn draw_bound_vs_threshold<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, figure: &Figure<'_>) -> Result<()>
+/// One figure's frame: ranges, axis titles, where the legend goes, and
+/// whether the points get markers (a step curve has none; scales do).
+struct Axes {
+    name: &'static str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    x_desc: &'static str,
+    y_desc: &'static str,
+    legend: SeriesLabelPosition,
+    markers: bool,
+}
+
+type Line = (String, RGBColor, Vec<(f64, f64)>);
+
+fn draw_lines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    figure: &Figure<'_>,
+    axes: Axes,
+    lines: Vec<Line>,
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
-    let grid = reference_threshold_grid();
-    let mut curves = vec![("raw data".to_string(), BLACK, expected_bound_curve(figure.raw, &grid)?)];
-    for (i, series) in figure.representation.iter().enumerate() {
-        curves.push((series.label.clone(), colour(i), expected_bound_curve(&series.outcomes, &grid)?));
-    }
-    let top = curves.iter().flat_map(|(_, _, c)| c.iter().copied()).filter(|v| v.is_finite()).fold(0.0, f64::max);
-    let top = if top > 0.0 { top * 1.08 } else { 1.0 };
-    let err = drawing_error("bound_vs_threshold");
+    let err = drawing_error(axes.name);
     root.fill(&WHITE).map_err(&err)?;
     let mut chart = ChartBuilder::on(root)
         .caption(format!("{} — {}", figure.title, figure.subtitle), ("sans-serif", 18))
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(0.6f64..1.0f64, 0.0f64..top)
+        .build_cartesian_2d(axes.x, axes.y)
         .map_err(&err)?;
     chart
         .configure_mesh()
-        .x_desc("threshold accuracy a_t")
-        .y_desc("expected scaled bound E(a_t)")
+        .x_desc(axes.x_desc)
+        .y_desc(axes.y_desc)
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(&err)?;
-    for (label, colour, curve) in curves {
+    for (label, colour, points) in lines {
         let style = ShapeStyle::from(&colour).stroke_width(2);
         chart
-            .draw_series(LineSeries::new(grid.iter().copied().zip(curve).filter(|(_, v)| v.is_finite()), style))
+            .draw_series(LineSeries::new(points.iter().copied(), style))
             .map_err(&err)?
             .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        if axes.markers {
+            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, colour.filled()))).map_err(&err)?;
+        }
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(axes.legend)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))
@@ -159,51 +174,55 @@ where
     Ok(())
 }
 
+fn draw_bound_vs_threshold<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, figure: &Figure<'_>) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let grid = reference_threshold_grid();
+    let curve = |outcomes: &[ScaleOutcome]| -> Result<Vec<(f64, f64)>> {
+        let values = expected_bound_curve(outcomes, &grid)?;
+        Ok(grid.iter().copied().zip(values).filter(|(_, v)| v.is_finite()).collect())
+    };
+    let mut lines = vec![("raw data".to_string(), BLACK, curve(figure.raw)?)];
+    for (i, series) in figure.representation.iter().enumerate() {
+        lines.push((series.label.clone(), colour(i), curve(&series.outcomes)?));
+    }
+    let top = lines.iter().flat_map(|(_, _, c)| c.iter().map(|p| p.1)).fold(0.0, f64::max);
+    let axes = Axes {
+        name: "bound_vs_threshold",
+        x: 0.6..1.0,
+        y: 0.0..if top > 0.0 { top * 1.08 } else { 1.0 },
+        x_desc: "threshold accuracy a_t",
+        y_desc: "expected scaled bound E(a_t)",
+        legend: SeriesLabelPosition::UpperRight,
+        markers: false,
+    };
+    draw_lines(root, figure, axes, lines)
+}
+
 fn draw_accuracy_vs_scale<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, figure: &Figure<'_>) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
-    let err = drawing_error("accuracy_vs_scale");
     let lo = figure.scales.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = figure.scales.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 0.5, lo + 0.5) };
     let pad = 0.03 * (hi - lo);
-    root.fill(&WHITE).map_err(&err)?;
-    let mut chart = ChartBuilder::on(root)
-        .caption(format!("{} — {}", figure.title, figure.subtitle), ("sans-serif", 18))
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(64)
-        .build_cartesian_2d((lo - pad)..(hi + pad), 0.4f64..1.02f64)
-        .map_err(&err)?;
-    chart
-        .configure_mesh()
-        .x_desc("mean scale s")
-        .y_desc("test accuracy")
-        .label_style(("sans-serif", 14))
-        .draw()
-        .map_err(&err)?;
-    let mut lines = vec![("raw data Φ(s)".to_string(), BLACK, figure.raw)];
+    let points = |outcomes: &[ScaleOutcome]| -> Vec<(f64, f64)> {
+        figure.scales.iter().copied().zip(outcomes.iter().map(|o| o.accuracy)).collect()
+    };
+    let mut lines = vec![("raw data Φ(s)".to_string(), BLACK, points(figure.raw))];
     for (i, series) in figure.representation.iter().enumerate() {
-        lines.push((series.label.clone(), colour(i), &series.outcomes));
+        lines.push((series.label.clone(), colour(i), points(&series.outcomes)));
     }
-    for (label, colour, outcomes) in lines {
-        let points: Vec<(f64, f64)> = figure.scales.iter().copied().zip(outcomes.iter().map(|o| o.accuracy)).collect();
-        let style = ShapeStyle::from(&colour).stroke_width(2);
-        chart
-            .draw_series(LineSeries::new(points.clone(), style))
-            .map_err(&err)?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, colour.filled()))).map_err(&err)?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()
-        .map_err(&err)?;
-    Ok(())
+    let axes = Axes {
+        name: "accuracy_vs_scale",
+        x: (lo - pad)..(hi + pad),
+        y: 0.4..1.02,
+        x_desc: "mean scale s",
+        y_desc: "test accuracy",
+        legend: SeriesLabelPosition::LowerRight,
+        markers: true,
+    };
+    draw_lines(root, figure, axes, lines)
 }

@@ -59,6 +59,13 @@ fn a_run_writes_every_output_and_identity_scores_near_one() {
     for file in ["results.json", "scores.csv", "table.md", "scales/scale_000.json", "scales/scale_005.json"] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
+    // The figures: real PNG and SVG files with the curves' legend in them.
+    for stem in ["bound_vs_threshold", "accuracy_vs_scale"] {
+        let png = std::fs::read(out.join(format!("{stem}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "{stem}.png is not a drawn PNG");
+        let svg = std::fs::read_to_string(out.join(format!("{stem}.svg"))).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("raw data") && svg.contains("identity ε = 0.3"), "{stem}.svg");
+    }
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["schema"], "synbench-result/1");
