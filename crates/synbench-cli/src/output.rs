@@ -523,6 +523,10 @@ pub fn results_json(plan: &Plan, run: &SavedRun, config_hash: &str, times: &Stag
         "schema": RESULT_SCHEMA,
         "provenance": {
             "synbench_version": env!("CARGO_PKG_VERSION"),
+            "crate_versions": {
+                "synbench": env!("CARGO_PKG_VERSION"),
+                "burn": synbench_models::BURN_VERSION,
+            },
             "git_hash": option_env!("SYNBENCH_GIT_HASH").unwrap_or("unknown"),
             "backend": plan.backend,
             "device": plan.device,

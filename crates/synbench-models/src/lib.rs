@@ -35,8 +35,13 @@ pub use weights::{LoadReport, WeightsSource};
 
 /// ImageNet per-channel mean (RGB), timm's default.
 pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
+
 /// ImageNet per-channel standard deviation (RGB), timm's default.
 pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
+
+/// The Burn release this crate is built against (pinned with `=` in the
+/// workspace manifest; a test keeps the two equal), for result provenance.
+pub const BURN_VERSION: &str = "0.22.1";
 
 /// Encoder failures, each naming what was expected.
 #[derive(Debug, Error)]
@@ -211,6 +216,13 @@ impl Encoder for RandomProjection {
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn burn_version_matches_the_pinned_dependency() {
+        let manifest = include_str!("../../../Cargo.toml");
+        let pin = format!("burn = {{ version = \"={BURN_VERSION}\"");
+        assert!(manifest.contains(&pin), "workspace Cargo.toml does not pin {pin}");
+    }
 
     #[test]
     fn identity_returns_its_input_and_checks_width() {
