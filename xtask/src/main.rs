@@ -141,6 +141,20 @@ fn test(fixtures: &Path) -> Result<()> {
     clippy.args(["clippy", "--workspace", "--all-targets"]).args(features).args(["--", "-D", "warnings"]);
     with_env(&mut clippy);
     run("cargo clippy --workspace --all-targets -- -D warnings", &mut clippy)?;
+    // The conformance runner's build (no encoders, no Burn) must stay clean too.
+    run(
+        "cargo clippy -p synbench-cli --no-default-features --all-targets -- -D warnings",
+        cargo().args([
+            "clippy",
+            "-p",
+            "synbench-cli",
+            "--no-default-features",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
     let mut tests = cargo();
     tests.args(["test", "--workspace"]).args(features);
     with_env(&mut tests);

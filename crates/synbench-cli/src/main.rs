@@ -1,8 +1,13 @@
-use std::path::{Path, PathBuf};
+#[cfg(feature = "models")]
+use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[cfg(feature = "models")]
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+#[cfg(feature = "models")]
+use clap::Args;
+use clap::{Parser, Subcommand};
 
 // The flex backend allocates a fresh buffer per tensor op; glibc serves the
 // large ones with mmap and munmap, so every forward pass page-faults its
@@ -133,6 +138,7 @@ enum Command {
 }
 
 /// How saved runs are rescored; by default as each run was configured.
+#[cfg(feature = "models")]
 #[derive(Args)]
 struct ScoringArgs {
     /// Score mode: reference (grid, as the paper) or exact (the integral).
@@ -147,6 +153,7 @@ struct ScoringArgs {
 }
 
 /// Where tables go besides stdout.
+#[cfg(feature = "models")]
 #[derive(Args)]
 struct TableFiles {
     /// Also write the table as CSV (long format) here.
