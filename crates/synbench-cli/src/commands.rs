@@ -506,11 +506,10 @@ pub fn probe(args: &ProbeArgs) -> Result<ProbeReport> {
     }
     let dataset = synbench_probe::features_dataset(train.view(), train_labels.view())
         .with_context(|| format!("{}", args.train.display()))?;
-    let test64 = {
-        synbench_probe::features_dataset(test.view(), test_labels.view())
-            .with_context(|| format!("{}", args.test.display()))?;
-        test.mapv(f64::from)
-    };
+    // Checked like the train split (finite values), and its f64 records reused.
+    let test64 = synbench_probe::features_dataset(test.view(), test_labels.view())
+        .with_context(|| format!("{}", args.test.display()))?
+        .records;
     if !(args.epsilon.is_finite() && args.epsilon >= 0.0) {
         bail!("--epsilon {} must be a finite number >= 0", args.epsilon);
     }

@@ -334,15 +334,12 @@ impl SavedRun {
                     .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<_>>>())
                     .with_context(|| format!("{}: `{key}` must be a list of numbers", results.display()))
             };
-            let named = |key: &str, what: &str| -> Result<String> {
-                text(key).with_context(|| format!("{}: `{key}` ({what})", results.display()))
-            };
             let hash = json["provenance"]["config_hash"]
                 .as_str()
                 .with_context(|| format!("{}: `provenance.config_hash` is missing", results.display()))?;
-            let averaging = value_of(&AVERAGINGS, &named("averaging", "reference or exact")?)
+            let averaging = value_of(&AVERAGINGS, &text("averaging")?)
                 .map_err(|e| anyhow::anyhow!("{}: `averaging`: {e}", results.display()))?;
-            let mode = value_of(&SCORE_MODES, &named("score_mode", "reference or exact")?)
+            let mode = value_of(&SCORE_MODES, &text("score_mode")?)
                 .map_err(|e| anyhow::anyhow!("{}: `score_mode`: {e}", results.display()))?;
             let planned_scales = field("scales")?.as_array().map_or(0, Vec::len);
             let records = read_scales(&scale_dir, Some(hash))?;
@@ -575,11 +572,10 @@ pub fn results_json(plan: &Plan, run: &SavedRun, config_hash: &str, times: &Stag
     }))
 }
 
-/// Writes scores.csv, table.md and the figures, then results.json last: a
-/// folder with results.json is complete.
-pub fn write_results(run: &SavedRun, results: &Value) -> Result<Vec<PathBuf>> {
+/// Writes scores.csv and table.md (from `table`, the run's own table), the
+/// figures, then results.json last: a folder with results.json is complete.
+pub fn write_results(run: &SavedRun, table: &ScoreTable, results: &Value) -> Result<Vec<PathBuf>> {
     let dir = &run.dir;
-    let table = run.table()?;
     write_atomic(&dir.join("scores.csv"), table.csv().as_bytes())?;
     write_atomic(
         &dir.join("table.md"),

@@ -176,7 +176,7 @@ pub fn run(plan: &Plan, options: RunOptions) -> Result<RunSummary> {
     times.wall = started.elapsed().as_secs_f64();
     times.peak_rss_mib = output::peak_rss_mib();
     let results = output::results_json(plan, &run, &hash, &times)?;
-    let files = output::write_results(&run, &results)?;
+    let files = output::write_results(&run, &table, &results)?;
     info!(dir = %dir.display(), seconds = format!("{:.1}", times.wall), "results written");
     Ok(RunSummary { dir, files, table, times })
 }
