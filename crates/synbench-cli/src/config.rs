@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use synbench_data::Generator;
 use synbench_models::{GlobalPool, PRESETS, VitConfig};
 use synbench_probe::{AttackNorm, Averaging, CovarianceEstimator};
 use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScoreMode};
@@ -18,6 +19,9 @@ pub const AVERAGINGS: [(&str, Averaging); 2] = [("reference", Averaging::Referen
 /// `probe.covariance` names.
 pub const COVARIANCES: [(&str, CovarianceEstimator); 2] =
     [("pooled", CovarianceEstimator::Pooled), ("ledoit_wolf", CovarianceEstimator::LedoitWolf)];
+/// `data.generator` names.
+pub const GENERATORS: [(&str, Generator); 2] =
+    [("xoshiro_box_muller", Generator::Xoshiro128BoxMuller), ("chacha8_ziggurat", Generator::ChaCha8Ziggurat)];
 /// `score.mode` names.
 pub const SCORE_MODES: [(&str, ScoreMode); 2] = [("reference", ScoreMode::Reference), ("exact", ScoreMode::Exact)];
 
@@ -136,6 +140,8 @@ pub struct RawData {
     pub shift: Option<f64>,
     /// `"imagenet"`, `"none"` or `{ mean = [...], std = [...] }`.
     pub normalize: Option<RawNormalize>,
+    /// `"xoshiro_box_muller"` (default) or `"chacha8_ziggurat"` (synbench 0.1).
+    pub generator: Option<String>,
 }
 
 /// Scales as a range or a list.
@@ -257,6 +263,8 @@ pub struct Plan {
     pub prior: f64,
     /// Data seed.
     pub seed: u64,
+    /// The random source of the samples.
+    pub generator: Generator,
     /// Shift.
     pub shift: f64,
     /// Per-channel normalisation, `None` for raw inputs.
@@ -458,6 +466,8 @@ impl Validator<'_> {
             }
         }
 
+        let generator = self.choice("data", "generator", d.generator.as_deref(), &GENERATORS)?;
+
         let p = raw.probe.clone().unwrap_or_default();
         let epsilons = p.epsilons.clone().unwrap_or_else(|| vec![0.0]);
         if epsilons.is_empty() {
@@ -499,6 +509,7 @@ impl Validator<'_> {
             n_test,
             prior,
             seed: d.seed.unwrap_or(12),
+            generator,
             shift,
             normalize,
             epsilons,

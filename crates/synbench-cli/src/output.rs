@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use synbench_probe::{Averaging, EpsilonOutcome};
 use synbench_theory::{ScaleOutcome, ScoreMode, synbench_scores};
 
-use crate::config::{AVERAGINGS, Plan, SCORE_MODES, name_of, value_of};
+use crate::config::{AVERAGINGS, GENERATORS, Plan, SCORE_MODES, name_of, value_of};
 use crate::plot;
 
 /// Schema tag of a per-scale file.
@@ -528,6 +528,7 @@ pub fn results_json(plan: &Plan, run: &SavedRun, config_hash: &str, times: &Stag
             "backend": plan.backend,
             "device": plan.device,
             "data_seed": plan.seed,
+            "data_generator": name_of(&GENERATORS, plan.generator),
             "model_seed": plan.model_seed,
             "config_file": plan.file.display().to_string(),
             "config_hash": config_hash,

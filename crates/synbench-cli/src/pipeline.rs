@@ -22,7 +22,7 @@ use synbench_probe::{BayesProbeParams, BayesProbeValidParams, ClassStatistics, P
 use synbench_theory::{ScaleOutcome, raw_reference};
 use tracing::info;
 
-use crate::config::{ModelPlan, Plan};
+use crate::config::{self, ModelPlan, Plan};
 use crate::logging;
 use crate::output::{self, SavedRun, ScaleRecord, StageTimes};
 
@@ -74,6 +74,7 @@ fn mixture(plan: &Plan) -> Result<Mixture> {
         .prior(plan.prior)
         .shift(plan.shift)
         .seed(plan.seed)
+        .generator(plan.generator)
         .normalization(normalization)
         .check()?)
 }
@@ -86,10 +87,12 @@ fn probe_params(plan: &Plan) -> Result<BayesProbeValidParams> {
         .check()?)
 }
 
-/// Stable 64-bit FNV-1a hash of the config as recorded (resume refuses a
-/// different config).
+/// Stable 64-bit FNV-1a hash of the config as recorded, plus the generator
+/// it resolves to (resume refuses a different config, and never mixes
+/// scales drawn by two generators, as a 0.1 run folder would).
 pub fn config_hash(plan: &Plan) -> String {
-    let text = serde_json::to_string(&plan.raw).expect("configs serialise");
+    let raw = serde_json::to_string(&plan.raw).expect("configs serialise");
+    let text = format!("{raw}\ngenerator={}", config::name_of(&config::GENERATORS, plan.generator));
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in text.bytes() {
         hash ^= u64::from(byte);
