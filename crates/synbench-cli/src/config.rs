@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use synbench_data::Generator;
-use synbench_models::{GlobalPool, PRESETS, VitConfig};
+use synbench_models::{GlobalPool, PRESETS, Precision, VitConfig};
 use synbench_probe::{AttackNorm, Averaging, CovarianceEstimator};
 use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScoreMode};
 
@@ -22,6 +22,9 @@ pub const COVARIANCES: [(&str, CovarianceEstimator); 2] =
 /// `data.generator` names.
 pub const GENERATORS: [(&str, Generator); 2] =
     [("xoshiro_box_muller", Generator::Xoshiro128BoxMuller), ("chacha8_ziggurat", Generator::ChaCha8Ziggurat)];
+/// `model.precision` names.
+pub const PRECISIONS: [(&str, Precision); 3] =
+    [("f32", Precision::F32), ("bf16", Precision::Bf16), ("f16", Precision::F16)];
 /// `score.mode` names.
 pub const SCORE_MODES: [(&str, ScoreMode); 2] = [("reference", ScoreMode::Reference), ("exact", ScoreMode::Exact)];
 
@@ -118,6 +121,8 @@ pub struct RawModel {
     pub batch_size: Option<usize>,
     /// Seed of a random init or projection.
     pub seed: Option<u64>,
+    /// ViT float precision: `f32` (default), `bf16` or `f16`.
+    pub precision: Option<String>,
 }
 
 /// `[data]`.
@@ -249,6 +254,8 @@ pub struct Plan {
     pub device: String,
     /// Images per encoder call.
     pub batch_size: usize,
+    /// Float precision of a ViT.
+    pub precision: Precision,
     /// Seed of random init.
     pub model_seed: u64,
     /// Sample shape.
@@ -390,6 +397,14 @@ impl Validator<'_> {
         if batch_size == 0 {
             return Err(self.err("model", "batch_size", "must be at least 1"));
         }
+        let precision = self.choice("model", "precision", m.precision.as_deref(), &PRECISIONS)?;
+        if precision != Precision::F32 && !matches!(model, ModelPlan::Vit { .. }) {
+            return Err(self.err(
+                "model",
+                "precision",
+                "only arch \"vit\" runs in reduced precision; remove the field",
+            ));
+        }
 
         let d = raw.data.clone().unwrap_or_default();
         let default_shape = match &model {
@@ -502,6 +517,7 @@ impl Validator<'_> {
             backend,
             device,
             batch_size,
+            precision,
             model_seed: m.seed.unwrap_or(0),
             shape,
             scales,

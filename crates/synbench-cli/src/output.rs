@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use synbench_probe::{Averaging, EpsilonOutcome};
 use synbench_theory::{ScaleOutcome, ScoreMode, synbench_scores};
 
-use crate::config::{AVERAGINGS, GENERATORS, Plan, SCORE_MODES, name_of, value_of};
+use crate::config::{AVERAGINGS, GENERATORS, PRECISIONS, Plan, SCORE_MODES, name_of, value_of};
 use crate::plot;
 
 /// Schema tag of a per-scale file.
@@ -527,6 +527,7 @@ pub fn results_json(plan: &Plan, run: &SavedRun, config_hash: &str, times: &Stag
             "git_hash": option_env!("SYNBENCH_GIT_HASH").unwrap_or("unknown"),
             "backend": plan.backend,
             "device": plan.device,
+            "precision": name_of(&PRECISIONS, plan.precision),
             "data_seed": plan.seed,
             "data_generator": name_of(&GENERATORS, plan.generator),
             "model_seed": plan.model_seed,

@@ -59,6 +59,7 @@ pub fn build_encoder(plan: &Plan) -> Result<Box<dyn Encoder>> {
                 plan.device.parse()?,
                 plan.model_seed,
             )
+            .and_then(|encoder| encoder.with_precision(plan.precision))
             .with_context(|| format!("{}: cannot build the encoder", plan.file.display()))?;
             Box::new(encoder)
         }

@@ -80,6 +80,36 @@ fn heads_that_do_not_split_the_width() {
 }
 
 #[test]
+fn unknown_precision_and_generator() {
+    check(("num_heads = 4", "num_heads = 4\nprecision = \"fp8\""), "model.precision", 9, "\"bf16\", \"f16\"");
+    check(("prior = 0.5", "prior = 0.5\ngenerator = \"mt19937\""), "data.generator", 16, "\"chacha8_ziggurat\"");
+}
+
+#[test]
+fn reduced_precision_for_an_encoder_without_one() {
+    let identity = GOOD.replace("arch = \"vit\"", "arch = \"identity\"").replace("shape = [3, 32, 32]", "shape = [16]");
+    let identity = identity.replace("num_heads = 4", "num_heads = 4\nprecision = \"bf16\"");
+    let identity: String =
+        identity.lines().filter(|l| !l.contains("_size") && !l.contains("depth")).collect::<Vec<_>>().join("\n");
+    let err = parse(Path::new("configs/bad.toml"), &identity).expect_err("identity has no precision");
+    assert_eq!(err.field, "model.precision", "{err}");
+    assert!(err.to_string().contains("only arch \"vit\""), "{err}");
+}
+
+#[test]
+fn precision_and_generator_default_and_parse() {
+    let plan = parse(Path::new("configs/good.toml"), GOOD).unwrap();
+    assert_eq!(plan.precision, synbench_models::Precision::F32);
+    assert_eq!(plan.generator, synbench_data::Generator::Xoshiro128BoxMuller);
+    let text = GOOD
+        .replace("num_heads = 4", "num_heads = 4\nprecision = \"bf16\"")
+        .replace("prior = 0.5", "prior = 0.5\ngenerator = \"chacha8_ziggurat\"");
+    let plan = parse(Path::new("configs/good.toml"), &text).unwrap();
+    assert_eq!(plan.precision, synbench_models::Precision::Bf16);
+    assert_eq!(plan.generator, synbench_data::Generator::ChaCha8Ziggurat);
+}
+
+#[test]
 fn unknown_backend_and_norm() {
     check(("num_heads = 4", "num_heads = 4\nbackend = \"torch\""), "model.backend", 9, "expected \"flex\"");
     check(("epsilons = [0.0, 0.2]", "epsilons = [0.0]\nnorm = \"l3\""), "probe.norm", 19, "\"linf\"");

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use burn::tensor::Device;
+use burn::tensor::{Device, FloatDType};
 
 use crate::EncoderError;
 
@@ -61,6 +61,57 @@ impl FromStr for Backend {
                 "backend {other:?} is unknown: expected \"flex\", \"tch\" or \"cuda\""
             ))),
         }
+    }
+}
+
+/// Float precision of the encoder's weights and activations. Inputs arrive
+/// and features leave as float32 whatever the precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Precision {
+    /// float32 (default; what timm parity is checked in).
+    #[default]
+    F32,
+    /// bfloat16: float32's range, 8 mantissa bits; the usual GPU choice.
+    Bf16,
+    /// IEEE float16: 11 mantissa bits, range up to 65 504.
+    F16,
+}
+
+impl Precision {
+    /// Every precision, in config order.
+    pub const ALL: [Precision; 3] = [Precision::F32, Precision::Bf16, Precision::F16];
+
+    /// The config spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+            Precision::F16 => "f16",
+        }
+    }
+
+    /// Burn's float type.
+    pub fn dtype(self) -> FloatDType {
+        match self {
+            Precision::F32 => FloatDType::F32,
+            Precision::Bf16 => FloatDType::BF16,
+            Precision::F16 => FloatDType::F16,
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Precision {
+    type Err = EncoderError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Precision::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
+            EncoderError::Config(format!("precision {s:?} is unknown: expected \"f32\", \"bf16\" or \"f16\""))
+        })
     }
 }
 

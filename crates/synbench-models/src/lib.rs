@@ -28,7 +28,7 @@ use ndarray_rand::rand_distr::StandardNormal;
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
-pub use backend::{Backend, DeviceKind};
+pub use backend::{Backend, DeviceKind, Precision};
 pub use vit::{GlobalPool, PRESETS, VitConfig};
 pub use vit_encoder::{FLEX_SUB_BATCH, VitEncoder};
 pub use weights::{LoadReport, WeightsSource};

@@ -2,11 +2,12 @@
 
 use std::path::Path;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 use ndarray::{Array2, ArrayView2, Axis, concatenate};
 use rayon::prelude::*;
 
-use crate::backend::{Backend, DeviceKind, burn_device};
+use crate::backend::{Backend, DeviceKind, Precision, burn_device};
 use crate::vit::{VisionTransformer, VitConfig};
 use crate::weights::load_timm_checkpoint;
 use crate::{ChannelNorm, Encoder, EncoderError};
@@ -28,9 +29,20 @@ pub struct VitEncoder {
     device: Device,
     backend: Backend,
     device_kind: DeviceKind,
+    precision: Precision,
     input_shape: Vec<usize>,
     name: String,
     weights: Option<String>,
+}
+
+/// Casts every float parameter of a module to one float type.
+struct CastParameters(FloatDType);
+
+impl ModuleMapper for CastParameters {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let dtype = self.0;
+        param.map(|tensor| tensor.cast(dtype))
+    }
 }
 
 impl VitEncoder {
@@ -57,7 +69,40 @@ impl VitEncoder {
             None => None,
         };
         let input_shape = vec![config.in_chans, config.img_size, config.img_size];
-        Ok(Self { model, config, device, backend, device_kind, input_shape, name: name.to_string(), weights })
+        Ok(Self {
+            model,
+            config,
+            device,
+            backend,
+            device_kind,
+            precision: Precision::F32,
+            input_shape,
+            name: name.to_string(),
+            weights,
+        })
+    }
+
+    /// Runs the model in `precision`: the weights (loaded or initialised in
+    /// float32) are cast once; each batch is cast on the way in and the
+    /// features back to float32 on the way out.
+    pub fn with_precision(mut self, precision: Precision) -> Result<Self, EncoderError> {
+        if precision == self.precision {
+            return Ok(self);
+        }
+        if !self.device.supports_dtype(precision.dtype()) {
+            return Err(EncoderError::Backend(format!(
+                "backend \"{}\" on \"{}\" cannot compute in {precision}; use precision \"f32\"",
+                self.backend, self.device_kind
+            )));
+        }
+        self.model = self.model.map(&mut CastParameters(precision.dtype()));
+        self.precision = precision;
+        Ok(self)
+    }
+
+    /// The float precision the model computes in.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The architecture.
@@ -78,8 +123,15 @@ impl VitEncoder {
             None => batch.iter().copied().collect(),
         };
         let [c, h, w] = [self.input_shape[0], self.input_shape[1], self.input_shape[2]];
-        let images = Tensor::<4>::from_data(TensorData::new(values, [n, c, h, w]), &self.device);
-        let features = self.model.forward(images).into_data();
+        let mut images = Tensor::<4>::from_data(TensorData::new(values, [n, c, h, w]), &self.device);
+        if self.precision != Precision::F32 {
+            images = images.cast(self.precision.dtype());
+        }
+        let mut features = self.model.forward(images);
+        if self.precision != Precision::F32 {
+            features = features.cast(FloatDType::F32);
+        }
+        let features = features.into_data();
         let runtime = |message: String| EncoderError::Runtime { backend: self.backend.to_string(), message };
         let values = features.try_to_vec::<f32>().map_err(|e| runtime(format!("{e:?}")))?;
         Array2::from_shape_vec((n, self.config.embed_dim), values).map_err(|e| runtime(e.to_string()))
@@ -104,7 +156,11 @@ impl Encoder for VitEncoder {
             Some(path) => format!("weights {path}"),
             None => "random init (no weights loaded)".to_string(),
         };
-        format!("{} on {}/{}, {weights}", self.name, self.backend, self.device_kind)
+        let precision = match self.precision {
+            Precision::F32 => String::new(),
+            other => format!(" in {other}"),
+        };
+        format!("{} on {}/{}{precision}, {weights}", self.name, self.backend, self.device_kind)
     }
 
     fn encode(&mut self, batch: ArrayView2<'_, f32>) -> Result<Array2<f32>, EncoderError> {

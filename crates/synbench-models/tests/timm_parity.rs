@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array2, ArrayView2};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
-use synbench_models::{Backend, DeviceKind, Encoder, EncoderError, FLEX_SUB_BATCH, GlobalPool, VitConfig, VitEncoder};
+use synbench_models::{
+    Backend, DeviceKind, Encoder, EncoderError, FLEX_SUB_BATCH, GlobalPool, Precision, VitConfig, VitEncoder,
+};
 
 /// Largest allowed |Burn − timm| on any feature.
 const TOLERANCE: f32 = 1e-4;
@@ -103,6 +105,31 @@ fn batches_cut_into_parallel_sub_batches_keep_order_and_values() {
         let features = encoder.encode(tiled_input.view()).unwrap();
         let diff = max_abs_diff(features.view(), tiled_expected.view());
         assert!(diff <= TOLERANCE, "{backend}: {rows} rows, max |Burn - timm| = {diff}");
+    }
+}
+
+#[test]
+fn reduced_precision_tracks_timm_to_its_unit_roundoff() {
+    // Features relative to their largest magnitude. A depth-2/3 ViT does a
+    // few dozen roundings in sequence, so allow 8 unit roundoffs (bf16:
+    // 2^-8, f16: 2^-11), and require at least a tenth of one: the model
+    // really computed in the reduced type.
+    for backend in Backend::compiled().into_iter().filter(|b| *b != Backend::Cuda) {
+        for name in ["vit_p8_d64_token", "vit_p4_d48_h3_mlp2"] {
+            let (input, expected) = io_of(&fixtures(), name);
+            let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let weights = fixtures().join(format!("{name}.safetensors"));
+            for (precision, unit_roundoff) in [(Precision::Bf16, 2f32.powi(-8)), (Precision::F16, 2f32.powi(-11))] {
+                let encoder = VitEncoder::new(name, config_of(name), Some(&weights), backend, DeviceKind::Cpu, 0);
+                let mut encoder = encoder.and_then(|e| e.with_precision(precision)).unwrap();
+                assert_eq!(encoder.precision(), precision);
+                assert!(encoder.describe().contains(&format!(" in {precision}")), "{}", encoder.describe());
+                let relative = max_abs_diff(encoder.encode(input.view()).unwrap().view(), expected.view()) / scale;
+                eprintln!("{name} [{backend}, {precision}]: max |Burn - timm| / max |timm| = {relative:.2e}");
+                assert!(relative <= 8.0 * unit_roundoff, "{name} on {backend} in {precision}: {relative:.2e}");
+                assert!(relative >= 0.1 * unit_roundoff, "{name} on {backend} in {precision}: {relative:.2e}");
+            }
+        }
     }
 }
 
