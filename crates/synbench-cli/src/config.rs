@@ -22,9 +22,12 @@ pub const COVARIANCES: [(&str, CovarianceEstimator); 2] =
 /// `data.generator` names.
 pub const GENERATORS: [(&str, Generator); 2] =
     [("xoshiro_box_muller", Generator::Xoshiro128BoxMuller), ("chacha8_ziggurat", Generator::ChaCha8Ziggurat)];
-/// `model.precision` names.
-pub const PRECISIONS: [(&str, Precision); 3] =
-    [("f32", Precision::F32), ("bf16", Precision::Bf16), ("f16", Precision::F16)];
+/// `model.precision` names (the spellings are `Precision::name`).
+pub const PRECISIONS: [(&str, Precision); 3] = [
+    (Precision::F32.name(), Precision::F32),
+    (Precision::Bf16.name(), Precision::Bf16),
+    (Precision::F16.name(), Precision::F16),
+];
 /// `score.mode` names.
 pub const SCORE_MODES: [(&str, ScoreMode); 2] = [("reference", ScoreMode::Reference), ("exact", ScoreMode::Exact)];
 

@@ -78,11 +78,8 @@ pub enum Precision {
 }
 
 impl Precision {
-    /// Every precision, in config order.
-    pub const ALL: [Precision; 3] = [Precision::F32, Precision::Bf16, Precision::F16];
-
     /// The config spelling.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Precision::F32 => "f32",
             Precision::Bf16 => "bf16",
@@ -103,15 +100,6 @@ impl Precision {
 impl fmt::Display for Precision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-impl FromStr for Precision {
-    type Err = EncoderError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Precision::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
-            EncoderError::Config(format!("precision {s:?} is unknown: expected \"f32\", \"bf16\" or \"f16\""))
-        })
     }
 }
 
