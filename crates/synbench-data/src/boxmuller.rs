@@ -68,26 +68,184 @@ impl SampleRng {
     }
 
     /// Fills `out` (a multiple of [`BLOCK`] long) with standard normals.
-    #[inline(always)]
-    pub(crate) fn fill_normals(&mut self, out: &mut [f32]) {
-        debug_assert_eq!(out.len() % BLOCK, 0);
-        // The state lives in locals (registers) for the whole fill, so every
-        // step is a handful of vector integer operations.
-        let mut state = self.state;
-        for block in out.chunks_exact_mut(BLOCK) {
-            let a = xoshiro_step(&mut state);
-            let b = xoshiro_step(&mut state);
-            let (cos_half, sin_half) = block.split_at_mut(LANES);
-            for l in 0..LANES {
-                // 24-bit uniforms; the integer → float conversion is exact.
-                let u1 = 1.0 - ((a[l] >> 8) as i32) as f32 * (1.0 / 16_777_216.0); // (0, 1]
-                let radius = (-2.0 * ln_unit(u1)).sqrt();
-                let (sin, cos) = sin_cos_turns(b[l] >> 8); // angle 2π·u2, u2 ∈ [0, 1)
-                cos_half[l] = radius * cos;
-                sin_half[l] = radius * sin;
+    pub(crate) fn fill_normals(&mut self, out: &mut [f32], kernel: Kernel) {
+        self.fill(out, None, kernel);
+    }
+
+    /// Fills `out` (a multiple of [`BLOCK`] long) with `z·gain + offset`
+    /// (one fused multiply-add) for standard normals `z`: the bits of
+    /// [`Self::fill_normals`] followed by that `mul_add`, in one pass.
+    pub(crate) fn fill_affine(&mut self, out: &mut [f32], gain: f32, offset: f32, kernel: Kernel) {
+        self.fill(out, Some((gain, offset)), kernel);
+    }
+
+    fn fill(&mut self, out: &mut [f32], affine: Option<(f32, f32)>, kernel: Kernel) {
+        assert_eq!(out.len() % BLOCK, 0, "normals come in blocks of {BLOCK}");
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Best {
+            if let Some(simd) = pulp::x86::V3::try_new() {
+                return avx2::fill(simd, &mut self.state, out, affine);
             }
         }
-        self.state = state;
+        let _ = kernel;
+        match affine {
+            None => portable_fill(&mut self.state, out, |z| z),
+            Some((gain, offset)) => portable_fill(&mut self.state, out, |z| z.mul_add(gain, offset)),
+        }
+    }
+}
+
+/// Which implementation computes the normals; both give the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// The explicit AVX2 + FMA kernel where the CPU has them, else [`Kernel::Portable`].
+    Best,
+    /// Plain Rust on arrays of eight lanes (what the compiler makes of it).
+    #[cfg_attr(not(test), expect(dead_code, reason = "the tests hold Best to its bits"))]
+    Portable,
+}
+
+/// The portable kernel: `emit` maps each normal to the value stored.
+#[inline(always)]
+fn portable_fill(state: &mut [[u32; LANES]; 4], out: &mut [f32], emit: impl Fn(f32) -> f32) {
+    // The state lives in locals (registers) for the whole fill.
+    let mut lanes = *state;
+    for block in out.chunks_exact_mut(BLOCK) {
+        let a = xoshiro_step(&mut lanes);
+        let b = xoshiro_step(&mut lanes);
+        let (cos_half, sin_half) = block.split_at_mut(LANES);
+        for l in 0..LANES {
+            // 24-bit uniforms; the integer → float conversion is exact.
+            let u1 = 1.0 - ((a[l] >> 8) as i32) as f32 * (1.0 / 16_777_216.0); // (0, 1]
+            let radius = (-2.0 * ln_unit(u1)).sqrt();
+            let (sin, cos) = sin_cos_turns(b[l] >> 8); // angle 2π·u2, u2 ∈ [0, 1)
+            cos_half[l] = emit(radius * cos);
+            sin_half[l] = emit(radius * sin);
+        }
+    }
+    *state = lanes;
+}
+
+/// The same transform written with pulp's AVX2 + FMA operations, one
+/// `u32x8`/`f32x8` per step, operation for operation as in the portable
+/// kernel (so the same bits). Left to the auto-vectoriser, the xoshiro
+/// steps were sometimes scalarised (half the speed); here they cannot be.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use pulp::x86::V3;
+    use pulp::{cast, f32x8, i32x8, m32x8, u32x8};
+
+    use super::{BLOCK, LANES, LN_POLY, SIN_COS};
+
+    pub(super) fn fill(simd: V3, state: &mut [[u32; LANES]; 4], out: &mut [f32], affine: Option<(f32, f32)>) {
+        // A struct, not a closure: its `call` is `inline(always)`, so the
+        // whole kernel is compiled inside pulp's AVX2 + FMA context (a
+        // closure's `call_once` shim may be left out of line, and every
+        // intrinsic with it).
+        struct Fill<'a> {
+            simd: V3,
+            state: &'a mut [[u32; LANES]; 4],
+            out: &'a mut [f32],
+            affine: Option<(f32, f32)>,
+        }
+        impl pulp::NullaryFnOnce for Fill<'_> {
+            type Output = ();
+            #[inline(always)]
+            fn call(self) {
+                let Self { simd, state, out, affine } = self;
+                match affine {
+                    None => run(simd, state, out, |z| z),
+                    Some((gain, offset)) => {
+                        let (gain, offset) = (simd.splat_f32x8(gain), simd.splat_f32x8(offset));
+                        run(simd, state, out, |z| simd.mul_add_f32x8(z, gain, offset))
+                    }
+                }
+            }
+        }
+        simd.vectorize(Fill { simd, state, out, affine })
+    }
+
+    #[inline(always)]
+    fn run(simd: V3, state: &mut [[u32; LANES]; 4], out: &mut [f32], emit: impl Fn(f32x8) -> f32x8) {
+        let mut lanes: [u32x8; 4] = cast(*state);
+        for block in out.chunks_exact_mut(BLOCK) {
+            let a = step(simd, &mut lanes);
+            let b = step(simd, &mut lanes);
+            let k = simd.shr_const_u32x8::<8>(a);
+            let scaled = simd.mul_f32x8(simd.convert_i32x8_to_f32x8(cast(k)), simd.splat_f32x8(1.0 / 16_777_216.0));
+            let u1 = simd.sub_f32x8(simd.splat_f32x8(1.0), scaled);
+            let radius = simd.sqrt_f32x8(simd.mul_f32x8(simd.splat_f32x8(-2.0), ln_unit(simd, u1)));
+            let (sin, cos) = sin_cos_turns(simd, simd.shr_const_u32x8::<8>(b));
+            let (cos_half, sin_half) = block.split_at_mut(LANES);
+            let cos_half: &mut [f32; LANES] = cos_half.try_into().expect("LANES floats");
+            let sin_half: &mut [f32; LANES] = sin_half.try_into().expect("LANES floats");
+            *cos_half = cast(emit(simd.mul_f32x8(radius, cos)));
+            *sin_half = cast(emit(simd.mul_f32x8(radius, sin)));
+        }
+        *state = cast(lanes);
+    }
+
+    #[inline(always)]
+    fn rotl<const LEFT: i32, const RIGHT: i32>(simd: V3, x: u32x8) -> u32x8 {
+        simd.or_u32x8(simd.shl_const_u32x8::<LEFT>(x), simd.shr_const_u32x8::<RIGHT>(x))
+    }
+
+    #[inline(always)]
+    fn step(simd: V3, state: &mut [u32x8; 4]) -> u32x8 {
+        let [s0, s1, s2, s3] = *state;
+        let out = simd.wrapping_add_u32x8(rotl::<7, 25>(simd, simd.wrapping_add_u32x8(s0, s3)), s0);
+        let t = simd.shl_const_u32x8::<9>(s1);
+        let n2 = simd.xor_u32x8(s2, s0);
+        let n3 = simd.xor_u32x8(s3, s1);
+        let n1 = simd.xor_u32x8(s1, n2);
+        let n0 = simd.xor_u32x8(s0, n3);
+        let n2 = simd.xor_u32x8(n2, t);
+        let n3 = rotl::<11, 21>(simd, n3);
+        *state = [n0, n1, n2, n3];
+        out
+    }
+
+    #[inline(always)]
+    fn ln_unit(simd: V3, x: f32x8) -> f32x8 {
+        let splat = |v: f32| simd.splat_f32x8(v);
+        let bits: u32x8 = cast(x);
+        let exponent: i32x8 = simd.wrapping_sub_i32x8(cast(simd.shr_const_u32x8::<23>(bits)), simd.splat_i32x8(126));
+        let mantissa = simd.and_u32x8(bits, simd.splat_u32x8(0x007f_ffff));
+        let m: f32x8 = cast(simd.or_u32x8(mantissa, simd.splat_u32x8(0x3f00_0000)));
+        let small: m32x8 = simd.cmp_lt_f32x8(m, splat(std::f32::consts::FRAC_1_SQRT_2));
+        // A true mask lane is −1 as an integer: exponent − 1 where m < √½.
+        let e = simd.convert_i32x8_to_f32x8(simd.wrapping_add_i32x8(exponent, cast(small)));
+        let x = simd.sub_f32x8(simd.select_f32x8(small, simd.add_f32x8(m, m), m), splat(1.0));
+        let z = simd.mul_f32x8(x, x);
+        let mut p = splat(LN_POLY[0]);
+        for c in &LN_POLY[1..] {
+            p = simd.mul_add_f32x8(p, x, splat(*c));
+        }
+        let y = simd.mul_add_f32x8(simd.mul_f32x8(p, x), z, simd.mul_f32x8(e, splat(-2.121_944_4e-4)));
+        let y = simd.mul_add_f32x8(z, splat(-0.5), y);
+        simd.mul_add_f32x8(e, splat(0.693_359_4), simd.add_f32x8(x, y))
+    }
+
+    #[inline(always)]
+    fn sin_cos_turns(simd: V3, k: u32x8) -> (f32x8, f32x8) {
+        let splat = |v: f32| simd.splat_f32x8(v);
+        let q = simd.shr_const_u32x8::<22>(simd.wrapping_add_u32x8(k, simd.splat_u32x8(1 << 21)));
+        let rest: i32x8 = cast(simd.wrapping_sub_u32x8(k, simd.shl_const_u32x8::<22>(q)));
+        let theta = simd.mul_f32x8(simd.convert_i32x8_to_f32x8(rest), splat(SIN_COS.turn));
+        let z = simd.mul_f32x8(theta, theta);
+        let [s0, s1, s2] = SIN_COS.sin;
+        let sin_poly = simd.mul_add_f32x8(simd.mul_add_f32x8(splat(s0), z, splat(s1)), z, splat(s2));
+        let sin = simd.mul_add_f32x8(simd.mul_f32x8(theta, z), sin_poly, theta);
+        let [c0, c1, c2] = SIN_COS.cos;
+        let cos_poly = simd.mul_add_f32x8(simd.mul_add_f32x8(splat(c0), z, splat(c1)), z, splat(c2));
+        let cos = simd.mul_add_f32x8(simd.mul_f32x8(z, z), cos_poly, simd.mul_add_f32x8(z, splat(-0.5), splat(1.0)));
+        let one = simd.splat_u32x8(1);
+        let swap = simd.cmp_eq_u32x8(simd.and_u32x8(q, one), one);
+        let (s, c) = (simd.select_f32x8(swap, cos, sin), simd.select_f32x8(swap, sin, cos));
+        let two = simd.splat_u32x8(2);
+        let sin_sign = simd.shl_const_u32x8::<30>(simd.and_u32x8(q, two));
+        let cos_sign = simd.shl_const_u32x8::<30>(simd.and_u32x8(simd.wrapping_add_u32x8(q, one), two));
+        (cast(simd.xor_u32x8(cast(s), sin_sign)), cast(simd.xor_u32x8(cast(c), cos_sign)))
     }
 }
 
@@ -107,6 +265,32 @@ fn xoshiro_step(state: &mut [[u32; LANES]; 4]) -> [u32; LANES] {
     out
 }
 
+/// Cephes' `logf` polynomial for ln(1 + x) − x + x²/2 = x³·P(x), highest degree first.
+const LN_POLY: [f32; 9] = [
+    7.037_683_6e-2,
+    -1.151_461e-1,
+    1.167_699_9e-1,
+    -1.242_014_1e-1,
+    1.424_932_3e-1,
+    -1.666_805_8e-1,
+    2.000_071_4e-1,
+    -2.499_999_4e-1,
+    0.333_333_3,
+];
+
+/// Cephes' `sinf`/`cosf` polynomials on |θ| ≤ π/4 and the angle of one 2^-24 turn.
+struct SinCos {
+    turn: f32,
+    sin: [f32; 3],
+    cos: [f32; 3],
+}
+
+const SIN_COS: SinCos = SinCos {
+    turn: std::f32::consts::TAU / 16_777_216.0,
+    sin: [-1.951_529_6e-4, 8.332_161e-3, -1.666_665_5e-1],
+    cos: [2.443_315_7e-5, -1.388_731_6e-3, 4.166_664_6e-2],
+};
+
 /// ln(x) for x ∈ [2^-24, 1], Cephes' `logf` (about 1 ulp): x = m·2^e with
 /// m ∈ [√½, √2), ln m by a degree-9 minimax polynomial in m − 1. Written
 /// with `mul_add` (one rounding, the same on every machine; a single
@@ -120,12 +304,10 @@ fn ln_unit(x: f32) -> f32 {
     let e = (exponent - i32::from(small)) as f32;
     let x = if small { m + m - 1.0 } else { m - 1.0 };
     let z = x * x;
-    let mut p = 7.037_683_6e-2_f32;
-    for c in [-1.151_461e-1, 1.167_699_9e-1, -1.242_014_1e-1, 1.424_932_3e-1, -1.666_805_8e-1, 2.000_071_4e-1] {
-        p = p.mul_add(x, c);
+    let mut p = LN_POLY[0];
+    for c in &LN_POLY[1..] {
+        p = p.mul_add(x, *c);
     }
-    p = p.mul_add(x, -2.499_999_4e-1);
-    p = p.mul_add(x, 0.333_333_3);
     let y = (p * x).mul_add(z, e * -2.121_944_4e-4);
     let y = z.mul_add(-0.5, y);
     e.mul_add(0.693_359_4, x + y)
@@ -138,11 +320,13 @@ fn ln_unit(x: f32) -> f32 {
 fn sin_cos_turns(k: u32) -> (f32, f32) {
     let q = (k + (1 << 21)) >> 22; // nearest quarter turn, 0..=4
     let rest = k as i32 - (q << 22) as i32; // |rest| ≤ 2^21, exact in f32
-    let theta = rest as f32 * (std::f32::consts::TAU / 16_777_216.0); // |θ| ≤ π/4
+    let theta = rest as f32 * SIN_COS.turn; // |θ| ≤ π/4
     let z = theta * theta;
-    let sin_poly = (-1.951_529_6e-4f32).mul_add(z, 8.332_161e-3).mul_add(z, -1.666_665_5e-1);
+    let [s0, s1, s2] = SIN_COS.sin;
+    let sin_poly = s0.mul_add(z, s1).mul_add(z, s2);
     let sin = (theta * z).mul_add(sin_poly, theta);
-    let cos_poly = 2.443_315_7e-5f32.mul_add(z, -1.388_731_6e-3).mul_add(z, 4.166_664_6e-2);
+    let [c0, c1, c2] = SIN_COS.cos;
+    let cos_poly = c0.mul_add(z, c1).mul_add(z, c2);
     let cos = (z * z).mul_add(cos_poly, z.mul_add(-0.5, 1.0));
     let swap = q & 1 == 1;
     let (s, c) = if swap { (cos, sin) } else { (sin, cos) };

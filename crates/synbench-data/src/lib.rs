@@ -33,7 +33,7 @@ use rayon::prelude::*;
 use thiserror::Error;
 
 mod boxmuller;
-use boxmuller::{BLOCK, SampleRng};
+use boxmuller::{BLOCK, Kernel, SampleRng};
 
 /// ImageNet per-channel mean (RGB), the timm default.
 pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
@@ -378,23 +378,32 @@ impl Mixture {
             type Output = u8;
             #[inline(always)]
             fn with_simd<S: pulp::Simd>(self, _: S) -> u8 {
-                self.mixture.fill_sample_box_muller_inline(self.rng, self.scale, self.out)
+                self.mixture.fill_sample_box_muller_inline(self.rng, self.scale, self.out, Kernel::Best)
             }
         }
         pulp::Arch::new().dispatch(Fill { mixture: self, rng, scale, out })
     }
 
     #[inline(always)]
-    fn fill_sample_box_muller_inline(&self, rng: &mut SampleRng, scale: f64, out: &mut [f32]) -> u8 {
+    fn fill_sample_box_muller_inline(&self, rng: &mut SampleRng, scale: f64, out: &mut [f32], kernel: Kernel) -> u8 {
         const CHUNK: usize = 64 * BLOCK;
         let label = u8::from(rng.label_uniform() < self.params.prior);
         let class_mean = self.class_mean(label, scale);
         let per_channel = self.dim / self.channels;
+        // One pass when each channel is whole blocks and the gain is one per channel.
+        if kernel == Kernel::Best && self.noise_gain.is_none() && per_channel % BLOCK == 0 {
+            for (c, channel) in out.chunks_exact_mut(per_channel).enumerate() {
+                let inv_std = 1.0 / self.channel_std[c];
+                let offset = ((class_mean - self.channel_mean[c]) * inv_std) as f32;
+                rng.fill_affine(channel, inv_std as f32, offset, kernel);
+            }
+            return label;
+        }
         let mut normals = [0f32; CHUNK];
         for (chunk_index, out_chunk) in out.chunks_mut(CHUNK).enumerate() {
             let start = chunk_index * CHUNK;
             let len = out_chunk.len();
-            rng.fill_normals(&mut normals[..len.next_multiple_of(BLOCK)]);
+            rng.fill_normals(&mut normals[..len.next_multiple_of(BLOCK)], kernel);
             // Split the chunk where a channel ends.
             let mut j = 0;
             while j < len {
@@ -489,17 +498,26 @@ mod tests {
 
     #[test]
     fn the_dispatched_simd_path_gives_the_bits_of_the_plain_path() {
-        // Channel ends inside blocks and chunks; a diagonal Σ exercises the per-coordinate gains.
-        let dim = 3 * 21 * 21;
-        let variances: Vec<f64> = (0..dim).map(|j| 0.5 + (j % 7) as f64 / 4.0).collect();
-        for covariance in [Covariance::Identity, Covariance::Diagonal(variances)] {
-            let m = MixtureParams::image(3, 21, 21).seed(3).covariance(covariance).check().unwrap();
-            for sample in 0..4 {
-                let (mut a, mut b) = (vec![0f32; dim], vec![0f32; dim]);
-                let la = m.fill_sample_box_muller(&mut SampleRng::new(3, 1, 0, sample), 1.5, &mut a);
-                let lb = m.fill_sample_box_muller_inline(&mut SampleRng::new(3, 1, 0, sample), 1.5, &mut b);
-                assert_eq!(la, lb);
-                assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "sample {sample}");
+        // 21 px: channel ends inside blocks and chunks (two passes); 16 px:
+        // whole blocks per channel (one fused pass); a diagonal Σ exercises
+        // the per-coordinate gains.
+        for side in [21, 16] {
+            let dim = 3 * side * side;
+            let variances: Vec<f64> = (0..dim).map(|j| 0.5 + (j % 7) as f64 / 4.0).collect();
+            for covariance in [Covariance::Identity, Covariance::Diagonal(variances)] {
+                let m = MixtureParams::image(3, side, side).seed(3).covariance(covariance).check().unwrap();
+                for sample in 0..4 {
+                    let (mut a, mut b) = (vec![0f32; dim], vec![0f32; dim]);
+                    let la = m.fill_sample_box_muller(&mut SampleRng::new(3, 1, 0, sample), 1.5, &mut a);
+                    let lb = m.fill_sample_box_muller_inline(
+                        &mut SampleRng::new(3, 1, 0, sample),
+                        1.5,
+                        &mut b,
+                        Kernel::Portable,
+                    );
+                    assert_eq!(la, lb);
+                    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{side} px, sample {sample}");
+                }
             }
         }
     }
