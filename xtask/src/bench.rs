@@ -84,10 +84,11 @@ fn read_json(path: &Path) -> Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
 }
 
-/// Criterion's mean time per iteration, in seconds.
-fn criterion_mean(id: &str) -> Result<f64> {
+/// Criterion's median time per iteration, in seconds (the Python baselines
+/// report medians too: the shared machine's noise is one-sided).
+fn criterion_median(id: &str) -> Result<f64> {
     let path = project_root().join("target/criterion").join(id).join("new/estimates.json");
-    Ok(number(&read_json(&path)?, &["mean", "point_estimate"])? * 1e-9)
+    Ok(number(&read_json(&path)?, &["median", "point_estimate"])? * 1e-9)
 }
 
 pub(crate) fn bench(args: &[String]) -> Result<()> {
@@ -193,7 +194,9 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
 
 struct Micro {
     rust_samples_per_second: f64,
+    /// The median pass and every pass's rate.
     torch_samples_per_second: f64,
+    torch_passes: Vec<f64>,
     /// `(ε, rust seconds, SCS seconds, SCS max |z − z*|)`.
     qcqp: Vec<(String, f64, f64, f64)>,
 }
@@ -206,7 +209,7 @@ fn micro_benchmarks(python: &Path, out: &Path) -> Result<Micro> {
             .arg(filter);
         run(&format!("cargo bench --bench {bench} -- {filter}"), &mut cmd)?;
     }
-    let batch_seconds = criterion_mean("generate_imagenet_normalised/samples/batch=64,d=150528")?;
+    let batch_seconds = criterion_median("generate_imagenet_normalised/samples/batch=64,d=150528")?;
     let generation_json = out.join("generation.json");
     run(
         "per-sample torch.normal loop (scripts/bench_generation.py)",
@@ -227,7 +230,7 @@ fn micro_benchmarks(python: &Path, out: &Path) -> Result<Micro> {
     let scs = read_json(&qcqp_json)?;
     let mut qcqp = Vec::new();
     for eps in ["0.2", "0.8"] {
-        let rust = criterion_mean(&format!("l2_qcqp_exact/d=768/eps={eps}"))?;
+        let rust = criterion_median(&format!("l2_qcqp_exact/d=768/eps={eps}"))?;
         let median = number(&scs, &["median_s", eps])?;
         let error = number(&scs, &["max_abs_err", eps]).unwrap_or(f64::NAN);
         qcqp.push((eps.to_string(), rust, median, error));
@@ -235,6 +238,10 @@ fn micro_benchmarks(python: &Path, out: &Path) -> Result<Micro> {
     Ok(Micro {
         rust_samples_per_second: 64.0 / batch_seconds,
         torch_samples_per_second: number(&torch_generation, &["samples_per_s"])?,
+        torch_passes: torch_generation["samples_per_s_passes"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default(),
         qcqp,
     })
 }
@@ -319,6 +326,13 @@ fn report(runs: &[PipelineRun], micro: Option<&Micro>, quick: bool) -> String {
                 verdict(ratio >= 1000.0)
             );
         }
+        let passes: Vec<String> = m.torch_passes.iter().map(|r| format!("{r:.0}")).collect();
+        let _ = writeln!(
+            s,
+            "\nGeneration and QCQP: medians on both sides (criterion; the torch loop's {} passes of 256 samples ran at {} samples/s).",
+            passes.len(),
+            passes.join(", ")
+        );
     }
     s
 }

@@ -2,15 +2,22 @@
 //! branch-free float32 Box–Muller transform.
 //!
 //! Why not ChaCha8 + a float64 ziggurat (the 0.1 generator, still available
-//! as [`crate::Generator::ChaCha8`]): at d = 150 528 the ziggurat's branches
-//! and ChaCha's rounds cap generation near 1.3 k samples/s on two cores, a
-//! quarter of what the encoder-bound pipeline needs to stay hidden on a GPU.
-//! Here every step is a fixed sequence of correctly rounded IEEE-754
-//! operations (+, ×, √, fused multiply-add) on arrays of eight lanes, with
-//! no libm transcendental and no data-dependent branch, so LLVM vectorises
-//! it and the bits are the same on every machine and vector width. It is the transform PyTorch's CPU `normal_` uses (24-bit
-//! uniforms, `u1 ∈ (0, 1]`, radius `√(−2 ln u1)`), so the tails are cut at
-//! `√(2·24·ln 2) ≈ 5.77` standard deviations, as in the reference.
+//! as [`crate::Generator::ChaCha8Ziggurat`]): at d = 150 528 the ziggurat's
+//! branches and ChaCha's rounds cap generation near 1.3 k samples/s on two
+//! cores, a quarter of what the encoder-bound pipeline needs to stay hidden
+//! on a GPU. Here every step is a fixed sequence of correctly rounded
+//! IEEE-754 operations (+, ×, √, fused multiply-add) on eight lanes, with no
+//! libm transcendental and no data-dependent branch, so the bits are the
+//! same on every machine and vector width. It is the transform PyTorch's
+//! CPU `normal_` uses (24-bit uniforms, `u1 ∈ (0, 1]`, radius
+//! `√(−2 ln u1)`), so the tails are cut at `√(2·24·ln 2) ≈ 5.77` standard
+//! deviations, as in the reference.
+//!
+//! Two kernels compute it, operation for operation: a portable one on
+//! `[_; 8]` arrays, and on x86-64 with AVX2 + FMA an explicit one on pulp's
+//! `u32x8`/`f32x8` (chosen at run time; the tests hold the two to the same
+//! bits). Profiled, the kernel is bound by the ln polynomial's dependency
+//! chain, hence Estrin's scheme there.
 //!
 //! Layout (fixed, whatever the hardware): the normals of one sample come in
 //! blocks of 16; in each block lane `l` turns one `(u1, u2)` pair into
@@ -217,10 +224,16 @@ mod avx2 {
         let e = simd.convert_i32x8_to_f32x8(simd.wrapping_add_i32x8(exponent, cast(small)));
         let x = simd.sub_f32x8(simd.select_f32x8(small, simd.add_f32x8(m, m), m), splat(1.0));
         let z = simd.mul_f32x8(x, x);
-        let mut p = splat(LN_POLY[0]);
-        for c in &LN_POLY[1..] {
-            p = simd.mul_add_f32x8(p, x, splat(*c));
-        }
+        // Estrin's scheme, as in the portable `ln_unit`.
+        let c = |k: usize| splat(LN_POLY[8 - k]); // coefficient of x^k
+        let z2 = simd.mul_f32x8(z, z);
+        let t0 = simd.mul_add_f32x8(c(1), x, c(0));
+        let t1 = simd.mul_add_f32x8(c(3), x, c(2));
+        let t2 = simd.mul_add_f32x8(c(5), x, c(4));
+        let t3 = simd.mul_add_f32x8(c(7), x, c(6));
+        let u0 = simd.mul_add_f32x8(t1, z, t0);
+        let u1 = simd.mul_add_f32x8(t3, z, t2);
+        let p = simd.mul_add_f32x8(simd.mul_add_f32x8(c(8), z2, u1), z2, u0);
         let y = simd.mul_add_f32x8(simd.mul_f32x8(p, x), z, simd.mul_f32x8(e, splat(-2.121_944_4e-4)));
         let y = simd.mul_add_f32x8(z, splat(-0.5), y);
         simd.mul_add_f32x8(e, splat(0.693_359_4), simd.add_f32x8(x, y))
@@ -304,10 +317,15 @@ fn ln_unit(x: f32) -> f32 {
     let e = (exponent - i32::from(small)) as f32;
     let x = if small { m + m - 1.0 } else { m - 1.0 };
     let z = x * x;
-    let mut p = LN_POLY[0];
-    for c in &LN_POLY[1..] {
-        p = p.mul_add(x, *c);
-    }
+    // Estrin's scheme: the polynomial's dependency chain is four fused
+    // multiply-adds deep instead of Horner's eight (the generator is
+    // latency-bound), for the same accuracy.
+    let c = |k: usize| LN_POLY[8 - k]; // coefficient of x^k
+    let z2 = z * z;
+    let (t0, t1) = (c(1).mul_add(x, c(0)), c(3).mul_add(x, c(2)));
+    let (t2, t3) = (c(5).mul_add(x, c(4)), c(7).mul_add(x, c(6)));
+    let (u0, u1) = (t1.mul_add(z, t0), t3.mul_add(z, t2));
+    let p = c(8).mul_add(z2, u1).mul_add(z2, u0);
     let y = (p * x).mul_add(z, e * -2.121_944_4e-4);
     let y = z.mul_add(-0.5, y);
     e.mul_add(0.693_359_4, x + y)
