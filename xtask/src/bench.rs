@@ -285,7 +285,7 @@ fn report(runs: &[PipelineRun], micro: Option<&Micro>, quick: bool) -> String {
         s.push('\n');
     }
     s.push_str(
-        "\nsynbench's generation runs on its own thread, overlapped with encoding; its time is not on the wall.\n",
+        "\nsynbench's generation runs on its own thread (a one-thread pool beside a CPU encoder), overlapped with encoding; its time is not on the wall.\n",
     );
 
     let torch = runs.iter().find(|r| r.name == "PyTorch");

@@ -6,7 +6,12 @@
 //!
 //! Generation overlaps encoding: a generator thread draws the next batch
 //! while the encoder works on the current one (a channel of depth one, so at
-//! most three batches live at once).
+//! most three batches live at once). Where the encoder itself computes on
+//! the CPU (a ViT on `cpu`, whose Burn backends fill every core), the
+//! generator gets a one-thread pool of its own instead of rayon's global
+//! pool, so its jobs neither queue behind the encoder's nor split its cores;
+//! elsewhere (a GPU encoder, or the cheap identity and random projection) it
+//! uses every core.
 
 use std::fs;
 use std::path::PathBuf;
@@ -144,6 +149,7 @@ pub fn run(plan: &Plan, options: RunOptions) -> Result<RunSummary> {
     let bar = progress_bar(options.progress, per_scale * scales.len() as u64);
     let _bar_guard = logging::suspend_for(&bar);
     let mut times = StageTimes::default();
+    let generator_pool = generator_pool(plan)?;
     let mut records = Vec::with_capacity(scales.len());
     for (index, &scale) in scales.iter().enumerate() {
         let path = scale_dir.join(format!("scale_{index:03}.json"));
@@ -156,7 +162,8 @@ pub fn run(plan: &Plan, options: RunOptions) -> Result<RunSummary> {
             continue;
         }
         bar.set_message(format!("scale {}/{} (s = {scale:.2})", index + 1, scales.len()));
-        let record = run_scale(plan, &mixture, encoder.as_mut(), &probe, index, scale, &bar, &mut times)?;
+        let data = ScaleData { mixture: &mixture, pool: generator_pool.as_ref(), index, scale };
+        let record = run_scale(plan, data, encoder.as_mut(), &probe, &bar, &mut times)?;
         output::write_scale(&path, &record, &hash)?;
         let accuracies: Vec<String> =
             record.epsilons.iter().map(|e| format!("{:.4}", e.outcome(plan.averaging).accuracy)).collect();
@@ -185,13 +192,35 @@ pub fn run(plan: &Plan, options: RunOptions) -> Result<RunSummary> {
     Ok(RunSummary { dir, files, table, times })
 }
 
+/// The generator's own thread pool where the encoder computes on the CPU
+/// (see the module docs); `None`: rayon's global pool.
+fn generator_pool(plan: &Plan) -> Result<Option<rayon::ThreadPool>> {
+    if !(matches!(plan.model, ModelPlan::Vit { .. }) && plan.device == "cpu") {
+        return Ok(None);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .thread_name(|_| "synbench-generator".into())
+        .build()
+        .context("cannot start the generator's thread")?;
+    Ok(Some(pool))
+}
+
+/// Where one scale's data comes from.
+#[derive(Clone, Copy)]
+struct ScaleData<'a> {
+    mixture: &'a Mixture,
+    /// The generator's thread pool; `None`: rayon's global pool.
+    pool: Option<&'a rayon::ThreadPool>,
+    index: usize,
+    scale: f64,
+}
+
 /// The data of one scale, streamed: batches of a split are generated on a
 /// second thread, encoded and handed to `fold`, one at a time.
 struct ScaleStream<'a> {
-    mixture: &'a Mixture,
+    data: ScaleData<'a>,
     encoder: &'a mut dyn Encoder,
-    scale_index: u32,
-    scale: f64,
     batch_size: u64,
     bar: &'a ProgressBar,
     times: &'a mut StageTimes,
@@ -204,7 +233,8 @@ impl ScaleStream<'_> {
         n: u64,
         mut fold: impl FnMut(ArrayView2<'_, f32>, ArrayView1<'_, u8>) -> synbench_probe::Result<()>,
     ) -> Result<()> {
-        let (mixture, scale_index, scale, batch_size) = (self.mixture, self.scale_index, self.scale, self.batch_size);
+        let (data, batch_size) = (self.data, self.batch_size);
+        let scale_index = u32::try_from(data.index)?;
         std::thread::scope(|scope| {
             // Depth one: the generator stays one batch ahead of the encoder.
             let (sender, receiver) = mpsc::sync_channel(1);
@@ -214,7 +244,11 @@ impl ScaleStream<'_> {
                 while start < n {
                     let end = (start + batch_size).min(n);
                     let clock = Instant::now();
-                    let batch = mixture.generate(scale_index, scale, split, start..end);
+                    let generate = || data.mixture.generate(scale_index, data.scale, split, start..end);
+                    let batch = match data.pool {
+                        Some(pool) => pool.install(generate),
+                        None => generate(),
+                    };
                     spent += clock.elapsed();
                     if sender.send(batch).is_err() {
                         break; // the consumer stopped on an error
@@ -245,27 +279,17 @@ impl ScaleStream<'_> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_scale(
     plan: &Plan,
-    mixture: &Mixture,
+    data: ScaleData<'_>,
     encoder: &mut dyn Encoder,
     probe: &BayesProbeValidParams,
-    index: usize,
-    scale: f64,
     bar: &ProgressBar,
     times: &mut StageTimes,
 ) -> Result<ScaleRecord> {
+    let (index, scale) = (data.index, data.scale);
     let mut stats = ClassStatistics::new(encoder.output_dim());
-    let mut stream = ScaleStream {
-        mixture,
-        encoder,
-        scale_index: u32::try_from(index)?,
-        scale,
-        batch_size: plan.batch_size as u64,
-        bar,
-        times,
-    };
+    let mut stream = ScaleStream { data, encoder, batch_size: plan.batch_size as u64, bar, times };
     stream.for_each_batch(Split::Train, plan.n_train, |features, labels| stats.fold(features, labels))?;
     let clock = Instant::now();
     let fitted = probe.fit(&stats).with_context(|| format!("scale {index} (s = {scale}): cannot fit the probe"))?;
