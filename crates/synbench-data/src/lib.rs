@@ -500,8 +500,7 @@ mod tests {
     fn the_dispatched_simd_path_gives_the_bits_of_the_plain_path() {
         // 21 px: channel ends inside blocks and chunks (two passes); 16 px:
         // whole blocks per channel (one fused pass; 4 px: one block each);
-        // a diagonal Σ exercises
-        // the per-coordinate gains.
+        // a diagonal Σ exercises the per-coordinate gains.
         for side in [21, 16, 4] {
             let dim = 3 * side * side;
             let variances: Vec<f64> = (0..dim).map(|j| 0.5 + (j % 7) as f64 / 4.0).collect();
