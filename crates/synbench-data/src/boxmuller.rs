@@ -16,8 +16,9 @@
 //! Two kernels compute it, operation for operation: a portable one on
 //! `[_; 8]` arrays, and on x86-64 with AVX2 + FMA an explicit one on pulp's
 //! `u32x8`/`f32x8` (chosen at run time; the tests hold the two to the same
-//! bits). Profiled, the kernel is bound by the ln polynomial's dependency
-//! chain, hence Estrin's scheme there.
+//! bits). Profiled, the kernel is bound by the latency of the ln → √ chain,
+//! hence Estrin's scheme for the ln polynomial and, in the AVX2 loop, one
+//! block of software pipelining.
 //!
 //! Layout (fixed, whatever the hardware): the normals of one sample come in
 //! blocks of 16; in each block lane `l` turns one `(u1, u2)` pair into
