@@ -194,8 +194,9 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
 
 struct Micro {
     rust_samples_per_second: f64,
-    /// The median pass and every pass's rate.
+    /// The torch loop's median pass.
     torch_samples_per_second: f64,
+    /// Every torch pass's rate.
     torch_passes: Vec<f64>,
     /// `(ε, rust seconds, SCS seconds, SCS max |z − z*|)`.
     qcqp: Vec<(String, f64, f64, f64)>,

@@ -124,7 +124,7 @@ fn portable_fill(state: &mut [[u32; LANES]; 4], out: &mut [f32], emit: impl Fn(f
         let (cos_half, sin_half) = block.split_at_mut(LANES);
         for l in 0..LANES {
             // 24-bit uniforms; the integer → float conversion is exact.
-            let u1 = 1.0 - ((a[l] >> 8) as i32) as f32 * (1.0 / 16_777_216.0); // (0, 1]
+            let u1 = 1.0 - ((a[l] >> 8) as i32) as f32 * UNIT_24; // (0, 1]
             let radius = (-2.0 * ln_unit(u1)).sqrt();
             let (sin, cos) = sin_cos_turns(b[l] >> 8); // angle 2π·u2, u2 ∈ [0, 1)
             cos_half[l] = emit(radius * cos);
@@ -143,7 +143,7 @@ mod avx2 {
     use pulp::x86::V3;
     use pulp::{cast, f32x8, i32x8, m32x8, u32x8};
 
-    use super::{BLOCK, LANES, LN_POLY, SIN_COS};
+    use super::{BLOCK, LANES, LN_POLY, LN2_HI, LN2_LO, SIN_COS, UNIT_24};
 
     pub(super) fn fill(simd: V3, state: &mut [[u32; LANES]; 4], out: &mut [f32], affine: Option<(f32, f32)>) {
         // A struct, not a closure: its `call` is `inline(always)`, so the
@@ -214,7 +214,7 @@ mod avx2 {
     #[inline(always)]
     fn uniform_open_closed(simd: V3, a: u32x8) -> f32x8 {
         let k = simd.shr_const_u32x8::<8>(a);
-        let scaled = simd.mul_f32x8(simd.convert_i32x8_to_f32x8(cast(k)), simd.splat_f32x8(1.0 / 16_777_216.0));
+        let scaled = simd.mul_f32x8(simd.convert_i32x8_to_f32x8(cast(k)), simd.splat_f32x8(UNIT_24));
         simd.sub_f32x8(simd.splat_f32x8(1.0), scaled)
     }
 
@@ -260,9 +260,9 @@ mod avx2 {
         let u0 = simd.mul_add_f32x8(t1, z, t0);
         let u1 = simd.mul_add_f32x8(t3, z, t2);
         let p = simd.mul_add_f32x8(simd.mul_add_f32x8(c(8), z2, u1), z2, u0);
-        let y = simd.mul_add_f32x8(simd.mul_f32x8(p, x), z, simd.mul_f32x8(e, splat(-2.121_944_4e-4)));
+        let y = simd.mul_add_f32x8(simd.mul_f32x8(p, x), z, simd.mul_f32x8(e, splat(LN2_LO)));
         let y = simd.mul_add_f32x8(z, splat(-0.5), y);
-        simd.mul_add_f32x8(e, splat(0.693_359_4), simd.add_f32x8(x, y))
+        simd.mul_add_f32x8(e, splat(LN2_HI), simd.add_f32x8(x, y))
     }
 
     #[inline(always)]
@@ -317,6 +317,14 @@ const LN_POLY: [f32; 9] = [
     0.333_333_3,
 ];
 
+/// ln 2 split for Cephes' `logf`: `e·ln 2 = e·LN2_HI + e·LN2_LO`, the high
+/// part exact in float32 for the exponents that occur.
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+
+/// One 2^-24 step: a 24-bit integer times this is its uniform in [0, 1).
+const UNIT_24: f32 = 1.0 / 16_777_216.0;
+
 /// Cephes' `sinf`/`cosf` polynomials on |θ| ≤ π/4 and the angle of one 2^-24 turn.
 struct SinCos {
     turn: f32,
@@ -325,7 +333,7 @@ struct SinCos {
 }
 
 const SIN_COS: SinCos = SinCos {
-    turn: std::f32::consts::TAU / 16_777_216.0,
+    turn: std::f32::consts::TAU * UNIT_24,
     sin: [-1.951_529_6e-4, 8.332_161e-3, -1.666_665_5e-1],
     cos: [2.443_315_7e-5, -1.388_731_6e-3, 4.166_664_6e-2],
 };
@@ -352,9 +360,9 @@ fn ln_unit(x: f32) -> f32 {
     let (t2, t3) = (c(5).mul_add(x, c(4)), c(7).mul_add(x, c(6)));
     let (u0, u1) = (t1.mul_add(z, t0), t3.mul_add(z, t2));
     let p = c(8).mul_add(z2, u1).mul_add(z2, u0);
-    let y = (p * x).mul_add(z, e * -2.121_944_4e-4);
+    let y = (p * x).mul_add(z, e * LN2_LO);
     let y = z.mul_add(-0.5, y);
-    e.mul_add(0.693_359_4, x + y)
+    e.mul_add(LN2_HI, x + y)
 }
 
 /// sin and cos of 2π·k/2^24 for k ∈ [0, 2^24): the nearest quarter turn q

@@ -354,14 +354,23 @@ impl Mixture {
         }
     }
 
+    /// Channel `c`'s normalisation as one float32 affine map of the noise:
+    /// `(1/σ_c, (class mean − m_c)/σ_c)` (the gain applies when Σ = I).
+    fn channel_affine(&self, c: usize, class_mean: f64) -> (f32, f32) {
+        let inv_std = 1.0 / self.channel_std[c];
+        (inv_std as f32, ((class_mean - self.channel_mean[c]) * inv_std) as f32)
+    }
+
     /// The mean of a sample's class before normalisation, `±s/√d + c`.
     fn class_mean(&self, label: u8, scale: f64) -> f64 {
         let sign = if label == 1 { 1.0 } else { -1.0 };
         sign * scale / (self.dim as f64).sqrt() + self.params.shift
     }
 
-    /// Draws the label, then the noise a chunk at a time into a buffer that
-    /// stays in L1, and writes `z·gain + offset_c` (one float32 fused multiply-add) into `out`.
+    /// Draws the label, then the noise, and writes `z·gain + offset_c` (one
+    /// float32 fused multiply-add) into `out`: in one pass when every
+    /// channel is whole blocks and the gain is one per channel, otherwise a
+    /// chunk at a time through a buffer that stays in L1.
     ///
     /// The body runs under pulp's runtime dispatch, so on an AVX2 + FMA
     /// machine it is compiled for those; every operation is correctly
@@ -393,9 +402,8 @@ impl Mixture {
         // One pass when each channel is whole blocks and the gain is one per channel.
         if kernel == Kernel::Best && self.noise_gain.is_none() && per_channel % BLOCK == 0 {
             for (c, channel) in out.chunks_exact_mut(per_channel).enumerate() {
-                let inv_std = 1.0 / self.channel_std[c];
-                let offset = ((class_mean - self.channel_mean[c]) * inv_std) as f32;
-                rng.fill_affine(channel, inv_std as f32, offset, kernel);
+                let (gain, offset) = self.channel_affine(c, class_mean);
+                rng.fill_affine(channel, gain, offset, kernel);
             }
             return label;
         }
@@ -409,12 +417,10 @@ impl Mixture {
             while j < len {
                 let c = (start + j) / per_channel;
                 let end = len.min((c + 1) * per_channel - start);
-                let inv_std = 1.0 / self.channel_std[c];
-                let offset = ((class_mean - self.channel_mean[c]) * inv_std) as f32;
+                let (gain, offset) = self.channel_affine(c, class_mean);
                 let (dst, z) = (&mut out_chunk[j..end], &normals[j..end]);
                 match &self.noise_gain {
                     None => {
-                        let gain = inv_std as f32;
                         dst.iter_mut().zip(z).for_each(|(v, z)| *v = z.mul_add(gain, offset));
                     }
                     Some(gains) => {
