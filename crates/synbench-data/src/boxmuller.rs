@@ -16,9 +16,11 @@
 //! Two kernels compute it, operation for operation: a portable one on
 //! `[_; 8]` arrays, and on x86-64 with AVX2 + FMA an explicit one on pulp's
 //! `u32x8`/`f32x8` (chosen at run time; the tests hold the two to the same
-//! bits). Profiled, the kernel is bound by the latency of the ln → √ chain,
-//! hence Estrin's scheme for the ln polynomial and, in the AVX2 loop, one
-//! block of software pipelining.
+//! bits). Profiled, the kernel is bound by the latency of the ln → √ chain
+//! and by the physical registers its instructions hold meanwhile, hence
+//! Estrin's scheme for the ln polynomial, an integer split of u1 into
+//! mantissa and exponent (no compare, no select, no scaling by 2^-24), the
+//! constants as memory operands, and one block of software pipelining.
 //!
 //! Layout (fixed, whatever the hardware): the normals of one sample come in
 //! blocks of 16; in each block lane `l` turns one `(u1, u2)` pair into
@@ -124,8 +126,8 @@ fn portable_fill(state: &mut [[u32; LANES]; 4], out: &mut [f32], emit: impl Fn(f
         let (cos_half, sin_half) = block.split_at_mut(LANES);
         for l in 0..LANES {
             // 24-bit uniforms; the integer → float conversion is exact.
-            let u1 = 1.0 - ((a[l] >> 8) as i32) as f32 * UNIT_24; // (0, 1]
-            let radius = (-2.0 * ln_unit(u1)).sqrt();
+            // u1 = 1 − (a >> 8)·2^-24 ∈ (0, 1], as the integer 2^24 − (a >> 8).
+            let radius = (-2.0 * ln_uniform(UNIT_24_ONE - (a[l] >> 8))).sqrt();
             let (sin, cos) = sin_cos_turns(b[l] >> 8); // angle 2π·u2, u2 ∈ [0, 1)
             cos_half[l] = emit(radius * cos);
             sin_half[l] = emit(radius * sin);
@@ -141,9 +143,12 @@ fn portable_fill(state: &mut [[u32; LANES]; 4], out: &mut [f32], emit: impl Fn(f
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use pulp::x86::V3;
-    use pulp::{cast, f32x8, i32x8, m32x8, u32x8};
+    use pulp::{cast, f32x8, i32x8, u32x8};
 
-    use super::{BLOCK, LANES, LN_POLY, LN2_HI, LN2_LO, SIN_COS, UNIT_24};
+    use super::{
+        BLOCK, LANES, LN_POLY, LN2_HI, LN2_LO, MANTISSA_MASK, ONE_MINUS_SQRT_HALF_BITS, SIN_COS, SQRT_HALF_BITS,
+        UNIT_24_ONE,
+    };
 
     pub(super) fn fill(simd: V3, state: &mut [[u32; LANES]; 4], out: &mut [f32], affine: Option<(f32, f32)>) {
         // A struct, not a closure: its `call` is `inline(always)`, so the
@@ -181,22 +186,23 @@ mod avx2 {
     /// same xoshiro order, same bits.
     #[inline(always)]
     fn run(simd: V3, state: &mut [[u32; LANES]; 4], out: &mut [f32], emit: impl Fn(f32x8) -> f32x8) {
+        let k = &std::hint::black_box(Splats::new(simd));
         let mut lanes: [u32x8; 4] = cast(*state);
         let mut blocks = out.chunks_exact_mut(BLOCK);
         let Some(mut block) = blocks.next() else { return };
         let mut a = step(simd, &mut lanes);
         let mut b = step(simd, &mut lanes);
-        let mut ln = ln_unit(simd, uniform_open_closed(simd, a));
+        let mut ln = ln_uniform(simd, k, a);
         loop {
             let (ln_here, b_here) = (ln, b);
             let next = blocks.next();
             if next.is_some() {
                 a = step(simd, &mut lanes);
                 b = step(simd, &mut lanes);
-                ln = ln_unit(simd, uniform_open_closed(simd, a));
+                ln = ln_uniform(simd, k, a);
             }
-            let radius = simd.sqrt_f32x8(simd.mul_f32x8(simd.splat_f32x8(-2.0), ln_here));
-            let (sin, cos) = sin_cos_turns(simd, simd.shr_const_u32x8::<8>(b_here));
+            let radius = simd.sqrt_f32x8(simd.mul_f32x8(k.neg_two, ln_here));
+            let (sin, cos) = sin_cos_turns(simd, k, simd.shr_const_u32x8::<8>(b_here));
             let (cos_half, sin_half) = block.split_at_mut(LANES);
             let cos_half: &mut [f32; LANES] = cos_half.try_into().expect("LANES floats");
             let sin_half: &mut [f32; LANES] = sin_half.try_into().expect("LANES floats");
@@ -210,12 +216,56 @@ mod avx2 {
         *state = cast(lanes);
     }
 
-    /// `1 − (a >> 8)·2^-24` ∈ (0, 1]: the 24-bit uniform, converted exactly.
-    #[inline(always)]
-    fn uniform_open_closed(simd: V3, a: u32x8) -> f32x8 {
-        let k = simd.shr_const_u32x8::<8>(a);
-        let scaled = simd.mul_f32x8(simd.convert_i32x8_to_f32x8(cast(k)), simd.splat_f32x8(UNIT_24));
-        simd.sub_f32x8(simd.splat_f32x8(1.0), scaled)
+    /// The kernel's constants, splat once per fill and passed through
+    /// `black_box`. Opaque to LLVM, they become memory operands of the
+    /// instructions that use them; as known constants, LLVM re-broadcast
+    /// each one from the constant pool in every iteration: 24 more
+    /// instructions per block, each taking a physical register, which is
+    /// what dispatch waits on most (llvm-mca, znver3).
+    struct Splats {
+        neg_two: f32x8,
+        one: f32x8,
+        neg_half: f32x8,
+        unit_24_one: u32x8,
+        one_minus_sqrt_half_bits: u32x8,
+        exponent_bias: i32x8,
+        mantissa_mask: u32x8,
+        sqrt_half_bits: u32x8,
+        ln_poly: [f32x8; 9],
+        ln2_hi: f32x8,
+        ln2_lo: f32x8,
+        eighth_turn: u32x8,
+        turn: f32x8,
+        sin: [f32x8; 3],
+        cos: [f32x8; 3],
+        one_u32: u32x8,
+        two_u32: u32x8,
+    }
+
+    impl Splats {
+        #[inline(always)]
+        fn new(simd: V3) -> Self {
+            let splat = |v: f32| simd.splat_f32x8(v);
+            Self {
+                neg_two: splat(-2.0),
+                one: splat(1.0),
+                neg_half: splat(-0.5),
+                unit_24_one: simd.splat_u32x8(UNIT_24_ONE),
+                one_minus_sqrt_half_bits: simd.splat_u32x8(ONE_MINUS_SQRT_HALF_BITS),
+                exponent_bias: simd.splat_i32x8(127 + 24),
+                mantissa_mask: simd.splat_u32x8(MANTISSA_MASK),
+                sqrt_half_bits: simd.splat_u32x8(SQRT_HALF_BITS),
+                ln_poly: LN_POLY.map(splat),
+                ln2_hi: splat(LN2_HI),
+                ln2_lo: splat(LN2_LO),
+                eighth_turn: simd.splat_u32x8(1 << 21),
+                turn: splat(SIN_COS.turn),
+                sin: SIN_COS.sin.map(splat),
+                cos: SIN_COS.cos.map(splat),
+                one_u32: simd.splat_u32x8(1),
+                two_u32: simd.splat_u32x8(2),
+            }
+        }
     }
 
     #[inline(always)]
@@ -238,20 +288,20 @@ mod avx2 {
         out
     }
 
+    /// `ln u1` for `u1 = 1 − (a >> 8)·2^-24`, as the portable `ln_uniform`
+    /// of `j = 2^24 − (a >> 8)` and `ln_from_bits`.
     #[inline(always)]
-    fn ln_unit(simd: V3, x: f32x8) -> f32x8 {
-        let splat = |v: f32| simd.splat_f32x8(v);
-        let bits: u32x8 = cast(x);
-        let exponent: i32x8 = simd.wrapping_sub_i32x8(cast(simd.shr_const_u32x8::<23>(bits)), simd.splat_i32x8(126));
-        let mantissa = simd.and_u32x8(bits, simd.splat_u32x8(0x007f_ffff));
-        let m: f32x8 = cast(simd.or_u32x8(mantissa, simd.splat_u32x8(0x3f00_0000)));
-        let small: m32x8 = simd.cmp_lt_f32x8(m, splat(std::f32::consts::FRAC_1_SQRT_2));
-        // A true mask lane is −1 as an integer: exponent − 1 where m < √½.
-        let e = simd.convert_i32x8_to_f32x8(simd.wrapping_add_i32x8(exponent, cast(small)));
-        let x = simd.sub_f32x8(simd.select_f32x8(small, simd.add_f32x8(m, m), m), splat(1.0));
+    fn ln_uniform(simd: V3, k: &Splats, a: u32x8) -> f32x8 {
+        let j = simd.wrapping_sub_u32x8(k.unit_24_one, simd.shr_const_u32x8::<8>(a));
+        let bits: u32x8 = cast(simd.convert_i32x8_to_f32x8(cast(j)));
+        let shifted = simd.wrapping_add_u32x8(bits, k.one_minus_sqrt_half_bits);
+        let exponent: i32x8 = simd.wrapping_sub_i32x8(cast(simd.shr_const_u32x8::<23>(shifted)), k.exponent_bias);
+        let e = simd.convert_i32x8_to_f32x8(exponent);
+        let m = simd.wrapping_add_u32x8(simd.and_u32x8(shifted, k.mantissa_mask), k.sqrt_half_bits);
+        let x = simd.sub_f32x8(cast(m), k.one);
         let z = simd.mul_f32x8(x, x);
-        // Estrin's scheme, as in the portable `ln_unit`.
-        let c = |k: usize| splat(LN_POLY[8 - k]); // coefficient of x^k
+        // Estrin's scheme, as in the portable `ln_from_bits`.
+        let c = |power: usize| k.ln_poly[8 - power]; // coefficient of x^power
         let z2 = simd.mul_f32x8(z, z);
         let t0 = simd.mul_add_f32x8(c(1), x, c(0));
         let t1 = simd.mul_add_f32x8(c(3), x, c(2));
@@ -260,28 +310,27 @@ mod avx2 {
         let u0 = simd.mul_add_f32x8(t1, z, t0);
         let u1 = simd.mul_add_f32x8(t3, z, t2);
         let p = simd.mul_add_f32x8(simd.mul_add_f32x8(c(8), z2, u1), z2, u0);
-        let y = simd.mul_add_f32x8(simd.mul_f32x8(p, x), z, simd.mul_f32x8(e, splat(LN2_LO)));
-        let y = simd.mul_add_f32x8(z, splat(-0.5), y);
-        simd.mul_add_f32x8(e, splat(LN2_HI), simd.add_f32x8(x, y))
+        let y = simd.mul_add_f32x8(simd.mul_f32x8(p, x), z, simd.mul_f32x8(e, k.ln2_lo));
+        let y = simd.mul_add_f32x8(z, k.neg_half, y);
+        simd.mul_add_f32x8(e, k.ln2_hi, simd.add_f32x8(x, y))
     }
 
     #[inline(always)]
-    fn sin_cos_turns(simd: V3, k: u32x8) -> (f32x8, f32x8) {
-        let splat = |v: f32| simd.splat_f32x8(v);
-        let q = simd.shr_const_u32x8::<22>(simd.wrapping_add_u32x8(k, simd.splat_u32x8(1 << 21)));
-        let rest: i32x8 = cast(simd.wrapping_sub_u32x8(k, simd.shl_const_u32x8::<22>(q)));
-        let theta = simd.mul_f32x8(simd.convert_i32x8_to_f32x8(rest), splat(SIN_COS.turn));
+    fn sin_cos_turns(simd: V3, k: &Splats, turns: u32x8) -> (f32x8, f32x8) {
+        let q = simd.shr_const_u32x8::<22>(simd.wrapping_add_u32x8(turns, k.eighth_turn));
+        let rest: i32x8 = cast(simd.wrapping_sub_u32x8(turns, simd.shl_const_u32x8::<22>(q)));
+        let theta = simd.mul_f32x8(simd.convert_i32x8_to_f32x8(rest), k.turn);
         let z = simd.mul_f32x8(theta, theta);
-        let [s0, s1, s2] = SIN_COS.sin;
-        let sin_poly = simd.mul_add_f32x8(simd.mul_add_f32x8(splat(s0), z, splat(s1)), z, splat(s2));
+        let [s0, s1, s2] = k.sin;
+        let sin_poly = simd.mul_add_f32x8(simd.mul_add_f32x8(s0, z, s1), z, s2);
         let sin = simd.mul_add_f32x8(simd.mul_f32x8(theta, z), sin_poly, theta);
-        let [c0, c1, c2] = SIN_COS.cos;
-        let cos_poly = simd.mul_add_f32x8(simd.mul_add_f32x8(splat(c0), z, splat(c1)), z, splat(c2));
-        let cos = simd.mul_add_f32x8(simd.mul_f32x8(z, z), cos_poly, simd.mul_add_f32x8(z, splat(-0.5), splat(1.0)));
-        let one = simd.splat_u32x8(1);
+        let [c0, c1, c2] = k.cos;
+        let cos_poly = simd.mul_add_f32x8(simd.mul_add_f32x8(c0, z, c1), z, c2);
+        let cos = simd.mul_add_f32x8(simd.mul_f32x8(z, z), cos_poly, simd.mul_add_f32x8(z, k.neg_half, k.one));
+        let one = k.one_u32;
         let swap = simd.cmp_eq_u32x8(simd.and_u32x8(q, one), one);
         let (s, c) = (simd.select_f32x8(swap, cos, sin), simd.select_f32x8(swap, sin, cos));
-        let two = simd.splat_u32x8(2);
+        let two = k.two_u32;
         let sin_sign = simd.shl_const_u32x8::<30>(simd.and_u32x8(q, two));
         let cos_sign = simd.shl_const_u32x8::<30>(simd.and_u32x8(simd.wrapping_add_u32x8(q, one), two));
         (cast(simd.xor_u32x8(cast(s), sin_sign)), cast(simd.xor_u32x8(cast(c), cos_sign)))
@@ -325,6 +374,16 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 /// One 2^-24 step: a 24-bit integer times this is its uniform in [0, 1).
 const UNIT_24: f32 = 1.0 / 16_777_216.0;
 
+/// 2^24: `UNIT_24_ONE − k` is `(1 − k·2^-24)·2^24` for a 24-bit `k`.
+const UNIT_24_ONE: u32 = 1 << 24;
+
+/// The bits of √½ in float32 (0.707 106 77), where `ln_from_bits` splits m.
+const SQRT_HALF_BITS: u32 = 0x3f35_04f3;
+/// Added to a float's bits, carries into the exponent iff its mantissa ≥ √2.
+const ONE_MINUS_SQRT_HALF_BITS: u32 = 0x3f80_0000 - SQRT_HALF_BITS;
+/// The 23 mantissa bits of a float32.
+const MANTISSA_MASK: u32 = 0x007f_ffff;
+
 /// Cephes' `sinf`/`cosf` polynomials on |θ| ≤ π/4 and the angle of one 2^-24 turn.
 struct SinCos {
     turn: f32,
@@ -338,18 +397,34 @@ const SIN_COS: SinCos = SinCos {
     cos: [2.443_315_7e-5, -1.388_731_6e-3, 4.166_664_6e-2],
 };
 
-/// ln(x) for x ∈ [2^-24, 1], Cephes' `logf` (about 1 ulp): x = m·2^e with
-/// m ∈ [√½, √2), ln m by a degree-9 minimax polynomial in m − 1. Written
+/// ln(j·2^-24) for j ∈ [1, 2^24]: the logarithm of the uniform u1 ∈ (0, 1]
+/// that the 24-bit integer `j` stands for. `j` converts to float32 exactly,
+/// and scaling by 2^-24 only moves the exponent, so it is folded into the
+/// exponent's bias instead of spent as a multiplication.
+#[inline(always)]
+fn ln_uniform(j: u32) -> f32 {
+    ln_from_bits((j as f32).to_bits(), 127 + 24)
+}
+
+/// ln(x) of a positive normal float32 (the tests' entry point).
+#[cfg(test)]
+fn ln_unit(x: f32) -> f32 {
+    ln_from_bits(x.to_bits(), 127)
+}
+
+/// Cephes' `logf` (about 1 ulp) on the bits of a positive normal float32
+/// whose value is scaled by 2^(127 − bias): x = m·2^e with m ∈ [√½, √2),
+/// ln m by a degree-9 minimax polynomial in m − 1. The split of x into m
+/// and e is integer arithmetic (as in musl's `logf`): adding
+/// `0x3f80_0000 − bits(√½)` to the bits carries into the exponent exactly
+/// when the mantissa is at least √2's, so no compare and select. Written
 /// with `mul_add` (one rounding, the same on every machine; a single
 /// instruction where FMA exists).
 #[inline(always)]
-fn ln_unit(x: f32) -> f32 {
-    let bits = x.to_bits();
-    let exponent = ((bits >> 23) as i32) - 126; // x = m·2^e, m ∈ [0.5, 1)
-    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000);
-    let small = m < std::f32::consts::FRAC_1_SQRT_2;
-    let e = (exponent - i32::from(small)) as f32;
-    let x = if small { m + m - 1.0 } else { m - 1.0 };
+fn ln_from_bits(bits: u32, bias: i32) -> f32 {
+    let shifted = bits.wrapping_add(ONE_MINUS_SQRT_HALF_BITS);
+    let e = ((shifted >> 23) as i32 - bias) as f32;
+    let x = f32::from_bits((shifted & MANTISSA_MASK) + SQRT_HALF_BITS) - 1.0; // exact: m ∈ [√½, √2)
     let z = x * x;
     // Estrin's scheme: the polynomial's dependency chain is four fused
     // multiply-adds deep instead of Horner's eight (the generator is
@@ -409,6 +484,23 @@ mod tests {
                 let (got, want) = (ln_unit(u), (u as f64).ln());
                 assert!((got as f64 - want).abs() <= 2.5e-7 * want.abs().max(1e-7), "ln({u}) = {got}, want {want}");
             }
+        }
+    }
+
+    #[test]
+    fn the_uniforms_scale_is_folded_into_the_exponent_exactly() {
+        // ln_uniform(j) takes the bits of j, not of j·2^-24: the same bits
+        // for every j (checked exhaustively once; here a stride and the ends).
+        let ends = [1, 2, 3, (1 << 23) - 1, 1 << 23, (1 << 24) - 1, 1 << 24];
+        for j in (1..=1u32 << 24).step_by(4099).chain(ends) {
+            let u = j as f32 * UNIT_24;
+            assert_eq!(ln_uniform(j).to_bits(), ln_unit(u).to_bits(), "j = {j}");
+        }
+        // Mantissas on either side of √2, where m's range folds.
+        for bits in [0x3fb5_04f2u32, 0x3fb5_04f3, 0x3fb5_04f4, 0x3f35_04f2, 0x3f35_04f3, 0x3f35_04f4] {
+            let x = f32::from_bits(bits);
+            let want = (x as f64).ln();
+            assert!((ln_unit(x) as f64 - want).abs() <= 1.5 * f32::EPSILON as f64 * want.abs(), "ln({x})");
         }
     }
 
