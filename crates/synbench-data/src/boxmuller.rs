@@ -194,28 +194,37 @@ mod avx2 {
         }
         let k = &std::hint::black_box(Splats::new(simd));
         let mut lanes: [u32x8; 4] = cast(*state);
-        // Stage A of blocks 0 and 1, stage B of block 0.
+        let finish = |block: &mut [f32], (r2, sin, cos): (f32x8, f32x8, f32x8)| {
+            let radius = simd.sqrt_f32x8(r2);
+            let (cos_half, sin_half) = block.split_at_mut(LANES);
+            let cos_half: &mut [f32; LANES] = cos_half.try_into().expect("LANES floats");
+            let sin_half: &mut [f32; LANES] = sin_half.try_into().expect("LANES floats");
+            *cos_half = cast(emit(simd.mul_f32x8(radius, cos)));
+            *sin_half = cast(emit(simd.mul_f32x8(radius, sin)));
+        };
+        // Fill the pipeline: stage A of blocks 0 and 1, stage B of block 0.
         let (mut x, mut e, mut b) = draw(simd, k, &mut lanes);
         let (mut r2, (mut sin, mut cos)) = polar(simd, k, x, e, b);
         if blocks > 1 {
             (x, e, b) = draw(simd, k, &mut lanes);
         }
-        for (i, block) in out.chunks_exact_mut(BLOCK).enumerate() {
-            let (r2_here, sin_here, cos_here) = (r2, sin, cos);
-            if i + 2 < blocks {
-                let (x2, e2, b2) = draw(simd, k, &mut lanes);
-                (r2, (sin, cos)) = polar(simd, k, x, e, b);
-                (x, e, b) = (x2, e2, b2);
-            } else if i + 1 < blocks {
-                (r2, (sin, cos)) = polar(simd, k, x, e, b);
-            }
-            let radius = simd.sqrt_f32x8(r2_here);
-            let (cos_half, sin_half) = block.split_at_mut(LANES);
-            let cos_half: &mut [f32; LANES] = cos_half.try_into().expect("LANES floats");
-            let sin_half: &mut [f32; LANES] = sin_half.try_into().expect("LANES floats");
-            *cos_half = cast(emit(simd.mul_f32x8(radius, cos_here)));
-            *sin_half = cast(emit(simd.mul_f32x8(radius, sin_here)));
+        // Steady state: iteration i runs A(i + 2), B(i + 1), C(i).
+        let (body, tail) = out.split_at_mut(blocks.saturating_sub(2) * BLOCK);
+        for block in body.chunks_exact_mut(BLOCK) {
+            let drawn = draw(simd, k, &mut lanes);
+            let here = (r2, sin, cos);
+            (r2, (sin, cos)) = polar(simd, k, x, e, b);
+            (x, e, b) = drawn;
+            finish(block, here);
         }
+        // Drain: B and C of the last two blocks.
+        let mut tail = tail.chunks_exact_mut(BLOCK);
+        if blocks > 1 {
+            let here = (r2, sin, cos);
+            (r2, (sin, cos)) = polar(simd, k, x, e, b);
+            finish(tail.next().expect("two blocks left"), here);
+        }
+        finish(tail.next().expect("one block left"), (r2, sin, cos));
         *state = cast(lanes);
     }
 
