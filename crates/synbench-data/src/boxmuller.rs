@@ -147,7 +147,7 @@ mod avx2 {
 
     use super::{
         BLOCK, LANES, LN_POLY, LN2_HI, LN2_LO, MANTISSA_MASK, ONE_MINUS_SQRT_HALF_BITS, SIN_COS, SQRT_HALF_BITS,
-        UNIT_24_ONE,
+        UNIFORM_EXPONENT_BIAS, UNIT_24_ONE,
     };
 
     pub(super) fn fill(simd: V3, state: &mut [[u32; LANES]; 4], out: &mut [f32], affine: Option<(f32, f32)>) {
@@ -280,7 +280,7 @@ mod avx2 {
                 neg_half: splat(-0.5),
                 unit_24_one: simd.splat_u32x8(UNIT_24_ONE),
                 one_minus_sqrt_half_bits: simd.splat_u32x8(ONE_MINUS_SQRT_HALF_BITS),
-                exponent_bias: simd.splat_i32x8(127 + 24),
+                exponent_bias: simd.splat_i32x8(UNIFORM_EXPONENT_BIAS),
                 mantissa_mask: simd.splat_u32x8(MANTISSA_MASK),
                 sqrt_half_bits: simd.splat_u32x8(SQRT_HALF_BITS),
                 ln_poly: LN_POLY.map(splat),
@@ -316,8 +316,9 @@ mod avx2 {
         out
     }
 
-    /// `ln u1` for `u1 = 1 − (a >> 8)·2^-24`, as the portable `ln_uniform`
-    /// of `j = 2^24 − (a >> 8)` and `ln_from_bits`.
+    /// `u1 = 1 − (a >> 8)·2^-24` split into `x = m − 1` and `e` (u1 = m·2^e,
+    /// m ∈ [√½, √2)), from the bits of `j = 2^24 − (a >> 8)`, as the portable
+    /// `ln_uniform` and `ln_from_bits` do; `ln_poly` finishes the logarithm.
     #[inline(always)]
     fn ln_split(simd: V3, k: &Splats, a: u32x8) -> (f32x8, f32x8) {
         let j = simd.wrapping_sub_u32x8(k.unit_24_one, simd.shr_const_u32x8::<8>(a));
@@ -408,6 +409,9 @@ const UNIT_24: f32 = 1.0 / 16_777_216.0;
 
 /// 2^24: `UNIT_24_ONE − k` is `(1 − k·2^-24)·2^24` for a 24-bit `k`.
 const UNIT_24_ONE: u32 = 1 << 24;
+/// float32's exponent bias plus 24: read from the bits of `j`, it gives the
+/// exponent of `j·2^-24` (the uniform's scale folded into the exponent).
+const UNIFORM_EXPONENT_BIAS: i32 = 127 + 24;
 
 /// The bits of √½ in float32 (0.707 106 77), where `ln_from_bits` splits m.
 const SQRT_HALF_BITS: u32 = 0x3f35_04f3;
@@ -435,7 +439,7 @@ const SIN_COS: SinCos = SinCos {
 /// exponent's bias instead of spent as a multiplication.
 #[inline(always)]
 fn ln_uniform(j: u32) -> f32 {
-    ln_from_bits((j as f32).to_bits(), 127 + 24)
+    ln_from_bits((j as f32).to_bits(), UNIFORM_EXPONENT_BIAS)
 }
 
 /// ln(x) of a positive normal float32 (the tests' entry point).
