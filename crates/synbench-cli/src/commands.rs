@@ -1,6 +1,7 @@
-//! The subcommands other than `run`, as library functions: `encode`,
-//! `score` / `table`, `correlate` and `probe`. The binary parses arguments,
-//! calls these and prints what they return.
+//! The subcommands that need no encoder, as library functions: `correlate`
+//! and `probe`, and the `.npy` IO they and `encode` share (`score` and
+//! `table` are synbench-experiment's [`score_table`]). The binary parses
+//! arguments, calls these and prints what they return.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -8,15 +9,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use ndarray_npy::{ReadNpyError, read_npy, write_npy};
 use serde_json::json;
-use synbench_probe::ndarray::{Array1, Array2, ArrayD, Axis, Ix2, Slice};
-use synbench_probe::{AttackNorm, Averaging, Fit, LinearModel, ParamGuard, RobustLogisticParams};
-use synbench_theory::ScoreMode;
-use tracing::{info, warn};
+use synbench_probe::ndarray::{Array1, Array2, ArrayD, Axis, Ix2};
+use synbench_probe::{AttackNorm, Fit, LinearModel, ParamGuard, RobustLogisticParams};
+use tracing::warn;
+
+use synbench_experiment::table::{csv_field, run_labels, score_table};
+use synbench_experiment::{SavedRun, ScoreOptions};
 
 use crate::analysis::{kendall_tau_b, pearson, spearman};
-use crate::config::{self, ModelPlan, NORMS, name_of};
-use crate::output::{SavedRun, ScoreTable, csv_field};
-use crate::pipeline::build_encoder;
 
 // ------------------------------------------------------------------ npy IO
 
@@ -71,142 +71,11 @@ pub fn read_features(path: &Path) -> Result<Array2<f32>> {
         .map_err(|_| anyhow::anyhow!("{}: features must be a 2-D array [n, D]; found shape {shape:?}", path.display()))
 }
 
-fn write_npy_atomic(path: &Path, array: &Array2<f32>) -> Result<()> {
+/// Writes `array` to `.npy` atomically (temp file, then rename).
+pub fn write_npy_atomic(path: &Path, array: &Array2<f32>) -> Result<()> {
     let tmp = path.with_extension("npy.tmp");
     write_npy(&tmp, array).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
-}
-
-// ------------------------------------------------------------------ encode
-
-/// What `encode` did.
-#[derive(Debug, Clone)]
-pub struct EncodeSummary {
-    /// The encoder in words.
-    pub encoder: String,
-    /// Rows encoded.
-    pub samples: usize,
-    /// Feature width.
-    pub output_dim: usize,
-}
-
-/// Applies the config's model to `input` (`[N, C, H, W]` or `[N, d]` f32)
-/// and writes features `[N, D]` f32 to `output`. Only `[model]` is read.
-pub fn encode(config_path: &Path, input: &Path, output: &Path) -> Result<EncodeSummary> {
-    let mut plan = config::load(config_path)?;
-    let array = read_float_array(input)?;
-    if array.ndim() < 2 || array.shape()[0] == 0 {
-        bail!("{}: expected [N, C, H, W] or [N, d] with N > 0; found shape {:?}", input.display(), array.shape());
-    }
-    let sample_shape = array.shape()[1..].to_vec();
-    if !matches!(plan.model, ModelPlan::Vit { .. }) {
-        // identity and random_projection take whatever the data is.
-        plan.shape = sample_shape.clone();
-    }
-    let mut encoder = build_encoder(&plan)?;
-    if encoder.input_shape() != sample_shape.as_slice() {
-        bail!(
-            "{}: samples of shape {sample_shape:?} do not fit the model of {}, which takes {:?} (array [N, {}])",
-            input.display(),
-            config_path.display(),
-            encoder.input_shape(),
-            encoder.input_shape().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-        );
-    }
-    let n = array.shape()[0];
-    let width: usize = sample_shape.iter().product();
-    let flat = array.as_standard_layout().into_owned().into_shape_with_order((n, width))?;
-    let mut features = Array2::<f32>::zeros((n, encoder.output_dim()));
-    for start in (0..n).step_by(plan.batch_size) {
-        let end = (start + plan.batch_size).min(n);
-        let rows = Slice::from(start..end);
-        let batch = encoder.encode(flat.slice_axis(Axis(0), rows))?;
-        features.slice_axis_mut(Axis(0), rows).assign(&batch);
-    }
-    write_npy_atomic(output, &features)?;
-    info!(input = %input.display(), output = %output.display(), n, "encoded");
-    Ok(EncodeSummary { encoder: encoder.describe(), samples: n, output_dim: encoder.output_dim() })
-}
-
-// ------------------------------------------------------------ score, table
-
-/// Overrides for rescoring saved runs; `None` keeps what the runs used.
-#[derive(Debug, Clone, Default)]
-pub struct ScoreOptions {
-    /// Score mode.
-    pub mode: Option<ScoreMode>,
-    /// Averaging of the test outcomes.
-    pub averaging: Option<Averaging>,
-    /// Accuracy thresholds.
-    pub thresholds: Option<Vec<f64>>,
-}
-
-fn agreed<T: PartialEq + Clone + std::fmt::Debug>(what: &str, flag: &str, values: Vec<T>) -> Result<T> {
-    let first = values[0].clone();
-    if values.iter().all(|v| *v == first) {
-        Ok(first)
-    } else {
-        bail!("the runs use different {what} ({values:?}); choose one with {flag}")
-    }
-}
-
-/// Labels runs by model name; where a model occurs twice, by model and
-/// folder name; where that repeats too, by model and the folder as given.
-fn run_labels(runs: &[SavedRun]) -> Vec<String> {
-    let folder = |run: &SavedRun| {
-        run.dir.file_name().map_or_else(|| run.dir.display().to_string(), |n| n.to_string_lossy().into_owned())
-    };
-    runs.iter()
-        .map(|run| {
-            let same_model: Vec<&SavedRun> = runs.iter().filter(|r| r.model == run.model).collect();
-            if same_model.len() == 1 {
-                run.model.clone()
-            } else if same_model.iter().filter(|r| folder(r) == folder(run)).count() == 1 {
-                format!("{} ({})", run.model, folder(run))
-            } else {
-                format!("{} ({})", run.model, run.dir.display())
-            }
-        })
-        .collect()
-}
-
-/// Loads run folders.
-pub fn load_runs(dirs: &[PathBuf]) -> Result<Vec<SavedRun>> {
-    if dirs.is_empty() {
-        bail!("give at least one result folder");
-    }
-    dirs.iter().map(|d| SavedRun::load(d)).collect()
-}
-
-/// One paper-style table (models × ε × thresholds) over saved runs,
-/// rescored from their per-scale outcomes (no encoder runs).
-pub fn score_table(runs: &[SavedRun], options: &ScoreOptions) -> Result<ScoreTable> {
-    let mode = match options.mode {
-        Some(m) => m,
-        None => agreed("score modes", "--mode", runs.iter().map(|r| r.mode).collect())?,
-    };
-    let averaging = match options.averaging {
-        Some(a) => a,
-        None => agreed("averaging modes", "--averaging", runs.iter().map(|r| r.averaging).collect())?,
-    };
-    let thresholds = match &options.thresholds {
-        Some(t) => t.clone(),
-        None => agreed("thresholds", "--thresholds", runs.iter().map(|r| r.thresholds.clone()).collect())?,
-    };
-    let mut rows = Vec::new();
-    let mut notes = Vec::new();
-    for (run, label) in runs.iter().zip(run_labels(runs)) {
-        for mut row in run.scores(&thresholds, averaging, mode)? {
-            row.model.clone_from(&label);
-            rows.push(row);
-        }
-        notes.push(format!("{label}: {} — {}", run.encoder, run.dir.display()));
-        if run.records.len() < run.planned_scales || run.encoder.starts_with("partial") {
-            warn!(dir = %run.dir.display(), scales = run.records.len(), "partial run: scored on its finished scales only");
-            notes.push(format!("{label}: partial run, {} finished scale(s) only", run.records.len()));
-        }
-    }
-    Ok(ScoreTable { thresholds, mode, averaging, rows, notes })
 }
 
 // --------------------------------------------------------------- correlate
@@ -220,34 +89,36 @@ pub struct Downstream {
     pub rows: Vec<(String, Vec<f64>)>,
 }
 
-/// Parses a downstream CSV: a header `model,<task>,…`, then one row per model.
+/// Parses a downstream CSV (RFC 4180, quoted fields allowed): a header
+/// `model,<task>,…`, then one row per model.
 pub fn parse_downstream(path: &Path, text: &str) -> Result<Downstream> {
-    let split =
-        |line: &str| -> Vec<String> { line.split(',').map(|f| f.trim().trim_matches('"').to_string()).collect() };
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, header)) = lines.next() else {
-        bail!("{}: empty; expected a header `model,<task>,…`", path.display())
-    };
-    let header = split(header);
-    if header.len() < 2 {
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .with_context(|| format!("{}:1: cannot read the header `model,<task>,…`", path.display()))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    if header.len() < 2 || header.iter().all(String::is_empty) {
         bail!("{}:1: expected a header `model,<task>,…` with at least one task column", path.display());
     }
     let tasks = header[1..].to_vec();
     let mut rows = Vec::new();
-    for (i, line) in lines {
-        let fields = split(line);
-        if fields.len() != header.len() {
-            bail!("{}:{}: {} fields, the header has {}", path.display(), i + 1, fields.len(), header.len());
+    for record in reader.records() {
+        let record = record.with_context(|| format!("{}: not valid CSV", path.display()))?;
+        let line = record.position().map_or(0, csv::Position::line);
+        if record.iter().all(str::is_empty) {
+            continue;
         }
-        let values = fields[1..]
+        let values = record
             .iter()
+            .skip(1)
             .zip(&tasks)
             .map(|(f, task)| {
-                f.parse::<f64>()
-                    .with_context(|| format!("{}:{}: `{task}` is {f:?}, not a number", path.display(), i + 1))
+                f.parse::<f64>().with_context(|| format!("{}:{line}: `{task}` is {f:?}, not a number", path.display()))
             })
             .collect::<Result<Vec<_>>>()?;
-        rows.push((fields[0].clone(), values));
+        rows.push((record[0].to_string(), values));
     }
     Ok(Downstream { tasks, rows })
 }
@@ -438,7 +309,7 @@ impl ProbeReport {
     pub fn markdown(&self) -> String {
         let mut out = format!(
             "attack: {} ball of radius {:.6} (feature units)\n\n| probe | clean accuracy | attacked accuracy |\n|---|---:|---:|\n",
-            name_of(&NORMS, self.norm),
+            self.norm.name(),
             self.radius
         );
         for o in &self.outcomes {
@@ -454,7 +325,7 @@ impl ProbeReport {
     pub fn json(&self) -> serde_json::Value {
         json!({
             "radius": self.radius,
-            "norm": name_of(&NORMS, self.norm),
+            "norm": self.norm.name(),
             "robust_converged": self.robust_converged,
             "probes": self.outcomes.iter().map(|o| json!({
                 "probe": o.probe,

@@ -8,8 +8,7 @@
 //! a directory with none of them is an error.
 
 use std::fmt;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
@@ -70,6 +69,10 @@ impl Report {
     pub fn pending(&self) -> usize {
         self.count(Status::Pending)
     }
+    /// What the summary counts as skipped: pending cases and absent fixture files.
+    pub fn skipped(&self) -> usize {
+        self.pending() + self.skipped_files.len()
+    }
     fn count(&self, status: Status) -> usize {
         self.cases.iter().filter(|c| c.status == status).count()
     }
@@ -101,7 +104,7 @@ impl fmt::Display for Report {
                 writeln!(f, "worst {kind} error: {:.2e}", self.worst_error(kind))?;
             }
         }
-        writeln!(f, "{} passed, {} failed, {} skipped", self.passed(), self.failed(), self.pending())
+        writeln!(f, "{} passed, {} failed, {} skipped", self.passed(), self.failed(), self.skipped())
     }
 }
 
@@ -126,18 +129,13 @@ pub fn run_directory(dir: &Path) -> Result<Report> {
             report.skipped_files.push(name.to_string());
             continue;
         }
-        let value = read_json(&path)?;
+        let value: Value = synbench_experiment::io::read_json(&path)?;
         checker(&value, &mut report.cases).with_context(|| format!("{}: unexpected layout", path.display()))?;
     }
     if report.skipped_files.len() == checkers.len() {
         bail!("{} holds none of theory.json, score.json, qcqp.json, bayes_probe.json: nothing to check", dir.display());
     }
     Ok(report)
-}
-
-fn read_json(path: &PathBuf) -> Result<Value> {
-    let text = fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
 }
 
 // ---------------------------------------------------------------- JSON access
@@ -518,6 +516,9 @@ fn label_vector(v: &Value, key: &str) -> Result<synbench_probe::ndarray::Array1<
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::path::PathBuf;
+
     use super::*;
 
     #[test]
@@ -545,5 +546,21 @@ mod tests {
         let err = run_directory(&dir).unwrap_err().to_string();
         assert!(err.contains("nothing to check"), "{err}");
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn absent_fixture_files_count_as_skipped() {
+        let fixtures = std::env::var_os("SYNBENCH_FIXTURES")
+            .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"), PathBuf::from);
+        let dir = std::env::temp_dir().join(format!("synbench-one-fixture-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::copy(fixtures.join("theory.json"), dir.join("theory.json")).unwrap();
+        let report = run_directory(&dir).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(report.skipped_files, ["score.json", "qcqp.json", "bayes_probe.json"]);
+        assert!(report.passed() > 0 && report.failed() == 0);
+        let summary = report.to_string();
+        let last = summary.lines().last().unwrap();
+        assert_eq!(last, format!("{} passed, 0 failed, {} skipped", report.passed(), report.pending() + 3));
     }
 }

@@ -1,17 +1,13 @@
-//! Library side of the `synbench` command: everything the binary does, so the
-//! binary itself only parses arguments and prints.
+//! Library side of the `synbench` command: what the binary does beyond the
+//! run itself (which is synbench-experiment's), so the binary only parses
+//! arguments and prints.
 #![cfg_attr(feature = "models", doc = include_str!("../README.md"))]
 #![deny(missing_docs)]
 
 pub mod analysis;
-#[cfg(feature = "models")]
 pub mod commands;
-#[cfg(feature = "models")]
-pub mod config;
 pub mod conformance;
 pub mod logging;
+/// `run` and `encode`: the subcommands that need an encoder (feature `models`).
 #[cfg(feature = "models")]
-pub mod output;
-#[cfg(feature = "models")]
-pub mod pipeline;
-pub mod plot;
+pub mod run;

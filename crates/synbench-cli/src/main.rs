@@ -1,13 +1,10 @@
-#[cfg(feature = "models")]
-use std::path::Path;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[cfg(feature = "models")]
 use anyhow::Result;
-#[cfg(feature = "models")]
-use clap::Args;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use synbench_experiment::Named;
+use synbench_experiment::io::write_atomic;
 
 // The flex backend allocates a fresh buffer per tensor op; glibc serves the
 // large ones with mmap and munmap, so every forward pass page-faults its
@@ -33,9 +30,13 @@ enum Command {
     Run {
         /// The config file.
         config: PathBuf,
-        /// Continue after the last finished scale of an earlier run.
-        #[arg(long)]
+        /// Reuse the finished scales of an earlier run of this same plan and
+        /// finish it (refused if the plan changed).
+        #[arg(long, conflicts_with = "restart")]
         resume: bool,
+        /// Delete the output folder's finished scales and results, then start over.
+        #[arg(long)]
+        restart: bool,
         /// No progress bar and no logs below warnings.
         #[arg(long)]
         quiet: bool,
@@ -55,7 +56,6 @@ enum Command {
         output: PathBuf,
     },
     /// Rescore a finished (or killed) run from its saved per-scale outcomes.
-    #[cfg(feature = "models")]
     Score {
         /// The run's output folder.
         dir: PathBuf,
@@ -65,7 +65,6 @@ enum Command {
         files: TableFiles,
     },
     /// One paper-style table (models × ε × thresholds) from several runs.
-    #[cfg(feature = "models")]
     Table {
         /// Run output folders.
         #[arg(required = true)]
@@ -77,7 +76,6 @@ enum Command {
     },
     /// Pearson, Spearman and Kendall correlations between SynBench scores
     /// and downstream accuracies.
-    #[cfg(feature = "models")]
     Correlate {
         /// Run output folders (one per model).
         #[arg(required = true)]
@@ -94,7 +92,6 @@ enum Command {
     },
     /// Standard and ε-robust linear probes on your own features: clean and
     /// worst-case attacked test accuracy.
-    #[cfg(feature = "models")]
     Probe {
         /// Train features [n, D] (.npy).
         #[arg(long)]
@@ -112,7 +109,7 @@ enum Command {
         #[arg(long)]
         epsilon: f64,
         /// Attack norm: l2 or linf.
-        #[arg(long, default_value = "l2", value_parser = parse_norm)]
+        #[arg(long, default_value = "l2", value_parser = parse_named::<synbench_probe::AttackNorm>)]
         norm: synbench_probe::AttackNorm,
         /// `relative`: ε times the norm of half the class-mean gap of the
         /// train features (SynBench's ε, so a run's best ε applies as is);
@@ -138,14 +135,13 @@ enum Command {
 }
 
 /// How saved runs are rescored; by default as each run was configured.
-#[cfg(feature = "models")]
 #[derive(Args)]
 struct ScoringArgs {
     /// Score mode: reference (grid, as the paper) or exact (the integral).
-    #[arg(long, value_parser = parse_mode)]
+    #[arg(long, value_parser = parse_named::<synbench_theory::ScoreMode>)]
     mode: Option<synbench_theory::ScoreMode>,
     /// Averaging of test outcomes: reference (per batch of 256) or exact.
-    #[arg(long, value_parser = parse_averaging)]
+    #[arg(long, value_parser = parse_named::<synbench_probe::Averaging>)]
     averaging: Option<synbench_probe::Averaging>,
     /// Accuracy thresholds, comma-separated.
     #[arg(long, value_delimiter = ',')]
@@ -153,7 +149,6 @@ struct ScoringArgs {
 }
 
 /// Where tables go besides stdout.
-#[cfg(feature = "models")]
 #[derive(Args)]
 struct TableFiles {
     /// Also write the table as CSV (long format) here.
@@ -164,42 +159,34 @@ struct TableFiles {
     markdown: Option<PathBuf>,
 }
 
-#[cfg(feature = "models")]
-fn parse_mode(name: &str) -> Result<synbench_theory::ScoreMode, String> {
-    synbench_cli::config::value_of(&synbench_cli::config::SCORE_MODES, name)
+fn parse_named<T: Named>(name: &str) -> Result<T, String> {
+    T::from_name(name)
 }
 
 #[cfg(feature = "models")]
-fn parse_averaging(name: &str) -> Result<synbench_probe::Averaging, String> {
-    synbench_cli::config::value_of(&synbench_cli::config::AVERAGINGS, name)
+fn is_quiet(command: &Command) -> bool {
+    matches!(command, Command::Run { quiet: true, .. })
 }
 
-#[cfg(feature = "models")]
-fn parse_norm(name: &str) -> Result<synbench_probe::AttackNorm, String> {
-    synbench_cli::config::value_of(&synbench_cli::config::NORMS, name)
+#[cfg(not(feature = "models"))]
+fn is_quiet(_: &Command) -> bool {
+    false
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    #[cfg(feature = "models")]
-    let quiet = matches!(cli.command, Command::Run { quiet: true, .. });
-    #[cfg(not(feature = "models"))]
-    let quiet = false;
+    let quiet = is_quiet(&cli.command);
     synbench_cli::logging::init(if quiet { "warn" } else { "info" });
     let result = match cli.command {
         #[cfg(feature = "models")]
-        Command::Run { config, resume, quiet } => run(&config, resume, !quiet),
+        Command::Run { config, resume, restart, quiet } => run(&config, resume, restart, !quiet),
         #[cfg(feature = "models")]
         Command::Encode { config, input, output } => encode(&config, &input, &output),
-        #[cfg(feature = "models")]
         Command::Score { dir, scoring, files } => table(&[dir], &scoring, &files),
-        #[cfg(feature = "models")]
         Command::Table { dirs, scoring, files } => table(&dirs, &scoring, &files),
-        #[cfg(feature = "models")]
         Command::Correlate { dirs, downstream, scoring, csv } => {
             correlate(&dirs, &downstream, &scoring, csv.as_deref())
         }
-        #[cfg(feature = "models")]
         Command::Probe {
             train,
             train_labels,
@@ -244,13 +231,20 @@ fn main() -> ExitCode {
 }
 
 #[cfg(feature = "models")]
-fn run(config: &Path, resume: bool, progress: bool) -> Result<()> {
-    use synbench_cli::{config as cfg, pipeline};
-    let plan = cfg::load(config)?;
-    let summary = pipeline::run(&plan, pipeline::RunOptions { resume, progress })?;
-    print!("{}", summary.table.markdown());
-    println!("\nresults in {}:", summary.dir.display());
-    for file in &summary.files {
+fn run(config: &Path, resume: bool, restart: bool, progress: bool) -> Result<()> {
+    use synbench_experiment::StartPolicy;
+    let plan = synbench_experiment::config::load(config)?;
+    let policy = match (resume, restart) {
+        (true, _) => StartPolicy::Resume,
+        (_, true) => StartPolicy::Restart,
+        _ => StartPolicy::Fresh,
+    };
+    let result = synbench_cli::run::run(plan, synbench_cli::run::RunOptions { policy, progress })?;
+    print!("{}", result.table.markdown());
+    if let Some(dir) = &result.dir {
+        println!("\nresults in {}:", dir.display());
+    }
+    for file in &result.files {
         println!("  {}", file.display());
     }
     Ok(())
@@ -258,7 +252,7 @@ fn run(config: &Path, resume: bool, progress: bool) -> Result<()> {
 
 #[cfg(feature = "models")]
 fn encode(config: &Path, input: &Path, output: &Path) -> Result<()> {
-    let summary = synbench_cli::commands::encode(config, input, output)?;
+    let summary = synbench_cli::run::encode(config, input, output)?;
     println!(
         "{}: {} samples → [{}, {}] features in {}",
         summary.encoder,
@@ -270,20 +264,18 @@ fn encode(config: &Path, input: &Path, output: &Path) -> Result<()> {
     Ok(())
 }
 
-#[cfg(feature = "models")]
-fn score_options(scoring: &ScoringArgs) -> synbench_cli::commands::ScoreOptions {
-    synbench_cli::commands::ScoreOptions {
+fn score_options(scoring: &ScoringArgs) -> synbench_experiment::ScoreOptions {
+    synbench_experiment::ScoreOptions {
         mode: scoring.mode,
         averaging: scoring.averaging,
         thresholds: scoring.thresholds.clone(),
     }
 }
 
-#[cfg(feature = "models")]
 fn table(dirs: &[PathBuf], scoring: &ScoringArgs, files: &TableFiles) -> Result<()> {
-    use synbench_cli::{commands, output::write_atomic};
-    let runs = commands::load_runs(dirs)?;
-    let table = commands::score_table(&runs, &score_options(scoring))?;
+    use synbench_experiment::table;
+    let runs = table::load_runs(dirs)?;
+    let table = table::score_table(&runs, &score_options(scoring))?;
     let markdown = table.markdown();
     print!("{markdown}");
     if let Some(path) = &files.csv {
@@ -295,11 +287,10 @@ fn table(dirs: &[PathBuf], scoring: &ScoringArgs, files: &TableFiles) -> Result<
     Ok(())
 }
 
-#[cfg(feature = "models")]
 fn correlate(dirs: &[PathBuf], downstream: &Path, scoring: &ScoringArgs, csv: Option<&Path>) -> Result<()> {
     use anyhow::Context;
-    use synbench_cli::{commands, output::write_atomic};
-    let runs = commands::load_runs(dirs)?;
+    use synbench_cli::commands;
+    let runs = synbench_experiment::table::load_runs(dirs)?;
     let text = std::fs::read_to_string(downstream).with_context(|| format!("cannot read {}", downstream.display()))?;
     let table = commands::parse_downstream(downstream, &text)?;
     let rows = commands::correlate(&runs, &table, downstream, &score_options(scoring))?;
@@ -310,12 +301,11 @@ fn correlate(dirs: &[PathBuf], downstream: &Path, scoring: &ScoringArgs, csv: Op
     Ok(())
 }
 
-#[cfg(feature = "models")]
 fn probe(args: &synbench_cli::commands::ProbeArgs, json: Option<&Path>) -> Result<()> {
     let report = synbench_cli::commands::probe(args)?;
     print!("{}", report.markdown());
     if let Some(path) = json {
-        synbench_cli::output::write_atomic(path, (serde_json::to_string_pretty(&report.json())? + "\n").as_bytes())?;
+        write_atomic(path, (serde_json::to_string_pretty(&report.json())? + "\n").as_bytes())?;
     }
     Ok(())
 }

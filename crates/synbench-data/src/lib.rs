@@ -40,6 +40,12 @@ pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
 /// ImageNet per-channel standard deviation (RGB), the timm default.
 pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
 
+/// Revision of the generators' output bits: bumped whenever any output bit
+/// of any generator can change (as commit 4f1b18a, the Estrin ln polynomial,
+/// moved 0.12 % of outputs). It goes into a run's resolved plan, so resume
+/// never mixes scales drawn by two revisions. 1: before 4f1b18a; 2: since.
+pub const GENERATOR_REVISION: u32 = 2;
+
 /// Errors in mixture parameters; each names the field and what was expected.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum DataError {
@@ -95,6 +101,19 @@ pub enum Generator {
     /// rand_distr's float64 ziggurat: the synbench 0.1 generator, several
     /// times slower, kept to reproduce earlier results.
     ChaCha8Ziggurat,
+}
+
+impl Generator {
+    /// Every generator, the default first.
+    pub const ALL: [Self; 2] = [Generator::Xoshiro128BoxMuller, Generator::ChaCha8Ziggurat];
+
+    /// The config spelling (`"xoshiro_box_muller"`, `"chacha8_ziggurat"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Generator::Xoshiro128BoxMuller => "xoshiro_box_muller",
+            Generator::ChaCha8Ziggurat => "chacha8_ziggurat",
+        }
+    }
 }
 
 /// Covariance Σ of each class.
@@ -311,6 +330,21 @@ impl Mixture {
     /// The random source.
     pub fn generator(&self) -> Generator {
         self.params.generator
+    }
+
+    /// The common shift c.
+    pub fn shift(&self) -> f64 {
+        self.params.shift
+    }
+
+    /// The class covariance Σ.
+    pub fn covariance(&self) -> &Covariance {
+        &self.params.covariance
+    }
+
+    /// The per-channel normalisation applied after sampling.
+    pub fn normalization(&self) -> &Normalization {
+        &self.params.normalization
     }
 
     /// The samples `range` of a split at one scale, generated in parallel.

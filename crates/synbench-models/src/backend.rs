@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+#[cfg(feature = "burn")]
 use burn::tensor::{Device, FloatDType};
 
 use crate::EncoderError;
@@ -20,8 +21,11 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// Every backend, the default first.
+    pub const ALL: [Self; 3] = [Backend::Flex, Backend::Tch, Backend::Cuda];
+
     /// The config spelling and cargo feature name.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Backend::Flex => "flex",
             Backend::Tch => "tch",
@@ -78,6 +82,9 @@ pub enum Precision {
 }
 
 impl Precision {
+    /// Every precision, the default first.
+    pub const ALL: [Self; 3] = [Precision::F32, Precision::Bf16, Precision::F16];
+
     /// The config spelling.
     pub const fn name(self) -> &'static str {
         match self {
@@ -88,6 +95,7 @@ impl Precision {
     }
 
     /// Burn's float type.
+    #[cfg(feature = "burn")]
     pub fn dtype(self) -> FloatDType {
         match self {
             Precision::F32 => FloatDType::F32,
@@ -135,6 +143,7 @@ impl FromStr for DeviceKind {
 
 /// The Burn device for a backend and device kind, or an error that says
 /// which feature to build with.
+#[cfg(feature = "burn")]
 pub fn burn_device(backend: Backend, device: DeviceKind) -> Result<Device, EncoderError> {
     if !backend.is_compiled() {
         let compiled: Vec<&str> = Backend::compiled().iter().map(|b| b.name()).collect();
@@ -177,6 +186,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "burn")]
     fn unusable_combinations_say_what_to_do() {
         let err = burn_device(Backend::Flex, DeviceKind::Cuda(0)).unwrap_err().to_string();
         assert!(err.contains("flex runs on \"cpu\""), "{err}");

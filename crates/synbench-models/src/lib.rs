@@ -10,12 +10,22 @@
 //!
 //! Backends are cargo features forwarded to Burn and chosen at run time:
 //! `flex` (pure-Rust CPU, default), `tch` (LibTorch, CPU and CUDA), `cuda`
-//! (Burn's CUDA backend). See [`backend`].
+//! (Burn's CUDA backend). See [`backend`]. Each enables the `burn` feature;
+//! without it (`default-features = false`, as `synbench-experiment` depends
+//! on this crate) nothing here compiles Burn: what remains is the seam
+//! ([`Encoder`]), the reference encoders, and the plain-data specs a run plan
+//! checks ([`VitConfig`], [`Backend`], [`DeviceKind`], [`Precision`],
+//! [`WeightsSource`], which reads the hub with the `hub` feature).
 #![deny(missing_docs)]
 #![doc = include_str!("../README.md")]
 
 pub mod backend;
+#[cfg(feature = "burn")]
+mod checkpoint;
+#[cfg(feature = "burn")]
 pub mod vit;
+mod vit_config;
+#[cfg(feature = "burn")]
 mod vit_encoder;
 pub mod weights;
 
@@ -29,15 +39,13 @@ use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
 pub use backend::{Backend, DeviceKind, Precision};
-pub use vit::{GlobalPool, PRESETS, VitConfig};
+#[cfg(feature = "burn")]
+pub use checkpoint::LoadReport;
+pub use synbench_data::Normalization;
+pub use vit_config::{GlobalPool, PRESETS, VitConfig};
+#[cfg(feature = "burn")]
 pub use vit_encoder::{FLEX_SUB_BATCH, VitEncoder};
-pub use weights::{LoadReport, WeightsSource};
-
-/// ImageNet per-channel mean (RGB), timm's default.
-pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
-
-/// ImageNet per-channel standard deviation (RGB), timm's default.
-pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
+pub use weights::WeightsSource;
 
 /// The Burn release this crate is built against (pinned with `=` in the
 /// workspace manifest; a test keeps the two equal), for result provenance.
@@ -96,30 +104,15 @@ pub enum EncoderError {
     },
 }
 
-/// Per-channel normalisation an encoder expects of its inputs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChannelNorm {
-    /// Channel means.
-    pub mean: Vec<f64>,
-    /// Channel standard deviations.
-    pub std: Vec<f64>,
-}
-
-impl ChannelNorm {
-    /// timm's ImageNet default.
-    pub fn imagenet() -> Self {
-        Self { mean: IMAGENET_MEAN.to_vec(), std: IMAGENET_STD.to_vec() }
-    }
-}
-
 /// A representation map `f: ℝ^d → ℝ^D` applied batch-wise.
 pub trait Encoder {
     /// Shape of one input sample, e.g. `[3, 224, 224]` or `[d]`.
     fn input_shape(&self) -> &[usize];
     /// Feature dimension `D`.
     fn output_dim(&self) -> usize;
-    /// The per-channel normalisation the encoder was trained with, if any.
-    fn expected_normalization(&self) -> Option<ChannelNorm> {
+    /// The input normalisation the encoder's weights were trained with, if
+    /// it has one (a run warns when its data are normalised otherwise).
+    fn expected_normalization(&self) -> Option<Normalization> {
         None
     }
     /// A short human-readable description for logs and result files
@@ -183,16 +176,24 @@ pub struct RandomProjection {
 impl RandomProjection {
     /// A projection from samples of `shape` to `output_dim` features.
     pub fn new(shape: Vec<usize>, output_dim: usize, seed: u64) -> Result<Self, EncoderError> {
+        Self::check(&shape, output_dim)?;
         let input_dim: usize = shape.iter().product();
-        if input_dim == 0 || output_dim == 0 {
-            return Err(EncoderError::Config(format!(
-                "random projection needs a non-empty input shape and output_dim > 0, got {shape:?} -> {output_dim}"
-            )));
-        }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let scale = 1.0 / (input_dim as f64).sqrt();
         let p = Array2::<f64>::random_using((input_dim, output_dim), StandardNormal, &mut rng);
         Ok(Self { shape, projection_t: p.mapv(|v| (v * scale) as f32), seed })
+    }
+}
+
+impl RandomProjection {
+    /// Checks the sizes [`RandomProjection::new`] takes, without drawing the matrix.
+    pub fn check(shape: &[usize], output_dim: usize) -> Result<(), EncoderError> {
+        if shape.iter().product::<usize>() == 0 || output_dim == 0 {
+            return Err(EncoderError::Config(format!(
+                "random projection needs a non-empty input shape and output_dim > 0, got {shape:?} -> {output_dim}"
+            )));
+        }
+        Ok(())
     }
 }
 

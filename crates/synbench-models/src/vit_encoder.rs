@@ -9,8 +9,8 @@ use rayon::prelude::*;
 
 use crate::backend::{Backend, DeviceKind, Precision, burn_device};
 use crate::vit::{VisionTransformer, VitConfig};
-use crate::weights::load_timm_checkpoint;
-use crate::{ChannelNorm, Encoder, EncoderError};
+use crate::checkpoint::load_timm_checkpoint;
+use crate::{Encoder, EncoderError, Normalization};
 
 /// Images per forward pass on the flex backend, whose element-wise kernels
 /// (GELU, LayerNorm, softmax, residual adds) run on the calling thread: the
@@ -147,8 +147,8 @@ impl Encoder for VitEncoder {
         self.config.embed_dim
     }
 
-    fn expected_normalization(&self) -> Option<ChannelNorm> {
-        Some(ChannelNorm::imagenet())
+    fn expected_normalization(&self) -> Option<Normalization> {
+        Some(Normalization::imagenet())
     }
 
     fn describe(&self) -> String {

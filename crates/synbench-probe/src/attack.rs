@@ -31,8 +31,11 @@ pub enum AttackNorm {
 }
 
 impl AttackNorm {
-    /// Name for messages.
-    pub fn name(self) -> &'static str {
+    /// Every norm, the default first.
+    pub const ALL: [Self; 3] = [Self::L2, Self::Linf, Self::L1];
+
+    /// The config spelling (`"l2"`, `"linf"`, `"l1"`).
+    pub const fn name(self) -> &'static str {
         match self {
             AttackNorm::L2 => "l2",
             AttackNorm::Linf => "linf",

@@ -4,6 +4,8 @@
 //! [`ClassStatistics`] → [`BayesProbe`], evaluated by streaming test batches
 //! through a [`ProbeEvaluator`].
 
+use std::borrow::Cow;
+
 use faer::{Mat, Side};
 use linfa::ParamGuard;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
@@ -29,6 +31,19 @@ pub enum CovarianceEstimator {
     LedoitWolf,
 }
 
+impl CovarianceEstimator {
+    /// Every estimator, the default first.
+    pub const ALL: [Self; 2] = [Self::Pooled, Self::LedoitWolf];
+
+    /// The config spelling (`"pooled"`, `"ledoit_wolf"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Pooled => "pooled",
+            Self::LedoitWolf => "ledoit_wolf",
+        }
+    }
+}
+
 /// How per-sample results are averaged into one accuracy and one bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum Averaging {
@@ -42,6 +57,19 @@ pub enum Averaging {
     Exact,
 }
 
+impl Averaging {
+    /// Every mode, the default first.
+    pub const ALL: [Self; 2] = [Self::Reference, Self::Exact];
+
+    /// The config spelling (`"reference"`, `"exact"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Reference => "reference",
+            Self::Exact => "exact",
+        }
+    }
+}
+
 /// Checked parameters of the Bayes probe.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BayesProbeValidParams {
@@ -49,7 +77,6 @@ pub struct BayesProbeValidParams {
     eigenvalue_cutoff: f64,
     estimator: CovarianceEstimator,
     attack: AttackNorm,
-    averaging: Averaging,
     batch_size: usize,
 }
 
@@ -60,14 +87,14 @@ pub struct BayesProbeParams(BayesProbeValidParams);
 impl BayesProbeParams {
     /// A probe for the robustness levels `epsilons` (each in [0, 1)), with the
     /// reference's defaults: cutoff 1e-6, pooled covariance, ℓ2 attack,
-    /// reference averaging over batches of 256.
+    /// reference averaging over batches of 256. (The evaluation yields both
+    /// averaging modes; which one is scored is the caller's choice.)
     pub fn new(epsilons: impl Into<Vec<f64>>) -> Self {
         Self(BayesProbeValidParams {
             epsilons: epsilons.into(),
             eigenvalue_cutoff: EIGENVALUE_CUTOFF,
             estimator: CovarianceEstimator::default(),
             attack: AttackNorm::default(),
-            averaging: Averaging::default(),
             batch_size: REFERENCE_BATCH_SIZE,
         })
     }
@@ -84,11 +111,6 @@ impl BayesProbeParams {
     /// Attack norm of the robust QCQP.
     pub fn attack(mut self, attack: AttackNorm) -> Self {
         self.0.attack = attack;
-        self
-    }
-    /// Averaging mode of the evaluation.
-    pub fn averaging(mut self, averaging: Averaging) -> Self {
-        self.0.averaging = averaging;
         self
     }
     /// Batch size of [`Averaging::Reference`].
@@ -164,7 +186,6 @@ pub struct BayesProbe {
     mu_eigbasis: Array1<f64>,
     shrinkage: f64,
     directions: Vec<RobustDirection>,
-    averaging: Averaging,
     batch_size: usize,
 }
 
@@ -173,9 +194,21 @@ impl BayesProbeValidParams {
     pub fn epsilons(&self) -> &[f64] {
         &self.epsilons
     }
-    /// The averaging mode.
-    pub fn averaging_mode(&self) -> Averaging {
-        self.averaging
+    /// Eigenvalue cutoff.
+    pub fn eigenvalue_cutoff(&self) -> f64 {
+        self.eigenvalue_cutoff
+    }
+    /// Covariance estimator.
+    pub fn estimator(&self) -> CovarianceEstimator {
+        self.estimator
+    }
+    /// Attack norm of the robust QCQP.
+    pub fn attack(&self) -> AttackNorm {
+        self.attack
+    }
+    /// Batch size of [`Averaging::Reference`].
+    pub fn reference_batch_size(&self) -> usize {
+        self.batch_size
     }
 
     /// Fits the probe on streamed training statistics (SPEC §3 steps 1–4).
@@ -223,7 +256,6 @@ impl BayesProbeValidParams {
             mu_eigbasis: mu,
             shrinkage,
             directions,
-            averaging: self.averaging,
             batch_size: self.batch_size,
         })
     }
@@ -332,7 +364,14 @@ impl BayesProbe {
         for (k, dir) in self.directions.iter().enumerate() {
             weights.column_mut(k).assign(&dir.weights);
         }
-        ProbeEvaluator { probe: self, weights, tallies: vec![Tally::default(); e] }
+        ProbeEvaluator { probe: Cow::Borrowed(self), weights, tallies: vec![Tally::default(); e] }
+    }
+
+    /// [`Self::evaluator`] that owns the probe, for a caller that keeps the
+    /// evaluation across calls (a streaming experiment's state).
+    pub fn into_evaluator(self) -> ProbeEvaluator<'static> {
+        let ProbeEvaluator { weights, tallies, .. } = self.evaluator();
+        ProbeEvaluator { probe: Cow::Owned(self), weights, tallies }
     }
 
     /// Evaluates one in-memory test set (a convenience over [`Self::evaluator`]).
@@ -340,11 +379,6 @@ impl BayesProbe {
         let mut evaluator = self.evaluator();
         evaluator.fold(features, labels)?;
         Ok(evaluator.finish())
-    }
-
-    /// The outcomes under the probe's configured averaging mode.
-    pub fn scale_outcomes(&self, outcomes: &[EpsilonOutcome]) -> Vec<ScaleOutcome> {
-        outcomes.iter().map(|o| o.outcome(self.averaging)).collect()
     }
 }
 
@@ -426,7 +460,7 @@ impl EpsilonOutcome {
 /// are cut every `batch_size` samples, whatever sizes the caller folds.
 #[derive(Debug, Clone)]
 pub struct ProbeEvaluator<'a> {
-    probe: &'a BayesProbe,
+    probe: Cow<'a, BayesProbe>,
     weights: Array2<f64>,
     tallies: Vec<Tally>,
 }

@@ -48,7 +48,7 @@ pub enum ProbeError {
         found: usize,
     },
     /// A label is not 0 or 1.
-    #[error("{tensor}[{index}] = {value}: the Bayes probe expects binary labels in {{0, 1}}")]
+    #[error("{tensor}[{index}] = {value}: expected a binary label, 0 or 1 (the probes are binary)")]
     InvalidLabel {
         /// The label tensor.
         tensor: &'static str,
@@ -104,9 +104,11 @@ pub enum ProbeError {
 /// Result alias of this crate.
 pub type Result<T, E = ProbeError> = std::result::Result<T, E>;
 
-/// Checks a batch of `[n, d]` features and its labels: shapes, finiteness, labels in {0, 1}.
-pub(crate) fn check_batch(
-    features: &ndarray::ArrayView2<'_, f32>,
+/// Checks a batch of `[n, d]` features (`f32` from an encoder or `f64`
+/// records) and its labels: the feature dimension, one label per row, finite
+/// features, labels in {0, 1}; the errors name `tensor` and `label_tensor`.
+pub(crate) fn check_batch<A: Copy + Into<f64>>(
+    features: &ndarray::ArrayView2<'_, A>,
     labels: &ndarray::ArrayView1<'_, u8>,
     dim: usize,
     tensor: &'static str,
@@ -115,13 +117,7 @@ pub(crate) fn check_batch(
     if features.ncols() != dim {
         return Err(ProbeError::DimensionMismatch { tensor, expected: dim, found: features.ncols() });
     }
-    if labels.len() != features.nrows() {
-        return Err(ProbeError::LabelCountMismatch {
-            tensor: label_tensor,
-            expected: features.nrows(),
-            found: labels.len(),
-        });
-    }
+    check_label_count(features.nrows(), labels.len(), label_tensor)?;
     check_finite(features, tensor)?;
     if let Some(index) = labels.iter().position(|&y| y > 1) {
         return Err(ProbeError::InvalidLabel { tensor: label_tensor, index, value: usize::from(labels[index]) });
@@ -129,11 +125,21 @@ pub(crate) fn check_batch(
     Ok(())
 }
 
+/// Checks that `label_tensor` holds one label for each of `rows` feature rows.
+pub(crate) fn check_label_count(rows: usize, labels: usize, label_tensor: &'static str) -> Result<()> {
+    if labels == rows {
+        Ok(())
+    } else {
+        Err(ProbeError::LabelCountMismatch { tensor: label_tensor, expected: rows, found: labels })
+    }
+}
+
 /// Names the first NaN or infinite entry of a feature tensor.
-pub(crate) fn check_finite(features: &ndarray::ArrayView2<'_, f32>, tensor: &'static str) -> Result<()> {
+pub(crate) fn check_finite<A: Copy + Into<f64>>(features: &ndarray::ArrayView2<'_, A>, tensor: &'static str) -> Result<()> {
     for ((row, col), &value) in features.indexed_iter() {
+        let value: f64 = value.into();
         if !value.is_finite() {
-            return Err(ProbeError::NonFiniteFeature { tensor, row, col, value: f64::from(value) });
+            return Err(ProbeError::NonFiniteFeature { tensor, row, col, value });
         }
     }
     Ok(())

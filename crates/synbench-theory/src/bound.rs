@@ -1,7 +1,7 @@
 //! The expected scaled bound of SPEC §2 and the raw-data reference.
 
 use crate::normal::{FRAC_1_SQRT_2PI, cdf, quantile};
-use crate::{Result, TheoryError};
+use crate::{Result, ScaleOutcome, TheoryError};
 
 /// Expected scaled bound of a correctly classified sample, as a function of
 /// the accuracy `a` of a linear classifier on a symmetric Gaussian mixture
@@ -43,18 +43,10 @@ pub fn expected_scaled_bound_from_margin(m: f64) -> Result<f64> {
     Ok(expected_scaled_bound_at_margin(cdf(m), m))
 }
 
-/// Accuracy and expected scaled bound of the Bayes classifier on the raw data
-/// at one mean scale (SPEC §2: Σ = I, ℓ2 attack).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RawReference {
-    /// `Φ(s)`.
-    pub accuracy: f64,
-    /// `E(Φ(s))`.
-    pub scaled_bound: f64,
-}
-
-/// The raw-data reference at mean scale `scale > 0`.
-pub fn raw_reference(scale: f64) -> Result<RawReference> {
+/// The raw-data reference at mean scale `scale > 0`: accuracy `Φ(s)` and
+/// expected scaled bound `E(Φ(s))` of the Bayes classifier on the raw data
+/// (SPEC §2: Σ = I, ℓ2 attack), the same record a representation's scale has.
+pub fn raw_reference(scale: f64) -> Result<ScaleOutcome> {
     if !scale.is_finite() {
         return Err(TheoryError::NonFinite { what: "scale", index: 0, value: scale });
     }
@@ -68,7 +60,7 @@ pub fn raw_reference(scale: f64) -> Result<RawReference> {
     }
     let accuracy = cdf(scale);
     let scaled_bound = if accuracy == 1.0 { 1.0 } else { expected_scaled_bound_at_margin(accuracy, scale) };
-    Ok(RawReference { accuracy, scaled_bound })
+    Ok(ScaleOutcome { accuracy, scaled_bound })
 }
 
 #[cfg(test)]

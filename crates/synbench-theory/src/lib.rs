@@ -21,12 +21,12 @@ pub mod qcqp;
 pub mod scales;
 pub mod score;
 
-pub use bound::{RawReference, expected_scaled_bound, raw_reference};
+pub use bound::{expected_scaled_bound, raw_reference};
 pub use error::TheoryError;
 pub use qcqp::{QcqpSolution, attack_radius, solve_l2_qcqp};
 pub use scales::ScaleGrid;
 pub use score::{
-    PAPER_THRESHOLDS, ScaleOutcome, ScoreMode, expected_bound_curve, linspace, reference_threshold_grid,
+    PAPER_THRESHOLDS, ScaleOutcome, ScoreMode, ScoreSpec, expected_bound_curve, linspace, reference_threshold_grid,
     synbench_scores,
 };
 

@@ -27,6 +27,49 @@ pub enum ScoreMode {
     Exact,
 }
 
+impl ScoreMode {
+    /// Every mode, the default first.
+    pub const ALL: [Self; 2] = [ScoreMode::Reference, ScoreMode::Exact];
+
+    /// The config spelling (`"reference"`, `"exact"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            ScoreMode::Reference => "reference",
+            ScoreMode::Exact => "exact",
+        }
+    }
+}
+
+/// What a run scores: the accuracy thresholds and the mode, checked once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreSpec {
+    thresholds: Vec<f64>,
+    mode: ScoreMode,
+}
+
+impl ScoreSpec {
+    /// Checks `thresholds` (non-empty, finite, each in [0, 1]).
+    pub fn new(thresholds: Vec<f64>, mode: ScoreMode) -> Result<Self> {
+        validate_thresholds(&thresholds)?;
+        Ok(Self { thresholds, mode })
+    }
+
+    /// The paper's thresholds in `reference` mode.
+    pub fn paper() -> Self {
+        Self { thresholds: PAPER_THRESHOLDS.to_vec(), mode: ScoreMode::Reference }
+    }
+
+    /// Accuracy thresholds.
+    pub fn thresholds(&self) -> &[f64] {
+        &self.thresholds
+    }
+
+    /// The score mode.
+    pub fn mode(&self) -> ScoreMode {
+        self.mode
+    }
+}
+
 /// numpy's `linspace(start, stop, num)` to the bit: `xᵢ = i·step + start`,
 /// the last point set to `stop`.
 pub fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {

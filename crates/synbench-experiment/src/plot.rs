@@ -11,11 +11,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use anyhow::{Result, anyhow};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use synbench_theory::{ScaleOutcome, expected_bound_curve, reference_threshold_grid};
+
+use crate::error::{ExperimentError, Result};
 
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const SIZE: (u32, u32) = (900, 600);
@@ -47,7 +48,7 @@ pub struct Figure<'a> {
 fn register_embedded_font() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| register_font("sans-serif", FontStyle::Normal, FONT).is_ok());
-    if ok { Ok(()) } else { Err(anyhow!("the embedded DejaVu Sans font could not be loaded")) }
+    if ok { Ok(()) } else { Err(ExperimentError::Plot("the embedded DejaVu Sans font could not be loaded".into())) }
 }
 
 fn colour(i: usize) -> RGBColor {
@@ -64,8 +65,8 @@ fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
-fn drawing_error<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> anyhow::Error {
-    move |e| anyhow!("cannot draw {what}: {e}")
+fn drawing_error<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ExperimentError {
+    move |e| ExperimentError::Plot(format!("cannot draw {what}: {e}"))
 }
 
 /// Writes `<stem>.svg` and `<stem>.png` for both figures into `dir`; returns the paths.
@@ -89,8 +90,7 @@ pub fn write_figures(dir: &Path, figure: &Figure<'_>) -> Result<Vec<PathBuf>> {
             root.present().map_err(drawing_error(stem))?;
         }
         for (tmp, path) in [(svg_tmp, &svg), (png_tmp, &png)] {
-            std::fs::rename(&tmp, path)
-                .map_err(|e| anyhow!("cannot move {} to {}: {e}", tmp.display(), path.display()))?;
+            std::fs::rename(&tmp, path).map_err(|e| ExperimentError::io(path, "cannot move the drawn figure to", e))?;
         }
         written.extend([svg, png]);
     }

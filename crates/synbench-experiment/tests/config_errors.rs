@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use synbench_cli::config::{ConfigError, parse};
+use synbench_experiment::ConfigError;
+use synbench_experiment::config::parse;
 
 const GOOD: &str = r#"
 [model]
@@ -38,10 +39,10 @@ fn check(edit: (&str, &str), field: &str, line: usize, needle: &str) {
 #[test]
 fn the_good_config_is_accepted() {
     let plan = parse(Path::new("configs/good.toml"), GOOD).unwrap();
-    assert_eq!(plan.shape, vec![3, 32, 32]);
-    assert_eq!(plan.epsilons, vec![0.0, 0.2]);
-    assert_eq!(plan.output_dir, Path::new("configs/results"));
-    assert!(plan.normalize.is_some(), "images default to ImageNet normalisation");
+    assert_eq!(plan.mixture.sample_shape(), [3, 32, 32]);
+    assert_eq!(plan.probe.epsilons(), [0.0, 0.2]);
+    assert_eq!(plan.output_dir.as_deref(), Some(Path::new("configs/results")));
+    assert_eq!(plan.mixture.normalization(), &synbench_data::Normalization::imagenet(), "images default to ImageNet");
 }
 
 #[test]
@@ -61,7 +62,7 @@ fn prior_outside_zero_one() {
 
 #[test]
 fn missing_weights_file() {
-    check(("num_heads = 4", "num_heads = 4\nweights = \"nope.safetensors\""), "model.weights", 9, "does not exist");
+    check(("num_heads = 4", "num_heads = 4\nweights = \"nope.safetensors\""), "model.weights", 9, "no such file");
 }
 
 #[test]
@@ -99,19 +100,19 @@ fn reduced_precision_for_an_encoder_without_one() {
 #[test]
 fn precision_and_generator_default_and_parse() {
     let plan = parse(Path::new("configs/good.toml"), GOOD).unwrap();
-    assert_eq!(plan.precision, synbench_models::Precision::F32);
-    assert_eq!(plan.generator, synbench_data::Generator::Xoshiro128BoxMuller);
+    assert_eq!(plan.encoder.precision, synbench_models::Precision::F32);
+    assert_eq!(plan.mixture.generator(), synbench_data::Generator::Xoshiro128BoxMuller);
     let text = GOOD
         .replace("num_heads = 4", "num_heads = 4\nprecision = \"bf16\"")
         .replace("prior = 0.5", "prior = 0.5\ngenerator = \"chacha8_ziggurat\"");
     let plan = parse(Path::new("configs/good.toml"), &text).unwrap();
-    assert_eq!(plan.precision, synbench_models::Precision::Bf16);
-    assert_eq!(plan.generator, synbench_data::Generator::ChaCha8Ziggurat);
+    assert_eq!(plan.encoder.precision, synbench_models::Precision::Bf16);
+    assert_eq!(plan.mixture.generator(), synbench_data::Generator::ChaCha8Ziggurat);
 }
 
 #[test]
 fn unknown_backend_and_norm() {
-    check(("num_heads = 4", "num_heads = 4\nbackend = \"torch\""), "model.backend", 9, "expected \"flex\"");
+    check(("num_heads = 4", "num_heads = 4\nbackend = \"torch\""), "model.backend", 9, "expected one of \"flex\"");
     check(("epsilons = [0.0, 0.2]", "epsilons = [0.0]\nnorm = \"l3\""), "probe.norm", 19, "\"linf\"");
 }
 

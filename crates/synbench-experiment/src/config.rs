@@ -1,0 +1,678 @@
+//! Experiment configs in two stages: [`RawConfig`], a serde mirror of the
+//! TOML file whose values keep their spans (unknown fields rejected), then
+//! the typed [`Plan`]. Building the plan calls each owner crate's own check —
+//! `MixtureParams::check`, `ScaleGrid`, `BayesProbeParams::check`,
+//! `ScoreSpec::new`, `VitConfig::check`, `RandomProjection::check`,
+//! `WeightsSource::parse` — and is the only place their errors are turned
+//! into `file:line: field: message`. The plan holds checked values, not
+//! strings.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use synbench_data::{DataError, Generator, Mixture, MixtureParams, Normalization};
+use synbench_models::{
+    Backend, DeviceKind, EncoderError, GlobalPool, PRESETS, Precision, RandomProjection, VitConfig, WeightsSource,
+};
+use synbench_probe::{AttackNorm, Averaging, BayesProbeParams, BayesProbeValidParams, CovarianceEstimator, ParamGuard};
+use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScoreMode, ScoreSpec};
+use toml::Spanned;
+
+use crate::error::ConfigError;
+
+/// An option value with a config spelling, owned by the crate that defines it.
+pub trait Named: Copy + PartialEq + 'static {
+    /// Every value, the default first.
+    fn all() -> &'static [Self];
+    /// The config spelling.
+    fn name(self) -> &'static str;
+
+    /// The value a spelling names, or a message listing the accepted ones.
+    fn from_name(name: &str) -> Result<Self, String> {
+        Self::all().iter().copied().find(|v| v.name() == name).ok_or_else(|| {
+            let allowed: Vec<String> = Self::all().iter().map(|v| format!("{:?}", v.name())).collect();
+            format!("{name:?}: expected one of {}", allowed.join(", "))
+        })
+    }
+}
+
+macro_rules! named {
+    ($($ty:ty),*) => {$(
+        impl Named for $ty {
+            fn all() -> &'static [Self] {
+                &<$ty>::ALL
+            }
+            fn name(self) -> &'static str {
+                <$ty>::name(self)
+            }
+        }
+    )*};
+}
+named!(AttackNorm, Averaging, CovarianceEstimator, Generator, Precision, ScoreMode, Backend, GlobalPool);
+
+// ---------------------------------------------------------------- raw TOML
+
+type Field<T> = Option<Spanned<T>>;
+
+/// The TOML file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[model]`.
+    pub model: RawModel,
+    /// `[data]`.
+    #[serde(default)]
+    pub data: RawData,
+    /// `[probe]`.
+    #[serde(default)]
+    pub probe: RawProbe,
+    /// `[score]`.
+    #[serde(default)]
+    pub score: RawScore,
+    /// `[output]`.
+    #[serde(default)]
+    pub output: RawOutput,
+}
+
+/// `[model]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    /// `vit`, `identity` or `random_projection`.
+    pub arch: Spanned<String>,
+    /// timm model name of a ViT preset.
+    pub preset: Field<String>,
+    /// ViT input side.
+    pub img_size: Field<usize>,
+    /// ViT patch side.
+    pub patch_size: Field<usize>,
+    /// ViT width.
+    pub embed_dim: Field<usize>,
+    /// ViT depth.
+    pub depth: Field<usize>,
+    /// ViT heads.
+    pub num_heads: Field<usize>,
+    /// ViT MLP ratio.
+    pub mlp_ratio: Field<f64>,
+    /// `token` or `avg`.
+    pub global_pool: Field<String>,
+    /// Output width of `random_projection`.
+    pub output_dim: Field<usize>,
+    /// Checkpoint path or `hf:ORG/NAME`; absent = random init.
+    pub weights: Field<String>,
+    /// `flex`, `tch` or `cuda`.
+    pub backend: Field<String>,
+    /// `cpu` or `cuda:N`.
+    pub device: Field<String>,
+    /// Images per encoder call.
+    pub batch_size: Field<usize>,
+    /// Seed of a random init or projection.
+    pub seed: Field<u64>,
+    /// ViT float precision: `f32` (default), `bf16` or `f16`.
+    pub precision: Field<String>,
+}
+
+/// `[data]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawData {
+    /// `[C, H, W]` or `[d]`.
+    pub shape: Field<Vec<usize>>,
+    /// `{ start, stop, step }` (stop included) or a list.
+    pub scales: Field<RawScales>,
+    /// Train samples per scale.
+    pub n_train: Field<u64>,
+    /// Test samples per scale.
+    pub n_test: Field<u64>,
+    /// P(y = 1).
+    pub prior: Field<f64>,
+    /// Master seed.
+    pub seed: Field<u64>,
+    /// The common shift c.
+    pub shift: Field<f64>,
+    /// `"imagenet"`, `"none"` or `{ mean = [...], std = [...] }`.
+    pub normalize: Field<RawNormalize>,
+    /// `"xoshiro_box_muller"` (default) or `"chacha8_ziggurat"` (synbench 0.1).
+    pub generator: Field<String>,
+}
+
+/// Scales as a range or a list.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum RawScales {
+    /// `{ start, stop, step }`.
+    Range {
+        /// First scale.
+        start: f64,
+        /// Last scale (included).
+        stop: f64,
+        /// Step.
+        step: f64,
+    },
+    /// Explicit list.
+    List(Vec<f64>),
+}
+
+/// Normalisation by name or by values.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum RawNormalize {
+    /// `"imagenet"` or `"none"`.
+    Named(String),
+    /// Explicit per-channel values.
+    Values {
+        /// Channel means.
+        mean: Vec<f64>,
+        /// Channel stds.
+        std: Vec<f64>,
+    },
+}
+
+/// `[probe]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbe {
+    /// Robustness levels.
+    pub epsilons: Field<Vec<f64>>,
+    /// `l2`, `linf` or `l1`.
+    pub norm: Field<String>,
+    /// `reference` or `exact`.
+    pub averaging: Field<String>,
+    /// `pooled` or `ledoit_wolf`.
+    pub covariance: Field<String>,
+}
+
+/// `[score]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawScore {
+    /// Accuracy thresholds.
+    pub thresholds: Field<Vec<f64>>,
+    /// `reference` or `exact`.
+    pub mode: Field<String>,
+}
+
+/// `[output]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    /// Result directory, relative to the config's folder.
+    pub dir: Field<String>,
+}
+
+// ---------------------------------------------------------------- the plan
+
+/// Which encoder a run uses: plain data, built by a front end (the CLI with
+/// synbench-models; Python with the user's own model).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelSpec {
+    /// A timm ViT.
+    Vit {
+        /// Architecture.
+        config: VitConfig,
+        /// Weights; `None` is a random init.
+        weights: Option<Weights>,
+    },
+    /// `f(x) = x`.
+    Identity,
+    /// A fixed Gaussian projection.
+    RandomProjection {
+        /// Output width.
+        output_dim: usize,
+    },
+    /// An encoder outside synbench (a Python model): the plan only names it.
+    External,
+}
+
+impl ModelSpec {
+    /// The config spelling of the arch.
+    pub fn arch(&self) -> &'static str {
+        match self {
+            ModelSpec::Vit { .. } => "vit",
+            ModelSpec::Identity => "identity",
+            ModelSpec::RandomProjection { .. } => "random_projection",
+            ModelSpec::External => "external",
+        }
+    }
+}
+
+/// A checkpoint named in a config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weights {
+    /// As written (`hf:ORG/NAME` or a path relative to the config), for the record.
+    pub spec: String,
+    /// Where to read it from.
+    pub source: WeightsSource,
+}
+
+/// The encoder of a run and how it is driven.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncoderSpec {
+    /// The model.
+    pub model: ModelSpec,
+    /// Burn backend.
+    pub backend: Backend,
+    /// Device.
+    pub device: DeviceKind,
+    /// Inputs per encoder call (and per batch handed out).
+    pub batch_size: usize,
+    /// Float precision of a ViT.
+    pub precision: Precision,
+    /// Seed of a random init or projection.
+    pub seed: u64,
+}
+
+impl EncoderSpec {
+    /// Whether the encoder itself computes on this machine's CPU cores (a ViT
+    /// on `cpu`): the generator then keeps to a thread of its own.
+    pub fn computes_on_cpu(&self) -> bool {
+        matches!(self.model, ModelSpec::Vit { .. }) && self.device == DeviceKind::Cpu
+    }
+}
+
+/// The checked experiment.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The config file (`<builder>` for a plan built in code).
+    pub file: PathBuf,
+    /// The model's name in tables: the timm preset, or the arch.
+    pub model_name: String,
+    /// The encoder.
+    pub encoder: EncoderSpec,
+    /// The data distribution (shape, prior, shift, seed, generator, normalisation).
+    pub mixture: Mixture,
+    /// Mean scales.
+    pub scales: ScaleGrid,
+    /// Train samples per scale.
+    pub n_train: u64,
+    /// Test samples per scale.
+    pub n_test: u64,
+    /// The ε-robust Bayes probe.
+    pub probe: BayesProbeValidParams,
+    /// How test outcomes are averaged into the scored accuracy and bound.
+    pub averaging: Averaging,
+    /// Thresholds and score mode.
+    pub score: ScoreSpec,
+    /// Where results go (`None`: in memory only, no resume).
+    pub output_dir: Option<PathBuf>,
+}
+
+/// Fewest train samples per scale: two per class for a covariance.
+pub const MIN_TRAIN: u64 = 4;
+
+/// Reads and checks a config file.
+pub fn load(path: &Path) -> Result<Plan, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: None,
+        field: "(file)".into(),
+        message: format!("cannot read the config: {e}"),
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and checks config text that came from `path` (relative paths in
+/// it resolve against `path`'s folder).
+pub fn parse(path: &Path, text: &str) -> Result<Plan, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|span| line_at(text, span.start));
+        ConfigError { file: path.to_path_buf(), line, field: field_of_toml_error(&e), message: e.message().to_string() }
+    })?;
+    Checker { path, text }.plan(&raw)
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn field_of_toml_error(e: &toml::de::Error) -> String {
+    let msg = e.message();
+    // toml names the offending key in backticks ("unknown field `foo`").
+    match msg.split('`').nth(1) {
+        Some(key) if msg.starts_with("unknown field") || msg.starts_with("missing field") => key.to_string(),
+        _ => "(syntax)".into(),
+    }
+}
+
+fn value<T: Clone>(field: &Field<T>) -> Option<T> {
+    field.as_ref().map(|s| s.get_ref().clone())
+}
+
+fn span<T>(field: &Field<T>) -> Option<Range<usize>> {
+    field.as_ref().map(Spanned::span)
+}
+
+struct Checker<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Checker<'_> {
+    fn err(&self, field: &str, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.path.to_path_buf(),
+            line: span.map(|s| line_at(self.text, s.start)),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A named option; absent means the type's default (its first value).
+    fn choice<T: Named>(&self, field: &str, raw: &Field<String>) -> Result<T, ConfigError> {
+        match raw {
+            None => Ok(T::all()[0]),
+            Some(name) => T::from_name(name.get_ref()).map_err(|m| self.err(field, Some(name.span()), m)),
+        }
+    }
+
+    fn plan(&self, raw: &RawConfig) -> Result<Plan, ConfigError> {
+        let base_dir = self.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let m = &raw.model;
+        let (model_name, model) = match m.arch.get_ref().as_str() {
+            "vit" => self.vit(m, &base_dir)?,
+            "identity" => ("identity".to_string(), ModelSpec::Identity),
+            "random_projection" => {
+                let output_dim = value(&m.output_dim).ok_or_else(|| {
+                    self.err("model.output_dim", Some(m.arch.span()), "random_projection needs output_dim")
+                })?;
+                ("random_projection".to_string(), ModelSpec::RandomProjection { output_dim })
+            }
+            other => {
+                return Err(self.err(
+                    "model.arch",
+                    Some(m.arch.span()),
+                    format!("unknown arch {other:?}: expected \"vit\", \"identity\" or \"random_projection\""),
+                ));
+            }
+        };
+        let backend: Backend = self.choice("model.backend", &m.backend)?;
+        let device = match &m.device {
+            None => DeviceKind::Cpu,
+            Some(d) => d.get_ref().parse().map_err(|e: EncoderError| self.err("model.device", Some(d.span()), e.to_string()))?,
+        };
+        let batch_size = value(&m.batch_size).unwrap_or(64);
+        if batch_size == 0 {
+            return Err(self.err("model.batch_size", span(&m.batch_size), "must be at least 1"));
+        }
+        let precision: Precision = self.choice("model.precision", &m.precision)?;
+        if precision != Precision::F32 && !matches!(model, ModelSpec::Vit { .. }) {
+            return Err(self.err(
+                "model.precision",
+                span(&m.precision),
+                "only arch \"vit\" runs in reduced precision; remove the field",
+            ));
+        }
+
+        let d = &raw.data;
+        let shape = match (&model, &d.shape) {
+            (_, Some(shape)) => shape.get_ref().clone(),
+            (ModelSpec::Vit { config, .. }, None) => config.input_shape(),
+            (_, None) => vec![64],
+        };
+        if let ModelSpec::Vit { config, .. } = &model
+            && shape != config.input_shape()
+        {
+            return Err(self.err(
+                "data.shape",
+                span(&d.shape),
+                format!(
+                    "{shape:?} cannot feed a ViT with img_size {}: expected {:?}",
+                    config.img_size,
+                    config.input_shape()
+                ),
+            ));
+        }
+        if let ModelSpec::RandomProjection { output_dim } = &model {
+            RandomProjection::check(&shape, *output_dim)
+                .map_err(|e| self.err("model.output_dim", span(&m.output_dim), e.to_string()))?;
+        }
+        let normalization = match &d.normalize {
+            None if shape.len() == 3 => Normalization::imagenet(),
+            None => Normalization::None,
+            Some(n) => match n.get_ref() {
+                RawNormalize::Named(name) if name == "imagenet" => Normalization::imagenet(),
+                RawNormalize::Named(name) if name == "none" => Normalization::None,
+                RawNormalize::Named(other) => {
+                    return Err(self.err(
+                        "data.normalize",
+                        Some(n.span()),
+                        format!("{other:?}: expected \"imagenet\", \"none\" or {{ mean = [...], std = [...] }}"),
+                    ));
+                }
+                RawNormalize::Values { mean, std } => Normalization::PerChannel { mean: mean.clone(), std: std.clone() },
+            },
+        };
+        let mixture = MixtureParams::with_shape(shape)
+            .prior(value(&d.prior).unwrap_or(0.5))
+            .shift(value(&d.shift).unwrap_or(0.5))
+            .seed(value(&d.seed).unwrap_or(12))
+            .generator(self.choice("data.generator", &d.generator)?)
+            .normalization(normalization)
+            .check()
+            .map_err(|e| {
+                let (field, at) = match &e {
+                    DataError::Shape { .. } => ("data.shape", span(&d.shape)),
+                    DataError::Prior(_) => ("data.prior", span(&d.prior)),
+                    DataError::Shift(_) => ("data.shift", span(&d.shift)),
+                    DataError::Normalization(_) => ("data.normalize", span(&d.normalize)),
+                    _ => ("data", None),
+                };
+                self.err(field, at, e.to_string())
+            })?;
+        let scales = match value(&d.scales) {
+            None => Ok(ScaleGrid::paper_protocol()),
+            Some(RawScales::Range { start, stop, step }) => ScaleGrid::arange(start, stop, step),
+            Some(RawScales::List(list)) => ScaleGrid::from_values(list),
+        }
+        .map_err(|e| self.err("data.scales", span(&d.scales), e.to_string()))?;
+        let n_train = value(&d.n_train).unwrap_or(2048);
+        let n_test = value(&d.n_test).unwrap_or(2048);
+        if n_train < MIN_TRAIN {
+            return Err(self.err(
+                "data.n_train",
+                span(&d.n_train),
+                format!("need at least {MIN_TRAIN} train samples (2 per class for a covariance)"),
+            ));
+        }
+        if n_test < 1 {
+            return Err(self.err("data.n_test", span(&d.n_test), "need at least 1 test sample"));
+        }
+
+        let p = &raw.probe;
+        let probe = BayesProbeParams::new(value(&p.epsilons).unwrap_or_else(|| vec![0.0]))
+            .attack(self.choice("probe.norm", &p.norm)?)
+            .estimator(self.choice("probe.covariance", &p.covariance)?)
+            .check()
+            .map_err(|e| self.err("probe.epsilons", span(&p.epsilons), e.to_string()))?;
+        let averaging = self.choice("probe.averaging", &p.averaging)?;
+
+        let s = &raw.score;
+        let score = ScoreSpec::new(
+            value(&s.thresholds).unwrap_or_else(|| PAPER_THRESHOLDS.to_vec()),
+            self.choice("score.mode", &s.mode)?,
+        )
+        .map_err(|e| self.err("score.thresholds", span(&s.thresholds), e.to_string()))?;
+
+        let output_dir = normalize_lexically(&base_dir.join(value(&raw.output.dir).unwrap_or_else(|| "results".into())));
+        Ok(Plan {
+            file: self.path.to_path_buf(),
+            model_name,
+            encoder: EncoderSpec {
+                model,
+                backend,
+                device,
+                batch_size,
+                precision,
+                seed: value(&m.seed).unwrap_or(0),
+            },
+            mixture,
+            scales,
+            n_train,
+            n_test,
+            probe,
+            averaging,
+            score,
+            output_dir: Some(output_dir),
+        })
+    }
+
+    fn vit(&self, m: &RawModel, base_dir: &Path) -> Result<(String, ModelSpec), ConfigError> {
+        let preset = match &m.preset {
+            Some(name) => Some(VitConfig::preset(name.get_ref()).ok_or_else(|| {
+                self.err(
+                    "model.preset",
+                    Some(name.span()),
+                    format!("unknown preset {:?}: expected one of {}", name.get_ref(), PRESETS.join(", ")),
+                )
+            })?),
+            None => None,
+        };
+        let p = preset.as_ref();
+        let pick = |key: &str, raw: &Field<usize>, preset: Option<usize>| {
+            value(raw).or(preset).ok_or_else(|| {
+                self.err(&format!("model.{key}"), Some(m.arch.span()), "required for arch = \"vit\" without a preset")
+            })
+        };
+        let config = VitConfig {
+            img_size: pick("img_size", &m.img_size, p.map(|p| p.img_size))?,
+            patch_size: pick("patch_size", &m.patch_size, p.map(|p| p.patch_size))?,
+            in_chans: 3,
+            embed_dim: pick("embed_dim", &m.embed_dim, p.map(|p| p.embed_dim))?,
+            depth: pick("depth", &m.depth, p.map(|p| p.depth))?,
+            num_heads: pick("num_heads", &m.num_heads, p.map(|p| p.num_heads))?,
+            mlp_ratio: value(&m.mlp_ratio).or(p.map(|p| p.mlp_ratio)).unwrap_or(4.0),
+            global_pool: self.choice("model.global_pool", &m.global_pool)?,
+        };
+        config.check().map_err(|e| {
+            // Blame the field the user can change: the first of the message's
+            // fields, most likely culprit first, that the config sets.
+            let message = e.to_string();
+            let sizes: [(&str, &Field<usize>); 5] = [
+                ("img_size", &m.img_size),
+                ("patch_size", &m.patch_size),
+                ("embed_dim", &m.embed_dim),
+                ("depth", &m.depth),
+                ("num_heads", &m.num_heads),
+            ];
+            let order: &[&str] = if message.contains("not a multiple of patch_size") {
+                &["img_size", "patch_size"]
+            } else if message.contains("not divisible by num_heads") {
+                &["num_heads", "embed_dim"]
+            } else {
+                &["img_size", "patch_size", "embed_dim", "depth", "num_heads"]
+            };
+            if message.starts_with("mlp_ratio") {
+                return self.err("model.mlp_ratio", span(&m.mlp_ratio), message);
+            }
+            let set = order.iter().find_map(|key| sizes.iter().find(|(k, raw)| k == key && raw.is_some()));
+            match set {
+                Some((key, raw)) => self.err(&format!("model.{key}"), span(raw), message),
+                None => self.err("model.preset", span(&m.preset).or(Some(m.arch.span())), message),
+            }
+        })?;
+        let weights = match &m.weights {
+            None => None,
+            Some(spec) => {
+                let at = Some(spec.span());
+                let source = WeightsSource::parse(spec.get_ref(), base_dir)
+                    .map_err(|e| self.err("model.weights", at.clone(), e.to_string()))?;
+                if let WeightsSource::File(_) = &source {
+                    // A local file must exist now, not after the first scale's data.
+                    source.resolve().map_err(|e| {
+                        self.err(
+                            "model.weights",
+                            at,
+                            format!("{e}: give a timm .safetensors/.pth file, \"hf:ORG/NAME\", or omit `weights` for a random init"),
+                        )
+                    })?;
+                }
+                Some(Weights { spec: spec.get_ref().clone(), source })
+            }
+        };
+        let name = value(&m.preset).unwrap_or_else(|| "vit".into());
+        Ok((name, ModelSpec::Vit { config, weights }))
+    }
+}
+
+/// `a/b/../c` → `a/c` without touching the file system (the folder may not
+/// exist yet), so printed paths read cleanly.
+pub fn normalize_lexically(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_normalise_lexically() {
+        let check =
+            |input: &str, expected: &str| assert_eq!(normalize_lexically(Path::new(input)), Path::new(expected));
+        check("/work/configs/../results/quickstart", "/work/results/quickstart");
+        check("configs/./out", "configs/out");
+        check("../x/../y", "../y");
+        check(".", ".");
+        check("a/..", ".");
+    }
+
+    /// `check(toml, expected)`: the plan's error, as printed, for config text.
+    fn check_error(toml: &str, expected: &str) {
+        let err = parse(Path::new("exp.toml"), toml).unwrap_err().to_string();
+        assert_eq!(err, expected);
+    }
+
+    #[test]
+    fn each_owner_check_reports_file_line_and_field() {
+        check_error(
+            "[model]\narch = \"identity\"\n[data]\nshape = [8]\nshift = nan\n",
+            "exp.toml:5: `data.shift`: shift NaN must be a finite number",
+        );
+        check_error(
+            "[model]\narch = \"identity\"\n[data]\nshape = [8]\n\nprior = 1.5\n",
+            "exp.toml:6: `data.prior`: prior 1.5 is outside (0, 1): it is P(y = 1) and both classes must occur",
+        );
+        check_error(
+            "[model]\narch = \"identity\"\n[probe]\nnorm = \"l3\"\n",
+            "exp.toml:4: `probe.norm`: \"l3\": expected one of \"l2\", \"linf\", \"l1\"",
+        );
+        check_error(
+            "[model]\narch = \"identity\"\n[score]\nthresholds = [0.5, 1.5]\n",
+            "exp.toml:4: `score.thresholds`: thresholds[1] = 1.5 is invalid: expected an accuracy threshold in [0, 1]",
+        );
+        check_error(
+            "[model]\narch = \"vit\"\npreset = \"vit_tiny_patch16_224\"\nnum_heads = 5\n",
+            "exp.toml:4: `model.num_heads`: embed_dim 192 is not divisible by num_heads 5: heads must split the width evenly",
+        );
+        check_error(
+            "[model]\narch = \"identity\"\ndevice = \"gpu\"\n",
+            "exp.toml:3: `model.device`: device \"gpu\" is unknown: expected \"cpu\", \"cuda\" or \"cuda:N\"",
+        );
+        check_error("[model]\narch = \"identity\"\nbogus = 1\n", "exp.toml:3: `bogus`: unknown field `bogus`, expected one of `arch`, `preset`, `img_size`, `patch_size`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`, `global_pool`, `output_dim`, `weights`, `backend`, `device`, `batch_size`, `seed`, `precision`");
+    }
+
+    #[test]
+    fn defaults_fill_the_paper_protocol() {
+        let plan = parse(Path::new("configs/x.toml"), "[model]\narch = \"vit\"\npreset = \"vit_tiny_patch16_224\"\n")
+            .unwrap();
+        assert_eq!(plan.mixture.sample_shape(), [3, 224, 224]);
+        assert_eq!(plan.mixture.normalization(), &Normalization::imagenet());
+        assert_eq!(plan.scales.len(), 49);
+        assert_eq!((plan.n_train, plan.n_test), (2048, 2048));
+        assert_eq!(plan.score.thresholds(), PAPER_THRESHOLDS);
+        assert_eq!(plan.output_dir.as_deref(), Some(Path::new("configs/results")));
+        assert_eq!(plan.encoder.backend, Backend::Flex);
+        assert!(plan.encoder.computes_on_cpu());
+    }
+}

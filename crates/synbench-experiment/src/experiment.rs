@@ -1,0 +1,688 @@
+//! The streaming experiment: a state machine that never sees an encoder.
+//!
+//! It hands out batches ([`Experiment::next_batch`]: scale, split, inputs,
+//! labels) and takes back their features ([`Experiment::fold`]); a driver —
+//! the CLI with a Burn encoder, Python with any framework's model — owns the
+//! forward pass and the loop, as quinn-proto's connection never touches a
+//! socket. Per scale, train batches fold into class statistics; when the
+//! train split is complete the probe is fitted; test batches are evaluated;
+//! the finished scale is written atomically to `scales/scale_NNN.json`.
+//! Memory is bounded by the batch and the `D × D` statistics, never by n.
+//!
+//! Batches are generated one ahead on a thread of its own (a channel of
+//! depth one). Where the encoder computes on this machine's CPU (a ViT on
+//! `cpu`, whose Burn backend fills every core), that thread draws with a
+//! one-thread rayon pool of its own, so its jobs neither queue behind the
+//! encoder's in the global pool nor split its cores; otherwise it uses the
+//! global pool.
+//!
+//! Resume never loses work: the resolved plan is written to `run.json`
+//! before the first scale; a folder holding finished scales of another plan
+//! is refused with the changed fields listed, finished scales are reused
+//! only when asked (`Resume`) and removed only when asked (`Restart`).
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::time::Instant;
+
+use synbench_data::{Mixture, Normalization, Split};
+use synbench_probe::ndarray::{Array1, Array2, ArrayView2};
+use synbench_probe::{ClassStatistics, ProbeEvaluator};
+use synbench_theory::{ScoreMode, raw_reference};
+
+use crate::config::Plan;
+use crate::error::{ExperimentError, Result};
+use crate::io::{create_dir_all, read_json, write_json};
+use crate::resolved::{RUN_SCHEMA, ResolvedPlan, RunFile};
+use crate::saved::{RESULTS_FILE, RUN_FILE, SavedRun, read_scale, scale_files, scale_path};
+use crate::schema::{
+    CrateVersions, EpsilonScores, JsonF64, OutcomeJson, Provenance, RESULT_SCHEMA, ResultsFile, ScaleFile,
+    ScaleRecord, ScaleSummary, ScoredEpsilon, StageSeconds, peak_rss_mib,
+};
+use crate::table::{ScoreTable, best_epsilons};
+
+/// What to do with finished scales already in the output folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartPolicy {
+    /// Start a new run; refuse a folder that holds finished scales.
+    #[default]
+    Fresh,
+    /// Reuse the finished scales of this same plan; refuse another plan's.
+    Resume,
+    /// Delete the folder's scales and results, then start a new run.
+    Restart,
+}
+
+/// Which rayon pool the generator thread draws with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeneratorThreads {
+    /// Rayon's global pool (a GPU or cheap encoder leaves the cores free).
+    Global,
+    /// A pool of its own with this many threads (beside a CPU encoder).
+    Own(usize),
+}
+
+impl GeneratorThreads {
+    /// One own thread where the plan's encoder computes on the CPU, else the global pool.
+    pub fn for_plan(plan: &Plan) -> Self {
+        if plan.encoder.computes_on_cpu() { Self::Own(1) } else { Self::Global }
+    }
+}
+
+/// What the driver says about its encoder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncoderInfo {
+    /// The encoder in words, for results ("random init" where no weights were loaded).
+    pub description: String,
+    /// The normalisation its weights expect, if it knows.
+    pub expected_normalization: Option<Normalization>,
+}
+
+/// How to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartOptions {
+    /// Finished scales in the folder.
+    pub policy: StartPolicy,
+    /// The generator's pool.
+    pub generator: GeneratorThreads,
+    /// Inputs per batch handed out.
+    pub batch_size: usize,
+}
+
+impl StartOptions {
+    /// The plan's batch size and generator pool, with `policy`.
+    pub fn for_plan(plan: &Plan, policy: StartPolicy) -> Self {
+        Self { policy, generator: GeneratorThreads::for_plan(plan), batch_size: plan.encoder.batch_size }
+    }
+}
+
+/// A batch of inputs handed out; hand it back to [`Experiment::fold`] with
+/// its features.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Position of the scale in the grid.
+    pub scale_index: usize,
+    /// Mean scale s.
+    pub scale: f64,
+    /// Train or test.
+    pub split: Split,
+    /// Sample indices within the split.
+    pub samples: Range<u64>,
+    /// `[b, d]` inputs, each row a flattened sample (channel-major).
+    pub inputs: Array2<f32>,
+    /// `[b]` labels, 1 = class y = 1.
+    pub labels: Array1<u8>,
+    id: u64,
+}
+
+impl Batch {
+    /// Rows in the batch.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether it has no rows (never handed out so).
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    fn describe(&self) -> String {
+        let split = match self.split {
+            Split::Train => "train",
+            Split::Test => "test",
+        };
+        format!(
+            "batch of scale {} (s = {}), {split} samples {}..{}",
+            self.scale_index, self.scale, self.samples.start, self.samples.end
+        )
+    }
+}
+
+struct Generated {
+    batch: Batch,
+    seconds: f64,
+}
+
+enum Phase {
+    Train(Option<ClassStatistics>),
+    Test(Box<ProbeEvaluator<'static>>),
+}
+
+struct Current {
+    index: usize,
+    scale: f64,
+    phase: Phase,
+    folded: u64,
+}
+
+/// A run in progress.
+pub struct Experiment {
+    plan: Plan,
+    resolved: ResolvedPlan,
+    hash: String,
+    encoder: EncoderInfo,
+    warnings: Vec<String>,
+    records: Vec<Option<ScaleRecord>>,
+    receiver: Receiver<Generated>,
+    current: Option<Current>,
+    outstanding: Option<(u64, Instant)>,
+    feature_dim: Option<usize>,
+    times: StageSeconds,
+    images: u64,
+    computed: usize,
+    started: Instant,
+    stopped: Option<String>,
+}
+
+impl std::fmt::Debug for Experiment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Experiment")
+            .field("model", &self.plan.model_name)
+            .field("plan_hash", &self.hash)
+            .field("finished", &self.finished_scales())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Experiment {
+    /// Prepares the output folder (see [`StartPolicy`]), writes `run.json`
+    /// and starts the generator on the scales still to do.
+    pub fn start(plan: Plan, encoder: EncoderInfo, options: StartOptions) -> Result<Self> {
+        if options.batch_size == 0 {
+            return Err(ExperimentError::Batch("batch size must be at least 1".into()));
+        }
+        let resolved = ResolvedPlan::of(&plan);
+        let hash = resolved.hash();
+        let records = match &plan.output_dir {
+            Some(dir) => prepare_dir(dir, &plan, &resolved, &hash, options.policy)?,
+            None => vec![None; plan.scales.len()],
+        };
+        let mut warnings = Vec::new();
+        if let Some(expected) = &encoder.expected_normalization
+            && expected != plan.mixture.normalization()
+        {
+            warnings.push(format!(
+                "the encoder's weights expect inputs normalised as {}, but `[data] normalize` gives {}",
+                describe_normalization(expected),
+                describe_normalization(plan.mixture.normalization())
+            ));
+        }
+        for warning in &warnings {
+            tracing::warn!("{warning}");
+        }
+        let pool = match options.generator {
+            GeneratorThreads::Global => None,
+            GeneratorThreads::Own(threads) => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads.max(1))
+                    .thread_name(|_| "synbench-generator".into())
+                    .build()
+                    .map_err(|e| ExperimentError::Batch(format!("cannot start the generator's thread pool: {e}")))?,
+            ),
+        };
+        let todo: Vec<(usize, f64)> = plan
+            .scales
+            .values()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| records[*i].is_none())
+            .map(|(i, &s)| (i, s))
+            .collect();
+        let receiver = spawn_generator(
+            Arc::new(plan.mixture.clone()),
+            pool,
+            todo,
+            [plan.n_train, plan.n_test],
+            options.batch_size as u64,
+        )?;
+        Ok(Self {
+            plan,
+            resolved,
+            hash,
+            encoder,
+            warnings,
+            records,
+            receiver,
+            current: None,
+            outstanding: None,
+            feature_dim: None,
+            times: StageSeconds::default(),
+            images: 0,
+            computed: 0,
+            started: Instant::now(),
+            stopped: None,
+        })
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The resolved plan (as in `run.json`).
+    pub fn resolved_plan(&self) -> &ResolvedPlan {
+        &self.resolved
+    }
+
+    /// Hash of the resolved plan.
+    pub fn plan_hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// Warnings for the log and for results.json.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Indices of the finished scales (resumed or computed).
+    pub fn finished_scales(&self) -> Vec<usize> {
+        self.records.iter().enumerate().filter(|(_, r)| r.is_some()).map(|(i, _)| i).collect()
+    }
+
+    /// Inputs still to hand out (for a progress bar), counting the batch in hand.
+    pub fn remaining_inputs(&self) -> u64 {
+        let per_scale = self.plan.n_train + self.plan.n_test;
+        let left = self.records.iter().filter(|r| r.is_none()).count() as u64 * per_scale;
+        let done_in_current = self.current.as_ref().map_or(0, |c| match c.phase {
+            Phase::Train(_) => c.folded,
+            Phase::Test(_) => self.plan.n_train + c.folded,
+        });
+        left - done_in_current
+    }
+
+    /// The next batch to encode, or `None` when every scale is finished.
+    /// Each batch must be folded before the next is asked for.
+    pub fn next_batch(&mut self) -> Result<Option<Batch>> {
+        self.check_running()?;
+        if let Some((id, _)) = self.outstanding {
+            return Err(ExperimentError::Batch(format!(
+                "batch {id} was handed out but not folded: fold each batch before asking for the next"
+            )));
+        }
+        let waited = Instant::now();
+        let Ok(generated) = self.receiver.recv() else {
+            return Ok(None); // the generator has drawn every batch of every scale
+        };
+        self.times.waiting += waited.elapsed().as_secs_f64();
+        self.times.generation += generated.seconds;
+        let batch = generated.batch;
+        if self.current.as_ref().is_none_or(|c| c.index != batch.scale_index) {
+            self.current =
+                Some(Current { index: batch.scale_index, scale: batch.scale, phase: Phase::Train(None), folded: 0 });
+        }
+        self.outstanding = Some((batch.id, Instant::now()));
+        Ok(Some(batch))
+    }
+
+    /// Folds the features of the batch handed out last: `[b, D]`, one row
+    /// per input, finite. Returns the scale's record when this batch
+    /// finished it (the record is on disk by then). A rejected batch
+    /// changes nothing: fold it again with correct features.
+    pub fn fold(&mut self, batch: &Batch, features: ArrayView2<'_, f32>) -> Result<Option<ScaleRecord>> {
+        self.check_running()?;
+        let handed_out = match self.outstanding {
+            Some((id, at)) if id == batch.id => at,
+            Some((id, _)) => {
+                return Err(ExperimentError::Batch(format!(
+                    "{} is not the batch handed out last (batch {id}): fold each batch once, in order",
+                    batch.describe()
+                )));
+            }
+            None => {
+                return Err(ExperimentError::Batch(format!(
+                    "{} was already folded, or never handed out by this experiment",
+                    batch.describe()
+                )));
+            }
+        };
+        let encoded = Instant::now();
+        self.check_features(batch, &features)?;
+        self.times.encoding += (encoded - handed_out).as_secs_f64();
+        self.outstanding = None;
+        match self.fold_checked(batch, features) {
+            Ok(done) => Ok(done),
+            Err(e) => {
+                self.stopped = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    fn check_running(&self) -> Result<()> {
+        match &self.stopped {
+            Some(message) => Err(ExperimentError::Stopped(message.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn check_features(&self, batch: &Batch, features: &ArrayView2<'_, f32>) -> Result<()> {
+        if features.nrows() != batch.len() {
+            return Err(ExperimentError::Batch(format!(
+                "features for the {} have {} rows, expected {} (one per input)",
+                batch.describe(),
+                features.nrows(),
+                batch.len()
+            )));
+        }
+        if features.ncols() == 0 {
+            return Err(ExperimentError::Batch(format!("features for the {} have no columns", batch.describe())));
+        }
+        if let Some(dim) = self.feature_dim
+            && features.ncols() != dim
+        {
+            return Err(ExperimentError::Batch(format!(
+                "features for the {} have {} columns, but earlier batches had {dim}: an encoder gives one width",
+                batch.describe(),
+                features.ncols()
+            )));
+        }
+        if let Some(((row, col), value)) = features.indexed_iter().find(|(_, v)| !v.is_finite()) {
+            return Err(ExperimentError::Batch(format!(
+                "features for the {} are not finite: [{row}, {col}] is {value} (check the encoder for overflow, e.g. in float16)",
+                batch.describe()
+            )));
+        }
+        Ok(())
+    }
+
+    fn fold_checked(&mut self, batch: &Batch, features: ArrayView2<'_, f32>) -> Result<Option<ScaleRecord>> {
+        let dim = *self.feature_dim.get_or_insert(features.ncols());
+        let (n_train, n_test) = (self.plan.n_train, self.plan.n_test);
+        let current = self.current.as_mut().expect("a batch was handed out for the current scale");
+        let (index, scale) = (current.index, current.scale);
+        let probe_error = |source| ExperimentError::Probe { index, scale, source };
+        let clock = Instant::now();
+        match &mut current.phase {
+            Phase::Train(stats) => {
+                stats.get_or_insert_with(|| ClassStatistics::new(dim)).fold(features, batch.labels.view()).map_err(probe_error)?;
+            }
+            Phase::Test(evaluator) => evaluator.fold(features, batch.labels.view()).map_err(probe_error)?,
+        }
+        current.folded += batch.len() as u64;
+        self.times.statistics += clock.elapsed().as_secs_f64();
+        self.images += batch.len() as u64;
+        if let Phase::Train(stats) = &mut current.phase
+            && current.folded == n_train
+        {
+            let clock = Instant::now();
+            let stats = stats.take().expect("train batches were folded");
+            let probe = self.plan.probe.fit(&stats).map_err(probe_error)?;
+            self.times.probe += clock.elapsed().as_secs_f64();
+            current.phase = Phase::Test(Box::new(probe.into_evaluator()));
+            current.folded = 0;
+            return Ok(None);
+        }
+        let Phase::Test(_) = &current.phase else { return Ok(None) };
+        if current.folded < n_test {
+            return Ok(None);
+        }
+        let Some(Current { phase: Phase::Test(evaluator), .. }) = self.current.take() else { unreachable!() };
+        let record = ScaleRecord { index, scale, raw: raw_reference(scale)?, epsilons: evaluator.finish() };
+        if let Some(dir) = &self.plan.output_dir {
+            write_json(&scale_path(dir, index), &ScaleFile::new(&record, &self.hash))?;
+        }
+        self.records[index] = Some(record.clone());
+        self.computed += 1;
+        Ok(Some(record))
+    }
+
+    /// Scores the finished run and, with an output folder, writes
+    /// scores.csv, table.md, the figures and results.json.
+    pub fn finish(mut self) -> Result<RunResult> {
+        self.check_running()?;
+        let missing: Vec<usize> = self.records.iter().enumerate().filter(|(_, r)| r.is_none()).map(|(i, _)| i).collect();
+        if !missing.is_empty() {
+            return Err(ExperimentError::NotFinished { missing });
+        }
+        let scoring = Instant::now();
+        let records: Vec<ScaleRecord> = self.records.into_iter().flatten().collect();
+        let dir = self.plan.output_dir.clone();
+        let saved =
+            SavedRun::from_plan(dir.clone().unwrap_or_default(), &self.resolved, self.encoder.description, records)?;
+        let table = saved.table()?;
+        let mode = self.plan.score.mode();
+        let other = if mode == ScoreMode::Exact { ScoreMode::Reference } else { ScoreMode::Exact };
+        let thresholds = self.plan.score.thresholds();
+        let first = saved.scores(thresholds, saved.averaging, mode)?;
+        let second = saved.scores(thresholds, saved.averaging, other)?;
+        let (reference, exact) = if mode == ScoreMode::Reference { (&first, &second) } else { (&second, &first) };
+        self.times.score = scoring.elapsed().as_secs_f64();
+        let (times, wall) = (self.times, self.started.elapsed().as_secs_f64());
+        let r = &self.resolved;
+        let results = ResultsFile {
+                schema: RESULT_SCHEMA.into(),
+                provenance: Provenance {
+                    synbench_version: env!("CARGO_PKG_VERSION").into(),
+                    crate_versions: CrateVersions {
+                        synbench: env!("CARGO_PKG_VERSION").into(),
+                        burn: synbench_models::BURN_VERSION.into(),
+                    },
+                    git_hash: option_env!("SYNBENCH_GIT_HASH").unwrap_or("unknown").into(),
+                    backend: r.model.backend.clone(),
+                    device: r.model.device.clone(),
+                    precision: r.model.precision.clone(),
+                    data_seed: r.data.seed,
+                    data_generator: r.data.generator.clone(),
+                    generator_revision: r.generator_revision,
+                    model_seed: r.model.seed,
+                    config_file: self.plan.file.display().to_string(),
+                    plan_hash: self.hash.clone(),
+                    finished_unix: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                    seconds: wall,
+                    stage_seconds: times,
+                    scales_computed: self.computed,
+                    images_encoded: self.images,
+                    encoder_images_per_second: (times.encoding > 0.0).then(|| self.images as f64 / times.encoding),
+                    peak_rss_mib: peak_rss_mib(),
+                },
+                plan: r.clone(),
+                model: saved.model.clone(),
+                encoder: saved.encoder.clone(),
+                averaging: saved.averaging.name().into(),
+                epsilons: saved.epsilons.clone(),
+                thresholds: thresholds.to_vec(),
+                scales: saved
+                    .records
+                    .iter()
+                    .map(|rec| ScaleSummary {
+                        index: rec.index,
+                        scale: rec.scale,
+                        raw: OutcomeJson::from(rec.raw),
+                        representation: rec
+                            .epsilons
+                            .iter()
+                            .map(|e| {
+                                let o = e.outcome(saved.averaging);
+                                ScoredEpsilon { epsilon: e.epsilon, accuracy: o.accuracy, bound: o.scaled_bound }
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+                scores: saved
+                    .epsilons
+                    .iter()
+                    .enumerate()
+                    .map(|(e, &epsilon)| EpsilonScores {
+                        epsilon,
+                        reference: reference[e].scores.iter().map(|&s| JsonF64(s)).collect(),
+                        exact: exact[e].scores.iter().map(|&s| JsonF64(s)).collect(),
+                    })
+                    .collect(),
+                score_mode: mode.name().into(),
+                best_epsilon: best_epsilons(&first.iter().collect::<Vec<_>>(), thresholds.len()),
+                warnings: self.warnings.clone(),
+        };
+        let files = match &dir {
+            Some(_) => saved.write_outputs(&table, &results)?,
+            None => Vec::new(),
+        };
+        Ok(RunResult { dir, files, table, results, saved, plan_hash: self.hash })
+    }
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// The output folder, if the plan has one.
+    pub dir: Option<PathBuf>,
+    /// Files written at the end (the scale files and run.json come before).
+    pub files: Vec<PathBuf>,
+    /// The run's score table, in its configured mode.
+    pub table: ScoreTable,
+    /// What results.json holds.
+    pub results: ResultsFile,
+    /// The run as `synbench score` reads it back.
+    pub saved: SavedRun,
+    plan_hash: String,
+}
+
+impl RunResult {
+    /// Writes the whole run folder into `dir` — run.json, the scale files,
+    /// scores.csv, table.md, the figures, results.json — exactly as a run
+    /// with that output folder writes it.
+    pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        create_dir_all(&dir.join(crate::saved::SCALES_DIR))?;
+        write_json(
+            &dir.join(RUN_FILE),
+            &RunFile {
+                schema: RUN_SCHEMA.into(),
+                plan_hash: self.plan_hash.clone(),
+                config_file: self.results.provenance.config_file.clone(),
+                plan: self.results.plan.clone(),
+            },
+        )?;
+        for record in &self.saved.records {
+            write_json(&scale_path(dir, record.index), &ScaleFile::new(record, &self.plan_hash))?;
+        }
+        let mut saved = self.saved.clone();
+        saved.dir = dir.to_path_buf();
+        saved.write_outputs(&self.table, &self.results)
+    }
+}
+
+fn describe_normalization(n: &Normalization) -> String {
+    match n {
+        Normalization::None => "none (raw samples)".into(),
+        Normalization::PerChannel { mean, std } => format!("mean {mean:?}, std {std:?}"),
+    }
+}
+
+/// Applies `policy` to the output folder, writes run.json, and returns the
+/// finished scales to reuse (by index).
+fn prepare_dir(
+    dir: &Path,
+    plan: &Plan,
+    resolved: &ResolvedPlan,
+    hash: &str,
+    policy: StartPolicy,
+) -> Result<Vec<Option<ScaleRecord>>> {
+    let run_path = dir.join(RUN_FILE);
+    let mut records = vec![None; plan.scales.len()];
+    if policy == StartPolicy::Restart {
+        for path in scale_files(dir)? {
+            std::fs::remove_file(&path).map_err(|e| ExperimentError::io(&path, "cannot remove", e))?;
+        }
+        for path in [run_path.clone(), dir.join(RESULTS_FILE)] {
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(|e| ExperimentError::io(&path, "cannot remove", e))?;
+            }
+        }
+    }
+    let finished = scale_files(dir)?;
+    if run_path.is_file() {
+        let old: RunFile = read_json(&run_path)?;
+        if old.plan_hash != hash && !finished.is_empty() {
+            let mut changes = resolved.changes_from(&old.plan);
+            if changes.is_empty() {
+                changes.push(format!("plan_hash: {:?} → {hash:?} (run.json was edited by hand?)", old.plan_hash));
+            }
+            return Err(ExperimentError::PlanChanged {
+                dir: dir.to_path_buf(),
+                finished: finished.len(),
+                changes,
+                resume: policy == StartPolicy::Resume,
+            });
+        }
+        if old.plan_hash == hash && !finished.is_empty() && policy == StartPolicy::Fresh {
+            return Err(ExperimentError::AlreadyStarted {
+                dir: dir.to_path_buf(),
+                finished: finished.len(),
+                total: plan.scales.len(),
+            });
+        }
+    } else if !finished.is_empty() {
+        return Err(ExperimentError::UnknownScales { dir: dir.to_path_buf(), count: finished.len() });
+    }
+    if policy == StartPolicy::Resume {
+        for path in &finished {
+            let record = read_scale(path, hash, plan.scales.values())?;
+            tracing::info!(scale = record.index, s = record.scale, "resumed: already finished");
+            let index = record.index;
+            records[index] = Some(record);
+        }
+    }
+    create_dir_all(&dir.join(crate::saved::SCALES_DIR))?;
+    write_json(
+        &run_path,
+        &RunFile {
+            schema: RUN_SCHEMA.into(),
+            plan_hash: hash.into(),
+            config_file: plan.file.display().to_string(),
+            plan: resolved.clone(),
+        },
+    )?;
+    Ok(records)
+}
+
+/// Draws every batch of the scales `todo`, train then test, one batch ahead
+/// of the consumer; stops when the consumer goes away.
+fn spawn_generator(
+    mixture: Arc<Mixture>,
+    pool: Option<rayon::ThreadPool>,
+    todo: Vec<(usize, f64)>,
+    sizes: [u64; 2],
+    batch_size: u64,
+) -> Result<Receiver<Generated>> {
+    let (sender, receiver) = sync_channel(1);
+    std::thread::Builder::new()
+        .name("synbench-batches".into())
+        .spawn(move || {
+            let mut id = 0;
+            for (index, scale) in todo {
+                let scale_index = u32::try_from(index).expect("fewer than 2^32 scales");
+                for (split, n) in [Split::Train, Split::Test].into_iter().zip(sizes) {
+                    let mut start = 0;
+                    while start < n {
+                        let end = (start + batch_size).min(n);
+                        let clock = Instant::now();
+                        let generate = || mixture.generate(scale_index, scale, split, start..end);
+                        let drawn = match &pool {
+                            Some(pool) => pool.install(generate),
+                            None => generate(),
+                        };
+                        let seconds = clock.elapsed().as_secs_f64();
+                        let batch = Batch {
+                            scale_index: index,
+                            scale,
+                            split,
+                            samples: start..end,
+                            inputs: drawn.inputs,
+                            labels: drawn.labels,
+                            id,
+                        };
+                        if sender.send(Generated { batch, seconds }).is_err() {
+                            return; // the experiment was dropped
+                        }
+                        id += 1;
+                        start = end;
+                    }
+                }
+            }
+        })
+        .map_err(|e| ExperimentError::Batch(format!("cannot start the generator thread: {e}")))?;
+    Ok(receiver)
+}

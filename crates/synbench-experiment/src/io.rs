@@ -1,0 +1,39 @@
+//! File IO shared by every writer and reader: atomic writes (a temp file in
+//! the same folder, then a rename, so a killed process never leaves half a
+//! file) and typed JSON reads whose errors name the file.
+
+use std::fs;
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ExperimentError, Result};
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    fs::write(&tmp, bytes).map_err(|e| ExperimentError::io(&tmp, "cannot write", e))?;
+    fs::rename(&tmp, path).map_err(|e| ExperimentError::io(path, "cannot move the finished file to", e))
+}
+
+/// Writes `value` as pretty JSON (with a final newline) atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| ExperimentError::schema(path, format!("cannot serialise: {e}")))?;
+    write_atomic(path, (text + "\n").as_bytes())
+}
+
+/// Reads a JSON file into `T`; the error names the file and, for a value
+/// that does not fit `T`, the field and line.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = fs::read_to_string(path).map_err(|e| ExperimentError::io(path, "cannot read", e))?;
+    serde_json::from_str(&text).map_err(|e| ExperimentError::schema(path, format!("not a valid file of its kind: {e}")))
+}
+
+/// Creates a folder and its parents.
+pub fn create_dir_all(path: &Path) -> Result<()> {
+    fs::create_dir_all(path).map_err(|e| ExperimentError::io(path, "cannot create", e))
+}

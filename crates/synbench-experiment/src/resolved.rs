@@ -1,0 +1,267 @@
+//! The resolved plan: every value a run's numbers depend on, defaults filled
+//! in, plus the generator revision and the schema versions. It is written to
+//! `run.json` before the first scale and hashed; resume compares it field by
+//! field, so a changed config is refused with the list of what changed
+//! instead of silently recomputing (or mixing) finished scales.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use synbench_data::{GENERATOR_REVISION, Normalization};
+
+use crate::config::{ModelSpec, Plan};
+use crate::schema::{RESULT_SCHEMA, SCALE_SCHEMA};
+
+/// Schema tag of `run.json`.
+pub const RUN_SCHEMA: &str = "synbench-run/1";
+
+/// `run.json`: the plan and its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFile {
+    /// [`RUN_SCHEMA`].
+    pub schema: String,
+    /// FNV-1a of the plan's canonical JSON, as in each scale file.
+    pub plan_hash: String,
+    /// The config file the run was started from (not hashed).
+    pub config_file: String,
+    /// The plan.
+    pub plan: ResolvedPlan,
+}
+
+/// Every value the numbers of a run depend on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedPlan {
+    /// `synbench_data::GENERATOR_REVISION`: bumped when any generated bit changes.
+    pub generator_revision: u32,
+    /// Schema of the scale files.
+    pub scale_schema: String,
+    /// Schema of `results.json`.
+    pub result_schema: String,
+    /// `[model]`.
+    pub model: ResolvedModel,
+    /// `[data]`.
+    pub data: ResolvedData,
+    /// `[probe]`.
+    pub probe: ResolvedProbe,
+    /// `[score]`.
+    pub score: ResolvedScore,
+}
+
+/// `[model]`, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedModel {
+    /// Name in tables.
+    pub name: String,
+    /// `vit`, `identity`, `random_projection` or `external`.
+    pub arch: String,
+    /// The ViT's architecture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vit: Option<ResolvedVit>,
+    /// Output width of a random projection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_dim: Option<usize>,
+    /// Weights as written in the config; `None` is a random init.
+    pub weights: Option<String>,
+    /// Backend.
+    pub backend: String,
+    /// Device.
+    pub device: String,
+    /// Inputs per encoder call (on a GPU, features can change in the last bits with it).
+    pub batch_size: usize,
+    /// Float precision.
+    pub precision: String,
+    /// Seed of a random init or projection.
+    pub seed: u64,
+}
+
+/// A ViT's hyper-parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedVit {
+    /// Input side.
+    pub img_size: usize,
+    /// Patch side.
+    pub patch_size: usize,
+    /// Input channels.
+    pub in_chans: usize,
+    /// Width.
+    pub embed_dim: usize,
+    /// Depth.
+    pub depth: usize,
+    /// Heads.
+    pub num_heads: usize,
+    /// MLP ratio.
+    pub mlp_ratio: f64,
+    /// Pooling.
+    pub global_pool: String,
+}
+
+/// `[data]`, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedData {
+    /// Sample shape.
+    pub shape: Vec<usize>,
+    /// Every mean scale.
+    pub scales: Vec<f64>,
+    /// Train samples per scale.
+    pub n_train: u64,
+    /// Test samples per scale.
+    pub n_test: u64,
+    /// P(y = 1).
+    pub prior: f64,
+    /// Shift c.
+    pub shift: f64,
+    /// Master seed.
+    pub seed: u64,
+    /// Random source.
+    pub generator: String,
+    /// Per-channel normalisation; `None`: raw samples.
+    pub normalize: Option<ResolvedNormalize>,
+}
+
+/// Per-channel normalisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedNormalize {
+    /// Channel means.
+    pub mean: Vec<f64>,
+    /// Channel stds.
+    pub std: Vec<f64>,
+}
+
+/// `[probe]`, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedProbe {
+    /// Robustness levels.
+    pub epsilons: Vec<f64>,
+    /// Attack norm.
+    pub norm: String,
+    /// Averaging of the scored outcomes.
+    pub averaging: String,
+    /// Covariance estimator.
+    pub covariance: String,
+    /// Eigenvalue cutoff.
+    pub eigenvalue_cutoff: f64,
+    /// Batch of the reference averaging.
+    pub reference_batch_size: usize,
+}
+
+/// `[score]`, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedScore {
+    /// Thresholds.
+    pub thresholds: Vec<f64>,
+    /// Mode.
+    pub mode: String,
+}
+
+impl ResolvedPlan {
+    /// The resolved form of a checked plan.
+    pub fn of(plan: &Plan) -> Self {
+        let e = &plan.encoder;
+        let (vit, output_dim, weights) = match &e.model {
+            ModelSpec::Vit { config, weights } => (
+                Some(ResolvedVit {
+                    img_size: config.img_size,
+                    patch_size: config.patch_size,
+                    in_chans: config.in_chans,
+                    embed_dim: config.embed_dim,
+                    depth: config.depth,
+                    num_heads: config.num_heads,
+                    mlp_ratio: config.mlp_ratio,
+                    global_pool: config.global_pool.name().into(),
+                }),
+                None,
+                weights.as_ref().map(|w| w.spec.clone()),
+            ),
+            ModelSpec::RandomProjection { output_dim } => (None, Some(*output_dim), None),
+            ModelSpec::Identity | ModelSpec::External => (None, None, None),
+        };
+        let normalize = match plan.mixture.normalization() {
+            Normalization::None => None,
+            Normalization::PerChannel { mean, std } => {
+                Some(ResolvedNormalize { mean: mean.clone(), std: std.clone() })
+            }
+        };
+        Self {
+            generator_revision: GENERATOR_REVISION,
+            scale_schema: SCALE_SCHEMA.into(),
+            result_schema: RESULT_SCHEMA.into(),
+            model: ResolvedModel {
+                name: plan.model_name.clone(),
+                arch: e.model.arch().into(),
+                vit,
+                output_dim,
+                weights,
+                backend: e.backend.name().into(),
+                device: e.device.to_string(),
+                batch_size: e.batch_size,
+                precision: e.precision.name().into(),
+                seed: e.seed,
+            },
+            data: ResolvedData {
+                shape: plan.mixture.sample_shape().to_vec(),
+                scales: plan.scales.values().to_vec(),
+                n_train: plan.n_train,
+                n_test: plan.n_test,
+                prior: plan.mixture.prior(),
+                shift: plan.mixture.shift(),
+                seed: plan.mixture.seed(),
+                generator: plan.mixture.generator().name().into(),
+                normalize,
+            },
+            probe: ResolvedProbe {
+                epsilons: plan.probe.epsilons().to_vec(),
+                norm: plan.probe.attack().name().into(),
+                averaging: plan.averaging.name().into(),
+                covariance: plan.probe.estimator().name().into(),
+                eigenvalue_cutoff: plan.probe.eigenvalue_cutoff(),
+                reference_batch_size: plan.probe.reference_batch_size(),
+            },
+            score: ResolvedScore {
+                thresholds: plan.score.thresholds().to_vec(),
+                mode: plan.score.mode().name().into(),
+            },
+        }
+    }
+
+    /// Stable 64-bit FNV-1a hash of the canonical JSON (field order is the
+    /// struct's; floats round-trip exactly).
+    pub fn hash(&self) -> String {
+        let text = serde_json::to_string(self).expect("a resolved plan serialises");
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in text.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{hash:016x}")
+    }
+
+    /// Every field that differs from `old`, as `path: old → new`.
+    pub fn changes_from(&self, old: &ResolvedPlan) -> Vec<String> {
+        let (old, new) = (serde_json::to_value(old).expect("serialises"), serde_json::to_value(self).expect("serialises"));
+        let mut changes = Vec::new();
+        diff("", &old, &new, &mut changes);
+        changes
+    }
+}
+
+fn diff(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))).collect();
+            keys.dedup();
+            for key in keys {
+                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                diff(&child, a.get(key).unwrap_or(&Value::Null), b.get(key).unwrap_or(&Value::Null), out);
+            }
+        }
+        (a, b) if a != b => out.push(format!("{path}: {a} → {b}")),
+        _ => {}
+    }
+}

@@ -1,0 +1,244 @@
+//! A run folder read back ([`SavedRun`]): what `synbench score`, `table` and
+//! `correlate` need, from the saved per-scale outcomes alone (no encoder).
+//! A run killed before its end is read from `run.json` and its finished
+//! scales, scored with the run's own averaging, thresholds and mode.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use synbench_probe::Averaging;
+use synbench_theory::{ScaleOutcome, ScoreMode};
+
+use crate::config::Named;
+use crate::error::{ExperimentError, Result};
+use crate::io::{read_json, write_atomic, write_json};
+use crate::plot;
+use crate::resolved::{RUN_SCHEMA, ResolvedPlan, RunFile};
+use crate::schema::{RESULT_SCHEMA, ResultsFile, SCALE_SCHEMA, ScaleFile, ScaleRecord};
+use crate::table::{ScoreRow, ScoreTable, score_records};
+
+/// `run.json` in a run folder.
+pub const RUN_FILE: &str = "run.json";
+/// `results.json` in a run folder.
+pub const RESULTS_FILE: &str = "results.json";
+/// The folder of the per-scale files.
+pub const SCALES_DIR: &str = "scales";
+
+/// The file of scale `index` in `dir`.
+pub fn scale_path(dir: &Path, index: usize) -> PathBuf {
+    dir.join(SCALES_DIR).join(format!("scale_{index:03}.json"))
+}
+
+/// The finished scale files in `dir/scales`, sorted by name.
+pub fn scale_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let scale_dir = dir.join(SCALES_DIR);
+    if !scale_dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut paths: Vec<PathBuf> = fs::read_dir(&scale_dir)
+        .map_err(|e| ExperimentError::io(&scale_dir, "cannot list", e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("scale_"))
+        })
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// Reads one finished scale of the plan `plan_hash`, whose grid is `scales`.
+pub fn read_scale(path: &Path, plan_hash: &str, scales: &[f64]) -> Result<ScaleRecord> {
+    let corrupt = |message: String| ExperimentError::CorruptScale { path: path.to_path_buf(), message };
+    let file: ScaleFile = read_json(path).map_err(|e| corrupt(e.to_string()))?;
+    if file.schema != SCALE_SCHEMA {
+        return Err(corrupt(format!("`schema` is {:?}, expected {SCALE_SCHEMA:?}", file.schema)));
+    }
+    if file.plan_hash != plan_hash {
+        return Err(corrupt(format!(
+            "`plan_hash` is {:?} but the folder's run.json is of plan {plan_hash:?}",
+            file.plan_hash
+        )));
+    }
+    let expected_name = format!("scale_{:03}.json", file.index);
+    if path.file_name().is_none_or(|n| n.to_string_lossy() != expected_name) || scales.get(file.index) != Some(&file.scale)
+    {
+        return Err(corrupt(format!(
+            "holds scale {} (s = {}), which is not that file's place in the plan's grid",
+            file.index, file.scale
+        )));
+    }
+    Ok(file.record())
+}
+
+/// A run folder read back.
+#[derive(Debug, Clone)]
+pub struct SavedRun {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The model's name (timm preset or arch).
+    pub model: String,
+    /// The encoder in words ("random init" when no weights were loaded).
+    pub encoder: String,
+    /// Averaging the run was configured with.
+    pub averaging: Averaging,
+    /// Score mode the run was configured with.
+    pub mode: ScoreMode,
+    /// Thresholds the run was configured with.
+    pub thresholds: Vec<f64>,
+    /// Robustness levels.
+    pub epsilons: Vec<f64>,
+    /// Finished scales, in grid order.
+    pub records: Vec<ScaleRecord>,
+    /// Scales in the plan (more than `records` for a partial run).
+    pub planned_scales: usize,
+}
+
+fn parse_named<T: Named>(path: &Path, field: &str, name: &str) -> Result<T> {
+    T::from_name(name).map_err(|m| ExperimentError::schema(path, format!("`{field}`: {m}")))
+}
+
+impl SavedRun {
+    /// A run from its plan and records (finished in this process, or partial).
+    pub fn from_plan(dir: PathBuf, plan: &ResolvedPlan, encoder: String, records: Vec<ScaleRecord>) -> Result<Self> {
+        let path = dir.join(RUN_FILE);
+        Ok(Self {
+            model: plan.model.name.clone(),
+            encoder,
+            averaging: parse_named(&path, "plan.probe.averaging", &plan.probe.averaging)?,
+            mode: parse_named(&path, "plan.score.mode", &plan.score.mode)?,
+            thresholds: plan.score.thresholds.clone(),
+            epsilons: plan.probe.epsilons.clone(),
+            planned_scales: plan.data.scales.len(),
+            records,
+            dir,
+        })
+    }
+
+    /// Reads `dir/results.json` and the scales of that run, or — for a run
+    /// killed before its end — `dir/run.json` and its finished scales.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let results = dir.join(RESULTS_FILE);
+        let run = dir.join(RUN_FILE);
+        if results.is_file() {
+            let file: ResultsFile = read_json(&results)?;
+            if file.schema != RESULT_SCHEMA {
+                return Err(ExperimentError::schema(
+                    &results,
+                    format!("`schema` is {:?}, expected {RESULT_SCHEMA:?}", file.schema),
+                ));
+            }
+            let records = read_all(dir, &file.provenance.plan_hash, &file.plan.data.scales)?;
+            if records.len() != file.scales.len() {
+                return Err(ExperimentError::schema(
+                    &results,
+                    format!(
+                        "{} scales are recorded but {} finished scale files of this run are in {}",
+                        file.scales.len(),
+                        records.len(),
+                        dir.join(SCALES_DIR).display()
+                    ),
+                ));
+            }
+            let mut saved = Self::from_plan(dir.to_path_buf(), &file.plan, file.encoder, records)?;
+            saved.planned_scales = file.scales.len();
+            Ok(saved)
+        } else if run.is_file() {
+            let file: RunFile = read_json(&run)?;
+            if file.schema != RUN_SCHEMA {
+                return Err(ExperimentError::schema(&run, format!("`schema` is {:?}, expected {RUN_SCHEMA:?}", file.schema)));
+            }
+            let records = read_all(dir, &file.plan_hash, &file.plan.data.scales)?;
+            if records.is_empty() {
+                return Err(ExperimentError::schema(&run, "the run has no finished scale yet: nothing to score"));
+            }
+            let encoder = format!("partial run ({} of {} scales)", records.len(), file.plan.data.scales.len());
+            Self::from_plan(dir.to_path_buf(), &file.plan, encoder, records)
+        } else if !scale_files(dir)?.is_empty() {
+            Err(ExperimentError::schema(
+                dir,
+                "has scale files but neither results.json nor run.json: a folder of an older synbench (schema 1); rerun it",
+            ))
+        } else {
+            Err(ExperimentError::schema(dir, "is not a synbench run folder: it has neither results.json nor run.json"))
+        }
+    }
+
+    /// Whether some planned scales are not finished.
+    pub fn is_partial(&self) -> bool {
+        self.records.len() < self.planned_scales
+    }
+
+    /// Scores per ε at `thresholds`, in `mode`, with `averaging`.
+    pub fn scores(&self, thresholds: &[f64], averaging: Averaging, mode: ScoreMode) -> Result<Vec<ScoreRow>> {
+        let scores = score_records(&self.records, &self.epsilons, thresholds, averaging, mode)?;
+        Ok(self
+            .epsilons
+            .iter()
+            .zip(scores)
+            .map(|(&epsilon, scores)| ScoreRow { model: self.model.clone(), epsilon, scores })
+            .collect())
+    }
+
+    /// The table of this run in its own configuration.
+    pub fn table(&self) -> Result<ScoreTable> {
+        let mut notes = vec![format!("{}: {}", self.model, self.encoder)];
+        if self.is_partial() {
+            notes.push(format!("{}: partial run, {} finished scale(s) only", self.model, self.records.len()));
+        }
+        Ok(ScoreTable {
+            thresholds: self.thresholds.clone(),
+            mode: self.mode,
+            averaging: self.averaging,
+            rows: self.scores(&self.thresholds, self.averaging, self.mode)?,
+            notes,
+        })
+    }
+
+    /// Draws the paper's two figures into the run folder.
+    pub fn write_figures(&self) -> Result<Vec<PathBuf>> {
+        let scales: Vec<f64> = self.records.iter().map(|r| r.scale).collect();
+        let raw: Vec<ScaleOutcome> = self.records.iter().map(|r| r.raw).collect();
+        let series: Vec<plot::Series> = self
+            .epsilons
+            .iter()
+            .enumerate()
+            .map(|(e, eps)| plot::Series {
+                label: format!("{} ε = {eps}", self.model),
+                outcomes: self.records.iter().map(|r| r.epsilons[e].outcome(self.averaging)).collect(),
+            })
+            .collect();
+        plot::write_figures(
+            &self.dir,
+            &plot::Figure {
+                title: &self.model,
+                subtitle: &self.encoder,
+                scales: &scales,
+                raw: &raw,
+                representation: &series,
+            },
+        )
+    }
+
+    /// Writes scores.csv and table.md (from `table`), the figures, then
+    /// `results` last: a folder with results.json is complete.
+    pub fn write_outputs(&self, table: &ScoreTable, results: &ResultsFile) -> Result<Vec<PathBuf>> {
+        let dir = &self.dir;
+        crate::io::create_dir_all(dir)?;
+        write_atomic(&dir.join("scores.csv"), table.csv().as_bytes())?;
+        write_atomic(&dir.join("table.md"), format!("## SynBench-score: {}\n\n{}", self.model, table.markdown()).as_bytes())?;
+        let mut written = vec![dir.join("scores.csv"), dir.join("table.md")];
+        written.extend(self.write_figures()?);
+        write_json(&dir.join(RESULTS_FILE), results)?;
+        written.push(dir.join(RESULTS_FILE));
+        Ok(written)
+    }
+}
+
+/// Every finished scale file of plan `plan_hash` in `dir`, in grid order.
+pub fn read_all(dir: &Path, plan_hash: &str, scales: &[f64]) -> Result<Vec<ScaleRecord>> {
+    let mut records =
+        scale_files(dir)?.iter().map(|p| read_scale(p, plan_hash, scales)).collect::<Result<Vec<_>>>()?;
+    records.sort_by_key(|r| r.index);
+    Ok(records)
+}

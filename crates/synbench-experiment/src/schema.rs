@@ -1,0 +1,329 @@
+//! The result files' schema, as serde types that both write and read them;
+//! internal types never become a file format by accident.
+//!
+//! * `run.json` — the resolved plan and its hash ([`crate::resolved`]);
+//! * `scales/scale_NNN.json` — one finished scale ([`ScaleFile`], `synbench-scale/2`);
+//! * `results.json` — provenance, plan, per-scale outcomes, scores in both
+//!   modes and the best ε ([`ResultsFile`], `synbench-result/2`);
+//! * `scores.csv`, `table.md` ([`crate::table`]) and the figures ([`crate::plot`]).
+//!
+//! Version 2 (from 1): scale files carry `plan_hash` (the hash of the
+//! resolved plan in `run.json`, generator revision included) instead of a
+//! hash of the raw TOML; `results.json` carries the resolved `plan` instead
+//! of the raw `config`, and `warnings`.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use synbench_probe::EpsilonOutcome;
+use synbench_theory::ScaleOutcome;
+
+use crate::resolved::ResolvedPlan;
+
+/// Schema tag of a per-scale file.
+pub const SCALE_SCHEMA: &str = "synbench-scale/2";
+/// Schema tag of `results.json`.
+pub const RESULT_SCHEMA: &str = "synbench-result/2";
+
+/// An `f64` that JSON can hold whatever its value: NaN and ±∞ (a score
+/// whose raw area is empty) are written as the strings the fixtures use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JsonF64(pub f64);
+
+impl Serialize for JsonF64 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        if v.is_finite() {
+            s.serialize_f64(v)
+        } else if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if v > 0.0 {
+            s.serialize_str("Infinity")
+        } else {
+            s.serialize_str("-Infinity")
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonF64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Number(f64),
+            Text(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Number(v) => Ok(Self(v)),
+            Repr::Text(t) => match t.as_str() {
+                "NaN" => Ok(Self(f64::NAN)),
+                "Infinity" => Ok(Self(f64::INFINITY)),
+                "-Infinity" => Ok(Self(f64::NEG_INFINITY)),
+                other => Err(serde::de::Error::custom(format!("{other:?} is not a number, NaN or ±Infinity"))),
+            },
+        }
+    }
+}
+
+/// Accuracy and mean scaled bound.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeJson {
+    /// Accuracy.
+    pub accuracy: f64,
+    /// Mean scaled bound of the correct samples.
+    pub bound: f64,
+}
+
+impl From<ScaleOutcome> for OutcomeJson {
+    fn from(o: ScaleOutcome) -> Self {
+        Self { accuracy: o.accuracy, bound: o.scaled_bound }
+    }
+}
+
+impl From<OutcomeJson> for ScaleOutcome {
+    fn from(o: OutcomeJson) -> Self {
+        Self { accuracy: o.accuracy, scaled_bound: o.bound }
+    }
+}
+
+/// One ε at one scale, both averaging modes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpsilonJson {
+    /// ε.
+    pub epsilon: f64,
+    /// Batch-averaged (the reference).
+    pub reference: OutcomeJson,
+    /// Plain means.
+    pub exact: OutcomeJson,
+    /// Correct test samples.
+    pub correct: u64,
+    /// Test samples.
+    pub samples: u64,
+}
+
+/// Everything measured at one scale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleRecord {
+    /// Position in the scale grid.
+    pub index: usize,
+    /// Mean scale s.
+    pub scale: f64,
+    /// The raw-data reference at s.
+    pub raw: ScaleOutcome,
+    /// The representation, per ε.
+    pub epsilons: Vec<EpsilonOutcome>,
+}
+
+/// `scales/scale_NNN.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleFile {
+    /// [`SCALE_SCHEMA`].
+    pub schema: String,
+    /// Hash of the resolved plan that produced it.
+    pub plan_hash: String,
+    /// Position in the grid.
+    pub index: usize,
+    /// Mean scale.
+    pub scale: f64,
+    /// Raw-data reference.
+    pub raw: OutcomeJson,
+    /// Per ε.
+    pub representation: Vec<EpsilonJson>,
+}
+
+impl ScaleFile {
+    /// The file of a record.
+    pub fn new(record: &ScaleRecord, plan_hash: &str) -> Self {
+        Self {
+            schema: SCALE_SCHEMA.into(),
+            plan_hash: plan_hash.into(),
+            index: record.index,
+            scale: record.scale,
+            raw: record.raw.into(),
+            representation: record
+                .epsilons
+                .iter()
+                .map(|e| EpsilonJson {
+                    epsilon: e.epsilon,
+                    reference: e.reference.into(),
+                    exact: e.exact.into(),
+                    correct: e.correct,
+                    samples: e.samples,
+                })
+                .collect(),
+        }
+    }
+
+    /// The record it holds.
+    pub fn record(&self) -> ScaleRecord {
+        ScaleRecord {
+            index: self.index,
+            scale: self.scale,
+            raw: self.raw.into(),
+            epsilons: self
+                .representation
+                .iter()
+                .map(|e| EpsilonOutcome {
+                    epsilon: e.epsilon,
+                    reference: e.reference.into(),
+                    exact: e.exact.into(),
+                    correct: e.correct,
+                    samples: e.samples,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Wall time per stage of a run, in seconds (summed over the scales computed
+/// in this process; generation overlaps encoding, so they can exceed the wall time).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSeconds {
+    /// Drawing and normalising the synthetic inputs (on the generator thread).
+    pub generation: f64,
+    /// The encoder's forward passes: from handing a batch out to its fold.
+    pub encoding: f64,
+    /// Folding features into class statistics and evaluating the probe on the test split.
+    pub statistics: f64,
+    /// Fitting the probe: eigendecomposition and one QCQP per ε.
+    pub probe: f64,
+    /// Waiting for the generator (the part of generation not hidden behind encoding).
+    pub waiting: f64,
+    /// Scoring.
+    pub score: f64,
+}
+
+/// Crate versions in a result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrateVersions {
+    /// synbench.
+    pub synbench: String,
+    /// The pinned Burn.
+    pub burn: String,
+}
+
+/// Where a result came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// synbench's version.
+    pub synbench_version: String,
+    /// Versions of the crates that shape the numbers.
+    pub crate_versions: CrateVersions,
+    /// The commit built (`unknown` outside a checkout).
+    pub git_hash: String,
+    /// Backend.
+    pub backend: String,
+    /// Device.
+    pub device: String,
+    /// Float precision.
+    pub precision: String,
+    /// Data seed.
+    pub data_seed: u64,
+    /// Random source.
+    pub data_generator: String,
+    /// Its revision.
+    pub generator_revision: u32,
+    /// Model seed.
+    pub model_seed: u64,
+    /// Config file.
+    pub config_file: String,
+    /// Hash of the resolved plan.
+    pub plan_hash: String,
+    /// Unix time the run finished.
+    pub finished_unix: u64,
+    /// Wall time of this process's part of the run.
+    pub seconds: f64,
+    /// Time per stage.
+    pub stage_seconds: StageSeconds,
+    /// Scales computed by this process (the rest were resumed).
+    pub scales_computed: usize,
+    /// Inputs encoded by this process.
+    pub images_encoded: u64,
+    /// Encoder throughput.
+    pub encoder_images_per_second: Option<f64>,
+    /// Peak resident memory in MiB (Linux).
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// One ε at one scale, in the run's averaging.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoredEpsilon {
+    /// ε.
+    pub epsilon: f64,
+    /// Accuracy.
+    pub accuracy: f64,
+    /// Mean scaled bound.
+    pub bound: f64,
+}
+
+/// One scale in `results.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleSummary {
+    /// Index.
+    pub index: usize,
+    /// Mean scale.
+    pub scale: f64,
+    /// Raw data.
+    pub raw: OutcomeJson,
+    /// Per ε.
+    pub representation: Vec<ScoredEpsilon>,
+}
+
+/// Scores of one ε in both modes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpsilonScores {
+    /// ε.
+    pub epsilon: f64,
+    /// Grid mode, per threshold.
+    pub reference: Vec<JsonF64>,
+    /// Integral mode, per threshold.
+    pub exact: Vec<JsonF64>,
+}
+
+/// `results.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsFile {
+    /// [`RESULT_SCHEMA`].
+    pub schema: String,
+    /// Where it came from.
+    pub provenance: Provenance,
+    /// The resolved plan.
+    pub plan: ResolvedPlan,
+    /// Name in tables.
+    pub model: String,
+    /// The encoder in words ("random init" when no weights were loaded).
+    pub encoder: String,
+    /// Averaging of the scored outcomes.
+    pub averaging: String,
+    /// ε values.
+    pub epsilons: Vec<f64>,
+    /// Thresholds.
+    pub thresholds: Vec<f64>,
+    /// Per scale.
+    pub scales: Vec<ScaleSummary>,
+    /// Per ε.
+    pub scores: Vec<EpsilonScores>,
+    /// The configured score mode.
+    pub score_mode: String,
+    /// Per threshold, the ε with the highest score in the configured mode.
+    pub best_epsilon: Vec<Option<f64>>,
+    /// Things the reader should know (e.g. a normalisation other than the weights expect).
+    pub warnings: Vec<String>,
+}
+
+/// The process's peak resident set size in MiB, from `/proc/self/status`
+/// (`VmHWM`); `None` where that file does not exist.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

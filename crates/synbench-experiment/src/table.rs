@@ -1,0 +1,237 @@
+//! Score tables: one row per (model, ε), one column per threshold, as the
+//! paper tabulates them, in Markdown (`table.md`) and long-format CSV
+//! (`scores.csv`, one row per model, ε and threshold, for pandas); and the
+//! rescoring of saved runs behind `synbench score`, `table` and `correlate`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use synbench_probe::Averaging;
+use synbench_theory::{ScaleOutcome, ScoreMode, synbench_scores};
+
+use crate::error::{ExperimentError, Result};
+use crate::saved::SavedRun;
+use crate::schema::ScaleRecord;
+
+/// One row of a score table: a model at one ε.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreRow {
+    /// The run's label (model name, or the folder for several runs of one model).
+    pub model: String,
+    /// Robustness level.
+    pub epsilon: f64,
+    /// SynBench-score per threshold.
+    pub scores: Vec<f64>,
+}
+
+/// Scores of several models × ε × thresholds, as the paper tabulates them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreTable {
+    /// Accuracy thresholds (columns).
+    pub thresholds: Vec<f64>,
+    /// Score mode used.
+    pub mode: ScoreMode,
+    /// Averaging used.
+    pub averaging: Averaging,
+    /// Rows, grouped by model.
+    pub rows: Vec<ScoreRow>,
+    /// Lines printed under the table (encoders, "random init", partial runs).
+    pub notes: Vec<String>,
+}
+
+/// The ε with the highest score per threshold among `rows` (NaN never wins;
+/// ties keep the smaller ε, listed first).
+pub fn best_epsilons(rows: &[&ScoreRow], thresholds: usize) -> Vec<Option<f64>> {
+    (0..thresholds)
+        .map(|t| {
+            let mut best: Option<(f64, f64)> = None;
+            for row in rows {
+                let s = row.scores[t];
+                if !s.is_nan() && best.is_none_or(|(_, b)| s > b) {
+                    best = Some((row.epsilon, s));
+                }
+            }
+            best.map(|(e, _)| e)
+        })
+        .collect()
+}
+
+fn format_score(v: f64) -> String {
+    if v.is_finite() { format!("{v:.4}") } else { format!("{v}") }
+}
+
+impl ScoreTable {
+    /// Models in order of first appearance.
+    fn models(&self) -> Vec<&str> {
+        let mut models: Vec<&str> = Vec::new();
+        for row in &self.rows {
+            if !models.contains(&row.model.as_str()) {
+                models.push(&row.model);
+            }
+        }
+        models
+    }
+
+    /// The best ε per threshold of each model.
+    pub fn best_epsilons(&self) -> Vec<(String, Vec<Option<f64>>)> {
+        self.models()
+            .into_iter()
+            .map(|m| {
+                let rows: Vec<&ScoreRow> = self.rows.iter().filter(|r| r.model == m).collect();
+                (m.to_string(), best_epsilons(&rows, self.thresholds.len()))
+            })
+            .collect()
+    }
+
+    /// Markdown: one row per (model, ε), thresholds across, then per model the
+    /// ε with the highest score at each threshold (the ε the paper suggests
+    /// for robust probing).
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("| model | ε |");
+        for t in &self.thresholds {
+            let _ = write!(out, " t={t} |");
+        }
+        out.push_str("\n|---|---:|");
+        out.push_str(&"---:|".repeat(self.thresholds.len()));
+        out.push('\n');
+        for row in &self.rows {
+            let _ = write!(out, "| {} | {} |", row.model, row.epsilon);
+            for s in &row.scores {
+                let _ = write!(out, " {} |", format_score(*s));
+            }
+            out.push('\n');
+        }
+        for (model, best) in self.best_epsilons() {
+            let _ = write!(out, "| {model} | best ε |");
+            for b in best {
+                let _ = write!(out, " {} |", b.map_or("—".to_string(), |e| e.to_string()));
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "\nSynBench-score, {} score mode, {} averaging.",
+            self.mode.name(),
+            self.averaging.name()
+        );
+        for note in &self.notes {
+            let _ = writeln!(out, "{note}");
+        }
+        out
+    }
+
+    /// CSV in long format, one row per (model, ε, threshold), for pandas.
+    pub fn csv(&self) -> String {
+        let mut out = String::from("model,epsilon,threshold,score,mode,averaging\n");
+        let (mode, averaging) = (self.mode.name(), self.averaging.name());
+        for row in &self.rows {
+            for (threshold, score) in self.thresholds.iter().zip(&row.scores) {
+                let _ =
+                    writeln!(out, "{},{},{threshold},{score},{mode},{averaging}", csv_field(&row.model), row.epsilon);
+            }
+        }
+        out
+    }
+}
+
+/// Quotes a CSV field when it needs it (RFC 4180).
+pub fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_string() }
+}
+
+/// Scores of per-scale records: one row per ε, per threshold.
+pub fn score_records(
+    records: &[ScaleRecord],
+    epsilons: &[f64],
+    thresholds: &[f64],
+    averaging: Averaging,
+    mode: ScoreMode,
+) -> Result<Vec<Vec<f64>>> {
+    let raw: Vec<ScaleOutcome> = records.iter().map(|r| r.raw).collect();
+    (0..epsilons.len())
+        .map(|e| {
+            let rep: Vec<ScaleOutcome> = records.iter().map(|r| r.epsilons[e].outcome(averaging)).collect();
+            Ok(synbench_scores(&rep, &raw, thresholds, mode)?)
+        })
+        .collect()
+}
+
+/// Overrides for rescoring saved runs; `None` keeps what the runs used.
+#[derive(Debug, Clone, Default)]
+pub struct ScoreOptions {
+    /// Score mode.
+    pub mode: Option<ScoreMode>,
+    /// Averaging of the test outcomes.
+    pub averaging: Option<Averaging>,
+    /// Accuracy thresholds.
+    pub thresholds: Option<Vec<f64>>,
+}
+
+fn agreed<T: PartialEq + Clone + std::fmt::Debug>(what: &str, flag: &str, values: Vec<T>) -> Result<T> {
+    let first = values[0].clone();
+    if values.iter().all(|v| *v == first) {
+        Ok(first)
+    } else {
+        Err(ExperimentError::Table(format!("the runs use different {what} ({values:?}); choose one with {flag}")))
+    }
+}
+
+/// Labels runs by model name; where a model occurs twice, by model and
+/// folder name; where that repeats too, by model and the folder as given.
+pub fn run_labels(runs: &[SavedRun]) -> Vec<String> {
+    let folder = |run: &SavedRun| {
+        run.dir.file_name().map_or_else(|| run.dir.display().to_string(), |n| n.to_string_lossy().into_owned())
+    };
+    runs.iter()
+        .map(|run| {
+            let same_model: Vec<&SavedRun> = runs.iter().filter(|r| r.model == run.model).collect();
+            if same_model.len() == 1 {
+                run.model.clone()
+            } else if same_model.iter().filter(|r| folder(r) == folder(run)).count() == 1 {
+                format!("{} ({})", run.model, folder(run))
+            } else {
+                format!("{} ({})", run.model, run.dir.display())
+            }
+        })
+        .collect()
+}
+
+/// Loads run folders.
+pub fn load_runs(dirs: &[PathBuf]) -> Result<Vec<SavedRun>> {
+    if dirs.is_empty() {
+        return Err(ExperimentError::Table("give at least one result folder".into()));
+    }
+    dirs.iter().map(|d| SavedRun::load(d)).collect()
+}
+
+/// One paper-style table (models × ε × thresholds) over saved runs,
+/// rescored from their per-scale outcomes (no encoder runs).
+pub fn score_table(runs: &[SavedRun], options: &ScoreOptions) -> Result<ScoreTable> {
+    let mode = match options.mode {
+        Some(m) => m,
+        None => agreed("score modes", "--mode", runs.iter().map(|r| r.mode).collect())?,
+    };
+    let averaging = match options.averaging {
+        Some(a) => a,
+        None => agreed("averaging modes", "--averaging", runs.iter().map(|r| r.averaging).collect())?,
+    };
+    let thresholds = match &options.thresholds {
+        Some(t) => t.clone(),
+        None => agreed("thresholds", "--thresholds", runs.iter().map(|r| r.thresholds.clone()).collect())?,
+    };
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    for (run, label) in runs.iter().zip(run_labels(runs)) {
+        for mut row in run.scores(&thresholds, averaging, mode)? {
+            row.model.clone_from(&label);
+            rows.push(row);
+        }
+        notes.push(format!("{label}: {} — {}", run.encoder, run.dir.display()));
+        if run.records.len() < run.planned_scales || run.encoder.starts_with("partial") {
+            tracing::warn!(dir = %run.dir.display(), scales = run.records.len(), "partial run: scored on its finished scales only");
+            notes.push(format!("{label}: partial run, {} finished scale(s) only", run.records.len()));
+        }
+    }
+    Ok(ScoreTable { thresholds, mode, averaging, rows, notes })
+}
+

@@ -1,0 +1,275 @@
+//! The streaming experiment driven without a network, as quinn-proto's tests
+//! drive a connection without a socket: the encoder is a closure, the
+//! numbers are checked against SPEC §5, and every resume case is a test.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use synbench_experiment::config::parse;
+use synbench_experiment::resolved::RunFile;
+use synbench_experiment::schema::ResultsFile;
+use synbench_experiment::{
+    EncoderInfo, Experiment, ExperimentError, Plan, RunResult, SavedRun, StartOptions, StartPolicy, io,
+};
+use synbench_probe::ndarray::{Array2, ArrayView2};
+use synbench_theory::normal;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("synbench-experiment-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An identity run over `scales` scales of `n` + `n` samples at `dim`.
+fn config(scales: usize, n: u64, dim: usize, extra: &str) -> String {
+    let scales: Vec<String> = (1..=scales).map(|i| format!("{}", i as f64 * 0.4)).collect();
+    format!(
+        "[model]\narch = \"identity\"\nbatch_size = 100\n[data]\nshape = [{dim}]\nscales = [{}]\nn_train = {n}\nn_test = {n}\nseed = 3\n\
+         [probe]\nepsilons = [0.0, 0.3]\n[output]\ndir = \"out\"\n{extra}",
+        scales.join(", ")
+    )
+}
+
+fn plan_in(dir: &Path, text: &str) -> Plan {
+    parse(&dir.join("config.toml"), text).unwrap()
+}
+
+fn identity_info() -> EncoderInfo {
+    EncoderInfo { description: "identity (test)".into(), expected_normalization: None }
+}
+
+fn start(plan: Plan, policy: StartPolicy) -> Result<Experiment, ExperimentError> {
+    let options = StartOptions::for_plan(&plan, policy);
+    Experiment::start(plan, identity_info(), options)
+}
+
+/// Drives `experiment` with `encode` until `stop_after` scales finished
+/// (then drops it, as a killed process would) or to the end.
+fn drive(
+    mut experiment: Experiment,
+    encode: impl Fn(ArrayView2<'_, f32>) -> Array2<f32>,
+    stop_after: Option<usize>,
+) -> Option<RunResult> {
+    let mut finished = 0;
+    while let Some(batch) = experiment.next_batch().unwrap() {
+        let features = encode(batch.inputs.view());
+        if experiment.fold(&batch, features.view()).unwrap().is_some() {
+            finished += 1;
+            if stop_after == Some(finished) {
+                return None;
+            }
+        }
+    }
+    Some(experiment.finish().unwrap())
+}
+
+fn identity(x: ArrayView2<'_, f32>) -> Array2<f32> {
+    x.to_owned()
+}
+
+#[test]
+fn identity_accuracy_is_phi_of_the_scale_in_memory() {
+    // SPEC §5: a_rep(s) → Φ(s); binomial noise of 2000 test samples (4 sd)
+    // plus the 16-dimensional probe's estimation loss (< 0.01).
+    let dir = scratch("memory");
+    let mut plan = plan_in(&dir, &config(5, 2000, 16, ""));
+    plan.output_dir = None;
+    let result = drive(start(plan, StartPolicy::Fresh).unwrap(), identity, None).unwrap();
+    assert!(result.files.is_empty() && !dir.join("out").exists(), "an in-memory run writes nothing");
+    for (summary, record) in result.results.scales.iter().zip(&result.saved.records) {
+        let phi = normal::cdf(record.scale);
+        let tolerance = 4.0 * (phi * (1.0 - phi) / 2000.0).sqrt() + 0.01;
+        assert!((summary.representation[0].accuracy - phi).abs() <= tolerance, "{summary:?}");
+        assert_eq!(summary.raw.accuracy, phi);
+    }
+}
+
+#[test]
+fn features_that_do_not_fit_are_refused_without_losing_the_run() {
+    let dir = scratch("bad-features");
+    let plan = plan_in(&dir, &config(2, 200, 8, ""));
+    let mut experiment = start(plan, StartPolicy::Fresh).unwrap();
+    let batch = experiment.next_batch().unwrap().unwrap();
+    let check = |err: ExperimentError, needle: &str| {
+        let msg = err.to_string();
+        assert!(msg.contains(needle) && msg.contains("scale 0 (s = 0.4), train samples 0..100"), "{msg}");
+    };
+    check(experiment.fold(&batch, Array2::zeros((99, 8)).view()).unwrap_err(), "have 99 rows, expected 100");
+    let mut nan = batch.inputs.clone();
+    nan[[7, 3]] = f32::NAN;
+    check(experiment.fold(&batch, nan.view()).unwrap_err(), "[7, 3] is NaN");
+    let err = experiment.next_batch().unwrap_err().to_string();
+    assert!(err.contains("fold each batch before asking for the next"), "{err}");
+    // The rejected batch is folded again, correctly, and the run goes on.
+    experiment.fold(&batch, batch.inputs.view()).unwrap();
+    let second = experiment.next_batch().unwrap().unwrap();
+    check_width_change(&mut experiment, &second);
+    let err = experiment.fold(&batch, batch.inputs.view()).unwrap_err().to_string();
+    assert!(err.contains("is not the batch handed out last"), "{err}");
+    experiment.fold(&second, second.inputs.view()).unwrap();
+    let unfinished = experiment.finish().unwrap_err().to_string();
+    assert!(unfinished.contains("scale(s) [0, 1] still need their batches"), "{unfinished}");
+}
+
+fn check_width_change(experiment: &mut Experiment, batch: &synbench_experiment::Batch) {
+    let err = experiment.fold(batch, Array2::zeros((100, 9)).view()).unwrap_err().to_string();
+    assert!(err.contains("have 9 columns, but earlier batches had 8"), "{err}");
+}
+
+fn file(dir: &Path, name: &str) -> Vec<u8> {
+    fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn killed_then_resumed_matches_an_uninterrupted_run_and_reuses_the_finished_scales() {
+    let whole = scratch("whole");
+    drive(start(plan_in(&whole, &config(6, 300, 12, "")), StartPolicy::Fresh).unwrap(), identity, None).unwrap();
+
+    let killed = scratch("killed");
+    let text = config(6, 300, 12, "");
+    let experiment = start(plan_in(&killed, &text), StartPolicy::Fresh).unwrap();
+    assert!(drive(experiment, identity, Some(3)).is_none());
+    let out = killed.join("out");
+    let finished: Vec<String> =
+        fs::read_dir(out.join("scales")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    assert_eq!(finished.len(), 3, "the kill left {finished:?}");
+    assert!(!out.join("results.json").exists(), "a killed run has no results.json");
+    let before: Vec<Vec<u8>> = (0..3).map(|i| file(&out, &format!("scales/scale_{i:03}.json"))).collect();
+
+    let resumed = start(plan_in(&killed, &text), StartPolicy::Resume).unwrap();
+    assert_eq!(resumed.finished_scales(), [0, 1, 2]);
+    let result = drive(resumed, identity, None).unwrap();
+    assert_eq!(result.results.provenance.scales_computed, 3, "only the three missing scales are computed");
+    for (i, bytes) in before.iter().enumerate() {
+        assert_eq!(&file(&out, &format!("scales/scale_{i:03}.json")), bytes, "scale {i} was rewritten");
+    }
+    assert_eq!(file(&out, "scores.csv"), file(&whole.join("out"), "scores.csv"));
+    assert_eq!(file(&out, "table.md"), file(&whole.join("out"), "table.md"));
+}
+
+#[test]
+fn resume_with_an_edited_config_is_refused_and_lists_the_changes() {
+    let dir = scratch("edited");
+    let experiment = start(plan_in(&dir, &config(4, 200, 8, "")), StartPolicy::Fresh).unwrap();
+    assert!(drive(experiment, identity, Some(2)).is_none());
+    let scale_0 = file(&dir.join("out"), "scales/scale_000.json");
+    let edited = config(4, 200, 8, "").replace("n_test = 200", "n_test = 100").replace("epsilons = [0.0, 0.3]", "epsilons = [0.0]");
+    let err = start(plan_in(&dir, &edited), StartPolicy::Resume).unwrap_err();
+    let ExperimentError::PlanChanged { finished, changes, resume, .. } = &err else { panic!("{err}") };
+    assert_eq!((*finished, *resume), (2, true));
+    assert_eq!(changes, &["data.n_test: 200 → 100", "probe.epsilons: [0.0,0.3] → [0.0]"]);
+    let msg = err.to_string();
+    assert!(msg.contains("--resume cannot continue") && msg.contains("--restart"), "{msg}");
+    // Nothing was touched: the finished scales and run.json are the old plan's.
+    assert_eq!(file(&dir.join("out"), "scales/scale_000.json"), scale_0);
+    let run: RunFile = io::read_json(&dir.join("out/run.json")).unwrap();
+    assert_eq!(run.plan.data.n_test, 200);
+}
+
+#[test]
+fn a_new_run_over_finished_scales_is_refused_and_restart_starts_over() {
+    let dir = scratch("fresh-over");
+    let text = config(3, 200, 8, "");
+    drive(start(plan_in(&dir, &text), StartPolicy::Fresh).unwrap(), identity, None).unwrap();
+    // Same plan, no flag: refused, nothing lost.
+    let err = start(plan_in(&dir, &text), StartPolicy::Fresh).unwrap_err().to_string();
+    assert!(err.contains("already holds 3 of 3 finished scale(s) of this plan") && err.contains("--resume"), "{err}");
+    // Another plan, no flag: refused with the change.
+    let other = text.replace("seed = 3", "seed = 4");
+    let err = start(plan_in(&dir, &other), StartPolicy::Fresh).unwrap_err();
+    let ExperimentError::PlanChanged { changes, resume: false, .. } = &err else { panic!("{err}") };
+    assert_eq!(changes, &["data.seed: 3 → 4"]);
+    assert!(err.to_string().contains("a new run would overwrite"), "{err}");
+    // --restart: every scale recomputed under the new plan.
+    let result = drive(start(plan_in(&dir, &other), StartPolicy::Restart).unwrap(), identity, None).unwrap();
+    assert_eq!(result.results.provenance.scales_computed, 3);
+    assert_eq!(result.results.plan.data.seed, 4);
+    // Resume of a finished run computes nothing and writes the same scores.
+    let scores = file(&dir.join("out"), "scores.csv");
+    let again = drive(start(plan_in(&dir, &other), StartPolicy::Resume).unwrap(), identity, None).unwrap();
+    assert_eq!(again.results.provenance.scales_computed, 0);
+    assert_eq!(file(&dir.join("out"), "scores.csv"), scores);
+}
+
+#[test]
+fn a_corrupt_scale_file_is_named_with_what_to_do() {
+    let dir = scratch("corrupt");
+    let text = config(3, 200, 8, "");
+    drive(start(plan_in(&dir, &text), StartPolicy::Fresh).unwrap(), identity, None).unwrap();
+    let path = dir.join("out/scales/scale_001.json");
+    fs::write(&path, "{ \"schema\": \"synbench-scale/2\", ").unwrap();
+    let err = start(plan_in(&dir, &text), StartPolicy::Resume).unwrap_err().to_string();
+    assert!(err.starts_with(&path.display().to_string()), "{err}");
+    assert!(err.contains("Delete that file and run again with --resume: only that scale is recomputed"), "{err}");
+    fs::remove_file(&path).unwrap();
+    let result = drive(start(plan_in(&dir, &text), StartPolicy::Resume).unwrap(), identity, None).unwrap();
+    assert_eq!(result.results.provenance.scales_computed, 1);
+}
+
+#[test]
+fn scale_files_without_run_json_are_refused() {
+    let dir = scratch("unknown");
+    let text = config(2, 200, 8, "");
+    drive(start(plan_in(&dir, &text), StartPolicy::Fresh).unwrap(), identity, None).unwrap();
+    fs::remove_file(dir.join("out/run.json")).unwrap();
+    fs::remove_file(dir.join("out/results.json")).unwrap();
+    for policy in [StartPolicy::Fresh, StartPolicy::Resume] {
+        let err = start(plan_in(&dir, &text), policy).unwrap_err().to_string();
+        assert!(err.contains("holds 2 scale file(s) but no run.json"), "{err}");
+    }
+}
+
+#[test]
+fn a_partial_run_is_rescored_with_its_own_averaging_and_thresholds() {
+    let dir = scratch("partial");
+    let text = config(4, 300, 8, "[score]\nthresholds = [0.6, 0.8]\nmode = \"exact\"\n")
+        .replace("[probe]\n", "[probe]\naveraging = \"exact\"\n");
+    assert!(drive(start(plan_in(&dir, &text), StartPolicy::Fresh).unwrap(), identity, Some(2)).is_none());
+    let saved = SavedRun::load(&dir.join("out")).unwrap();
+    assert!(saved.is_partial() && saved.records.len() == 2 && saved.planned_scales == 4);
+    assert_eq!(saved.thresholds, [0.6, 0.8]);
+    assert_eq!((saved.averaging.name(), saved.mode.name()), ("exact", "exact"));
+    let table = saved.table().unwrap();
+    assert!(table.markdown().contains("partial run, 2 finished scale(s) only"), "{}", table.markdown());
+}
+
+#[test]
+fn results_json_round_trips_through_its_schema() {
+    let dir = scratch("schema");
+    // Φ(1) ≈ 0.84: the raw curve has no area above it, so scores there are
+    // non-finite (written as strings) and finite below.
+    let text = config(1, 200, 8, "").replace("scales = [0.4]", "scales = [0.1, 1.0]");
+    let result = drive(start(plan_in(&dir, &text), StartPolicy::Fresh).unwrap(), identity, None).unwrap();
+    let path = dir.join("out/results.json");
+    let read: ResultsFile = io::read_json(&path).unwrap();
+    assert_eq!(serde_json::to_value(&read).unwrap(), serde_json::to_value(&result.results).unwrap());
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"NaN\"") || text.contains("\"Infinity\""), "non-finite scores are strings");
+    assert!(read.scores[0].reference[0].0.is_finite(), "t = 0.6 has a raw area");
+    assert_eq!(read.schema, "synbench-result/2");
+    // And the folder reads back as a run, with the same table.
+    let saved = SavedRun::load(&dir.join("out")).unwrap();
+    assert_eq!(saved.table().unwrap().markdown(), result.table.markdown());
+    // result.save writes a folder that reads back the same.
+    let copy = dir.join("copy");
+    result.save(&copy).unwrap();
+    assert_eq!(SavedRun::load(&copy).unwrap().table().unwrap().csv(), result.table.csv());
+    assert_eq!(file(&copy, "scores.csv"), file(&dir.join("out"), "scores.csv"));
+}
+
+#[test]
+fn weights_trained_on_another_normalisation_are_reported() {
+    let dir = scratch("normalisation");
+    let plan = plan_in(&dir, &config(1, 100, 8, ""));
+    let info = EncoderInfo {
+        description: "an encoder trained on ImageNet".into(),
+        expected_normalization: Some(synbench_data::Normalization::imagenet()),
+    };
+    let options = StartOptions::for_plan(&plan, StartPolicy::Fresh);
+    let experiment = Experiment::start(plan, info, options).unwrap();
+    assert_eq!(experiment.warnings().len(), 1);
+    assert!(experiment.warnings()[0].contains("normalised as mean [0.485, 0.456, 0.406]"), "{:?}", experiment.warnings());
+    let result = drive(experiment, identity, None).unwrap();
+    assert_eq!(result.results.warnings.len(), 1);
+}
