@@ -146,7 +146,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
         let config = out.join(format!("bench_{backend}.toml"));
         std::fs::write(&config, protocol.config(backend, &dir))?;
         let mut cmd = Command::new(&binary);
-        cmd.arg("run").arg(&config).arg("--quiet").envs(torch_env.clone());
+        cmd.arg("run").arg(&config).arg("--quiet").arg("--restart").envs(torch_env.clone());
         let clock = Instant::now();
         run(&format!("synbench run {} ({backend})", config.display()), &mut cmd)?;
         let wall = clock.elapsed().as_secs_f64();

@@ -290,9 +290,10 @@ mod tidy {
 
     /// Normal (non-dev, non-build) dependencies of a package: all of them
     /// (`depth = None`) or those `depth` levels down.
-    fn dependencies(package: &str, depth: Option<u32>) -> Vec<String> {
+    fn dependencies(package: &str, depth: Option<u32>, extra: &[&str]) -> Vec<String> {
         let mut cmd = cargo();
-        cmd.args(["tree", "--package", package, "--edges", "normal", "--prefix", "none", "--format", "{p}"]);
+        cmd.args(["tree", "--package", package, "--edges", "normal", "--prefix", "none", "--format", "{p}"])
+            .args(extra);
         if let Some(depth) = depth {
             cmd.args(["--depth", &depth.to_string()]);
         }
@@ -323,30 +324,105 @@ mod tidy {
         // pulls anyhow through argmin, which is not our layering).
         let frameworks = ["burn", "tch", "torch-sys", "cubecl"];
         let io = ["anyhow", "clap", "serde_json", "toml", "indicatif", "plotters", "tracing-subscriber", "ndarray-npy"];
-        let layers: [(&str, &[&str], bool); 4] = [
+        // synbench-experiment writes result files (serde_json, toml, plotters)
+        // but is no front end.
+        let front_end = ["anyhow", "clap", "indicatif", "tracing-subscriber", "ndarray-npy", "mimalloc"];
+        let above = ["synbench-experiment", "synbench-cli", "synbench-py"];
+        let layers: [(&str, Vec<&str>, bool, &[&str]); 5] = [
             (
                 "synbench-theory",
-                &["synbench-data", "synbench-probe", "synbench-models", "synbench-cli", "ndarray"],
+                [&["synbench-data", "synbench-probe", "synbench-models", "ndarray"][..], &above].concat(),
                 true,
+                &io,
             ),
-            ("synbench-data", &["synbench-theory", "synbench-probe", "synbench-models", "synbench-cli"], true),
-            ("synbench-probe", &["synbench-data", "synbench-models", "synbench-cli"], true),
-            ("synbench-models", &["synbench-theory", "synbench-probe", "synbench-data", "synbench-cli"], false),
+            (
+                "synbench-data",
+                [&["synbench-theory", "synbench-probe", "synbench-models"][..], &above].concat(),
+                true,
+                &io,
+            ),
+            ("synbench-probe", [&["synbench-data", "synbench-models"][..], &above].concat(), true, &io),
+            // models may read the data crate's Normalization; Burn only with its features.
+            ("synbench-models", [&["synbench-theory", "synbench-probe"][..], &above].concat(), false, &io),
+            ("synbench-experiment", vec!["synbench-cli", "synbench-py"], true, &front_end),
         ];
-        for (package, internal, framework_free) in layers {
-            let all = dependencies(package, None);
-            let direct = dependencies(package, Some(1));
-            check(package, &all, internal, "at all");
+        for (package, internal, framework_free, direct_forbidden) in layers {
+            let all = dependencies(package, None, &[]);
+            let direct = dependencies(package, Some(1), &[]);
+            check(package, &all, &internal, "at all");
             if framework_free {
                 check(package, &all, &frameworks, "at all");
             }
-            check(package, &direct, &io, "directly");
+            check(package, &direct, direct_forbidden, "directly");
+        }
+        // Without its Burn features, synbench-models (what synbench-experiment
+        // links) is framework-free, and so is the cli's conformance build.
+        check(
+            "synbench-models",
+            &dependencies("synbench-models", None, &["--no-default-features"]),
+            &frameworks,
+            "without features",
+        );
+        check(
+            "synbench-cli",
+            &dependencies("synbench-cli", None, &["--no-default-features"]),
+            &frameworks,
+            "without features",
+        );
+    }
+
+    #[test]
+    fn the_no_models_cli_builds_and_runs_the_subcommands_without_an_encoder() {
+        // A target folder of its own: this binary must not replace the
+        // default build's target/debug/synbench that the cli tests run.
+        let target = project_root().join("target/tidy-no-models");
+        let out = cargo()
+            .args(["build", "--quiet", "-p", "synbench-cli", "--no-default-features", "--target-dir"])
+            .arg(&target)
+            .output()
+            .expect("cargo build runs");
+        assert!(out.status.success(), "the no-models cli does not build: {}", String::from_utf8_lossy(&out.stderr));
+        let binary = target.join("debug/synbench");
+        let help = Command::new(&binary).arg("--help").output().expect("the binary runs");
+        let help = String::from_utf8_lossy(&help.stdout);
+        for command in ["score", "table", "correlate", "probe", "conformance"] {
+            assert!(help.lines().any(|l| l.trim_start().starts_with(command)), "`{command}` missing from:\n{help}");
+        }
+        for command in ["run", "encode"] {
+            assert!(
+                !help.lines().any(|l| l.trim_start().starts_with(command)),
+                "`{command}` needs the models feature:\n{help}"
+            );
+        }
+        let fixtures = project_root().join("../shared/fixtures");
+        if fixtures.is_dir() {
+            let report = Command::new(&binary).arg("conformance").arg(&fixtures).output().expect("the binary runs");
+            let text = String::from_utf8_lossy(&report.stdout);
+            assert!(
+                report.status.success() && text.contains(" passed, 0 failed"),
+                "conformance without models: {text}"
+            );
         }
     }
 
     #[test]
     fn xtask_stays_light() {
-        let internal = ["synbench-theory", "synbench-data", "synbench-probe", "synbench-models", "synbench-cli"];
-        check("xtask", &dependencies("xtask", None), &internal, "at all");
+        let internal = [
+            "synbench-theory",
+            "synbench-data",
+            "synbench-probe",
+            "synbench-models",
+            "synbench-experiment",
+            "synbench-cli",
+        ];
+        check("xtask", &dependencies("xtask", None, &[]), &internal, "at all");
+        // An allow-list, not a deny-list: a new dependency of xtask is a decision.
+        let allowed = ["anyhow", "toml", "serde_json"];
+        for dependency in dependencies("xtask", Some(1), &[]) {
+            assert!(
+                allowed.contains(&dependency.as_str()),
+                "xtask depends on {dependency}; it may use only {allowed:?}"
+            );
+        }
     }
 }

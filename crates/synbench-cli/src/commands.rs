@@ -415,3 +415,23 @@ pub fn probe(args: &ProbeArgs) -> Result<ProbeReport> {
         robust_converged: robust.converged,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downstream_csv_reads_quoted_fields() {
+        let text = "model,\"ImageNet, top-1\",cifar10\n\"vit, tiny\",0.75,0.9\nvit_small , 0.8 ,0.95\n\n";
+        let table = parse_downstream(Path::new("down.csv"), text).unwrap();
+        assert_eq!(table.tasks, ["ImageNet, top-1", "cifar10"]);
+        assert_eq!(
+            table.rows,
+            [("vit, tiny".to_string(), vec![0.75, 0.9]), ("vit_small".to_string(), vec![0.8, 0.95])]
+        );
+        let err = parse_downstream(Path::new("down.csv"), "model,task\nvit,high\n").unwrap_err().to_string();
+        assert_eq!(err, "down.csv:2: `task` is \"high\", not a number");
+        let err = parse_downstream(Path::new("down.csv"), "model,a,b\nvit,0.5\n").unwrap_err();
+        assert!(format!("{err:#}").contains("down.csv: not valid CSV"), "{err:#}");
+    }
+}

@@ -40,14 +40,22 @@ fn synbench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_synbench"))
 }
 
-fn run(config: &Path, resume: bool) {
+/// `synbench run CONFIG --quiet [flag]`: its stderr, and whether it succeeded.
+fn try_run(config: &Path, flag: Option<&str>) -> (bool, String) {
     let mut cmd = synbench();
-    cmd.arg("run").arg(config).arg("--quiet");
-    if resume {
-        cmd.arg("--resume");
-    }
+    cmd.arg("run").arg(config).arg("--quiet").args(flag);
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "synbench run failed: {}", String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn run(config: &Path, resume: bool) {
+    let (ok, stderr) = try_run(config, resume.then_some("--resume"));
+    assert!(ok, "synbench run failed: {stderr}");
+}
+
+fn scale_files(out: &Path) -> usize {
+    std::fs::read_dir(out.join("scales"))
+        .map_or(0, |d| d.filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".json")).count())
 }
 
 #[test]
@@ -68,7 +76,7 @@ fn a_run_writes_every_output_and_identity_scores_near_one() {
     }
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
-    assert_eq!(results["schema"], "synbench-result/1");
+    assert_eq!(results["schema"], "synbench-result/2");
     // Identity (SPEC §5): the accuracy at scale s is Φ(s) up to the test
     // set's binomial noise (4 standard errors at n = 1024) plus the loss from
     // estimating a 16-dimensional probe from 1024 samples (< 0.01 here).
@@ -85,41 +93,67 @@ fn a_run_writes_every_output_and_identity_scores_near_one() {
 
 #[test]
 fn killed_and_resumed_run_matches_an_uninterrupted_one() {
+    // 12 scales at d = 512: long enough (a 512-wide probe per scale) that
+    // the kill lands mid-run; the test checks that it did.
     let whole = scratch("whole");
-    let config = write_config(&whole, 8, 4096, 256);
+    let config = write_config(&whole, 12, 2048, 512);
     run(&config, false);
     let expected = std::fs::read(whole.join("out/scores.csv")).unwrap();
 
     let killed = scratch("killed");
-    let config = write_config(&killed, 8, 4096, 256);
+    let config = write_config(&killed, 12, 2048, 512);
     let mut child = synbench().arg("run").arg(&config).arg("--quiet").spawn().unwrap();
-    let third = killed.join("out/scales/scale_002.json");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !third.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
+    let second = killed.join("out/scales/scale_001.json");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !second.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
     }
     child.kill().unwrap(); // SIGKILL on Unix
     let status = child.wait().unwrap();
-    assert!(third.exists(), "the run never finished scale 2");
-    if status.success() {
-        eprintln!("note: the run finished before it could be killed; resume is still checked");
-    } else {
-        assert!(!killed.join("out/results.json").exists(), "a killed run must not have final results");
-    }
+    let out = killed.join("out");
+    let finished = scale_files(&out);
+    assert!(!status.success(), "the run ended before the kill");
+    assert!((2..12).contains(&finished), "the kill must leave some but not all of 12 scales; found {finished}");
+    assert!(!out.join("results.json").exists(), "a killed run must not have final results");
+    let kept: Vec<Vec<u8>> =
+        (0..2).map(|i| std::fs::read(out.join(format!("scales/scale_{i:03}.json"))).unwrap()).collect();
+
     run(&config, true);
-    assert_eq!(std::fs::read(killed.join("out/scores.csv")).unwrap(), expected, "resumed scores differ");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["provenance"]["scales_computed"], 12 - finished as u64, "finished scales are reused");
+    for (i, bytes) in kept.iter().enumerate() {
+        assert_eq!(
+            &std::fs::read(out.join(format!("scales/scale_{i:03}.json"))).unwrap(),
+            bytes,
+            "scale {i} rewritten"
+        );
+    }
+    assert_eq!(std::fs::read(out.join("scores.csv")).unwrap(), expected, "resumed scores differ");
 }
 
 #[test]
-fn resume_refuses_scales_of_another_config() {
+fn an_edited_config_is_refused_with_its_changes_and_restart_starts_over() {
     let dir = scratch("other");
     let config = write_config(&dir, 3, 256, 8);
     run(&config, false);
     let before = std::fs::read(dir.join("out/scores.csv")).unwrap();
-    // Same output folder, different seed: every scale must be recomputed.
-    let text = std::fs::read_to_string(&config).unwrap().replace("seed = 3", "seed = 4");
+    // The same config again without a flag: refused, the run is kept.
+    let (ok, stderr) = try_run(&config, None);
+    assert!(!ok && stderr.contains("already holds 3 of 3 finished scale(s) of this plan"), "{stderr}");
+    // Same output folder, different seed and n_test: refused with and without --resume.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("seed = 3", "seed = 4")
+        .replace("n_test = 256", "n_test = 128");
     std::fs::write(&config, text).unwrap();
-    run(&config, true);
-    let after = std::fs::read(dir.join("out/scores.csv")).unwrap();
-    assert_ne!(before, after, "resume reused scales from a different config");
+    for flag in [Some("--resume"), None] {
+        let (ok, stderr) = try_run(&config, flag);
+        assert!(!ok, "{flag:?} accepted a changed plan");
+        assert!(stderr.contains("data.n_test: 256 → 128") && stderr.contains("data.seed: 3 → 4"), "{stderr}");
+    }
+    assert_eq!(std::fs::read(dir.join("out/scores.csv")).unwrap(), before, "a refused run touched the results");
+    let (ok, stderr) = try_run(&config, Some("--restart"));
+    assert!(ok, "{stderr}");
+    assert_ne!(std::fs::read(dir.join("out/scores.csv")).unwrap(), before, "--restart recomputed under the new plan");
 }

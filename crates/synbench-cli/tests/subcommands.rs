@@ -62,11 +62,13 @@ dir = "out"
     dir.join("out")
 }
 
+/// The run's table.md as formatted (4 decimals); the CSV's layout is
+/// snapshotted on hand-built rows in synbench-experiment, its numbers are
+/// checked numerically below.
 #[test]
-fn snapshots_of_a_fixed_small_run() {
+fn snapshot_of_a_fixed_small_run_table() {
     let out = identity_run(&scratch("snapshot"), 7, 8);
     insta::assert_snapshot!("table_md", std::fs::read_to_string(out.join("table.md")).unwrap());
-    insta::assert_snapshot!("scores_csv", std::fs::read_to_string(out.join("scores.csv")).unwrap());
 }
 
 #[test]

@@ -498,6 +498,51 @@ fn sin_cos_turns(k: u32) -> (f32, f32) {
     (f32::from_bits(s.to_bits() ^ sin_sign), f32::from_bits(c.to_bits() ^ cos_sign))
 }
 
+/// Whether [`Kernel::Best`] runs the explicit kernel on this CPU: pulp's
+/// x86-64-v3 level (AVX2, FMA, BMI1/2, LZCNT, …), the check `fill` makes.
+#[cfg(test)]
+fn explicit_kernel_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return pulp::x86::V3::try_new().is_some();
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+/// For the tests that hold [`Kernel::Best`] to the portable kernel's bits:
+/// on a CPU without AVX2 + FMA, `Best` *is* the portable kernel, and such a
+/// test compares it with itself. Says so on stderr, naming `test`, and
+/// panics where the environment variable `CI` is set (to anything but
+/// empty, `0` or `false`): CI runs on machines with AVX2, where a silent
+/// self-comparison would be a defect.
+#[cfg(test)]
+pub(crate) fn require_explicit_kernel(test: &str) {
+    use std::io::Write;
+    let ci = std::env::var("CI").ok();
+    if let Some((warning, fail)) = self_comparison(test, explicit_kernel_available(), ci.as_deref()) {
+        // Straight to stderr: libtest captures `eprintln!` of passing tests.
+        let _ = writeln!(std::io::stderr().lock(), "\n{warning}\n");
+        assert!(!fail, "{warning}");
+    }
+}
+
+/// The warning of [`require_explicit_kernel`] and whether it fails the test,
+/// or `None` where the explicit kernel runs.
+#[cfg(test)]
+fn self_comparison(test: &str, available: bool, ci: Option<&str>) -> Option<(String, bool)> {
+    if available {
+        return None;
+    }
+    let ci = ci.filter(|v| !(v.is_empty() || *v == "0" || v.eq_ignore_ascii_case("false")));
+    let mut warning = format!(
+        "WARNING: {test}: this CPU lacks AVX2 + FMA, so Kernel::Best is the portable kernel and the \
+         test compares the portable kernel with itself: the explicit AVX2 kernel's bits are NOT checked here"
+    );
+    if let Some(ci) = ci {
+        warning += &format!(" (CI={ci:?} is set and CI machines have AVX2: failing)");
+    }
+    Some((warning, ci.is_some()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,6 +621,7 @@ mod tests {
 
     #[test]
     fn kernels_agree_on_every_pipeline_length_and_leave_the_same_state() {
+        require_explicit_kernel("boxmuller::tests::kernels_agree_on_every_pipeline_length_and_leave_the_same_state");
         // The AVX2 loop's prologue and drain differ for 1, 2 and ≥ 3
         // blocks; a second fill must continue from the same state.
         for blocks in 1..=5 {
@@ -590,6 +636,20 @@ mod tests {
                     assert_eq!(best.state, portable.state, "{blocks} blocks, state after fill {round}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_self_comparison_is_announced_and_fails_under_ci() {
+        assert_eq!(self_comparison("t", true, Some("true")), None);
+        let (warning, fail) = self_comparison("the_test", false, None).unwrap();
+        assert!(!fail && warning.contains("the_test") && warning.contains("NOT checked"), "{warning}");
+        for ci in ["true", "1", "yes"] {
+            let (warning, fail) = self_comparison("the_test", false, Some(ci)).unwrap();
+            assert!(fail && warning.contains("the_test") && warning.contains("CI="), "{warning}");
+        }
+        for ci in ["", "0", "false", "FALSE"] {
+            assert!(!self_comparison("the_test", false, Some(ci)).unwrap().1, "CI={ci:?}");
         }
     }
 

@@ -44,6 +44,11 @@ pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
 /// of any generator can change (as commit 4f1b18a, the Estrin ln polynomial,
 /// moved 0.12 % of outputs). It goes into a run's resolved plan, so resume
 /// never mixes scales drawn by two revisions. 1: before 4f1b18a; 2: since.
+///
+/// Each revision's output is pinned, per generator, in `PINS` of the
+/// workspace's `tests/data_determinism.rs`: a change to the bits fails there
+/// with "bump GENERATOR_REVISION and update the pin", and a bump without a
+/// new entry fails too.
 pub const GENERATOR_REVISION: u32 = 2;
 
 /// Errors in mixture parameters; each names the field and what was expected.
@@ -538,6 +543,9 @@ mod tests {
 
     #[test]
     fn the_dispatched_simd_path_gives_the_bits_of_the_plain_path() {
+        // Without AVX2 + FMA this still holds the fused pass to the two-pass
+        // one, but the explicit kernel to nothing: said loudly, fatal in CI.
+        boxmuller::require_explicit_kernel("tests::the_dispatched_simd_path_gives_the_bits_of_the_plain_path");
         // 21 px: channel ends inside blocks and chunks (two passes); 16 px:
         // whole blocks per channel (one fused pass; 4 px: one block each);
         // a diagonal Σ exercises the per-coordinate gains.

@@ -389,7 +389,10 @@ impl Checker<'_> {
         let backend: Backend = self.choice("model.backend", &m.backend)?;
         let device = match &m.device {
             None => DeviceKind::Cpu,
-            Some(d) => d.get_ref().parse().map_err(|e: EncoderError| self.err("model.device", Some(d.span()), e.to_string()))?,
+            Some(d) => d
+                .get_ref()
+                .parse()
+                .map_err(|e: EncoderError| self.err("model.device", Some(d.span()), e.to_string()))?,
         };
         let batch_size = value(&m.batch_size).unwrap_or(64);
         if batch_size == 0 {
@@ -440,7 +443,9 @@ impl Checker<'_> {
                         format!("{other:?}: expected \"imagenet\", \"none\" or {{ mean = [...], std = [...] }}"),
                     ));
                 }
-                RawNormalize::Values { mean, std } => Normalization::PerChannel { mean: mean.clone(), std: std.clone() },
+                RawNormalize::Values { mean, std } => {
+                    Normalization::PerChannel { mean: mean.clone(), std: std.clone() }
+                }
             },
         };
         let mixture = MixtureParams::with_shape(shape)
@@ -494,18 +499,12 @@ impl Checker<'_> {
         )
         .map_err(|e| self.err("score.thresholds", span(&s.thresholds), e.to_string()))?;
 
-        let output_dir = normalize_lexically(&base_dir.join(value(&raw.output.dir).unwrap_or_else(|| "results".into())));
+        let output_dir =
+            normalize_lexically(&base_dir.join(value(&raw.output.dir).unwrap_or_else(|| "results".into())));
         Ok(Plan {
             file: self.path.to_path_buf(),
             model_name,
-            encoder: EncoderSpec {
-                model,
-                backend,
-                device,
-                batch_size,
-                precision,
-                seed: value(&m.seed).unwrap_or(0),
-            },
+            encoder: EncoderSpec { model, backend, device, batch_size, precision, seed: value(&m.seed).unwrap_or(0) },
             mixture,
             scales,
             n_train,
@@ -659,13 +658,16 @@ mod tests {
             "[model]\narch = \"identity\"\ndevice = \"gpu\"\n",
             "exp.toml:3: `model.device`: device \"gpu\" is unknown: expected \"cpu\", \"cuda\" or \"cuda:N\"",
         );
-        check_error("[model]\narch = \"identity\"\nbogus = 1\n", "exp.toml:3: `bogus`: unknown field `bogus`, expected one of `arch`, `preset`, `img_size`, `patch_size`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`, `global_pool`, `output_dim`, `weights`, `backend`, `device`, `batch_size`, `seed`, `precision`");
+        check_error(
+            "[model]\narch = \"identity\"\nbogus = 1\n",
+            "exp.toml:3: `bogus`: unknown field `bogus`, expected one of `arch`, `preset`, `img_size`, `patch_size`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`, `global_pool`, `output_dim`, `weights`, `backend`, `device`, `batch_size`, `seed`, `precision`",
+        );
     }
 
     #[test]
     fn defaults_fill_the_paper_protocol() {
-        let plan = parse(Path::new("configs/x.toml"), "[model]\narch = \"vit\"\npreset = \"vit_tiny_patch16_224\"\n")
-            .unwrap();
+        let plan =
+            parse(Path::new("configs/x.toml"), "[model]\narch = \"vit\"\npreset = \"vit_tiny_patch16_224\"\n").unwrap();
         assert_eq!(plan.mixture.sample_shape(), [3, 224, 224]);
         assert_eq!(plan.mixture.normalization(), &Normalization::imagenet());
         assert_eq!(plan.scales.len(), 49);

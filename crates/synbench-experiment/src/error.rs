@@ -131,13 +131,17 @@ pub enum ExperimentError {
     #[error(transparent)]
     Theory(#[from] synbench_theory::TheoryError),
     /// `finish` was called before every scale was done.
-    #[error("the run is not finished: scale(s) {missing:?} still need their batches (call next_batch until it returns none)")]
+    #[error(
+        "the run is not finished: scale(s) {missing:?} still need their batches (call next_batch until it returns none)"
+    )]
     NotFinished {
         /// Indices of unfinished scales.
         missing: Vec<usize>,
     },
     /// An earlier error stopped the run; finished scales are on disk.
-    #[error("the experiment stopped after an earlier error ({0}); finished scales are kept: start it again with resume")]
+    #[error(
+        "the experiment stopped after an earlier error ({0}); finished scales are kept: start it again with resume"
+    )]
     Stopped(String),
     /// Saved runs cannot be tabulated together as asked.
     #[error("{0}")]

@@ -38,8 +38,8 @@ use crate::io::{create_dir_all, read_json, write_json};
 use crate::resolved::{RUN_SCHEMA, ResolvedPlan, RunFile};
 use crate::saved::{RESULTS_FILE, RUN_FILE, SavedRun, read_scale, scale_files, scale_path};
 use crate::schema::{
-    CrateVersions, EpsilonScores, JsonF64, OutcomeJson, Provenance, RESULT_SCHEMA, ResultsFile, ScaleFile,
-    ScaleRecord, ScaleSummary, ScoredEpsilon, StageSeconds, peak_rss_mib,
+    CrateVersions, EpsilonScores, JsonF64, OutcomeJson, Provenance, RESULT_SCHEMA, ResultsFile, ScaleFile, ScaleRecord,
+    ScaleSummary, ScoredEpsilon, StageSeconds, peak_rss_mib,
 };
 use crate::table::{ScoreTable, best_epsilons};
 
@@ -396,7 +396,10 @@ impl Experiment {
         let clock = Instant::now();
         match &mut current.phase {
             Phase::Train(stats) => {
-                stats.get_or_insert_with(|| ClassStatistics::new(dim)).fold(features, batch.labels.view()).map_err(probe_error)?;
+                stats
+                    .get_or_insert_with(|| ClassStatistics::new(dim))
+                    .fold(features, batch.labels.view())
+                    .map_err(probe_error)?;
             }
             Phase::Test(evaluator) => evaluator.fold(features, batch.labels.view()).map_err(probe_error)?,
         }
@@ -432,7 +435,8 @@ impl Experiment {
     /// scores.csv, table.md, the figures and results.json.
     pub fn finish(mut self) -> Result<RunResult> {
         self.check_running()?;
-        let missing: Vec<usize> = self.records.iter().enumerate().filter(|(_, r)| r.is_none()).map(|(i, _)| i).collect();
+        let missing: Vec<usize> =
+            self.records.iter().enumerate().filter(|(_, r)| r.is_none()).map(|(i, _)| i).collect();
         if !missing.is_empty() {
             return Err(ExperimentError::NotFinished { missing });
         }
@@ -452,69 +456,69 @@ impl Experiment {
         let (times, wall) = (self.times, self.started.elapsed().as_secs_f64());
         let r = &self.resolved;
         let results = ResultsFile {
-                schema: RESULT_SCHEMA.into(),
-                provenance: Provenance {
-                    synbench_version: env!("CARGO_PKG_VERSION").into(),
-                    crate_versions: CrateVersions {
-                        synbench: env!("CARGO_PKG_VERSION").into(),
-                        burn: synbench_models::BURN_VERSION.into(),
-                    },
-                    git_hash: option_env!("SYNBENCH_GIT_HASH").unwrap_or("unknown").into(),
-                    backend: r.model.backend.clone(),
-                    device: r.model.device.clone(),
-                    precision: r.model.precision.clone(),
-                    data_seed: r.data.seed,
-                    data_generator: r.data.generator.clone(),
-                    generator_revision: r.generator_revision,
-                    model_seed: r.model.seed,
-                    config_file: self.plan.file.display().to_string(),
-                    plan_hash: self.hash.clone(),
-                    finished_unix: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs()),
-                    seconds: wall,
-                    stage_seconds: times,
-                    scales_computed: self.computed,
-                    images_encoded: self.images,
-                    encoder_images_per_second: (times.encoding > 0.0).then(|| self.images as f64 / times.encoding),
-                    peak_rss_mib: peak_rss_mib(),
+            schema: RESULT_SCHEMA.into(),
+            provenance: Provenance {
+                synbench_version: env!("CARGO_PKG_VERSION").into(),
+                crate_versions: CrateVersions {
+                    synbench: env!("CARGO_PKG_VERSION").into(),
+                    burn: synbench_models::BURN_VERSION.into(),
                 },
-                plan: r.clone(),
-                model: saved.model.clone(),
-                encoder: saved.encoder.clone(),
-                averaging: saved.averaging.name().into(),
-                epsilons: saved.epsilons.clone(),
-                thresholds: thresholds.to_vec(),
-                scales: saved
-                    .records
-                    .iter()
-                    .map(|rec| ScaleSummary {
-                        index: rec.index,
-                        scale: rec.scale,
-                        raw: OutcomeJson::from(rec.raw),
-                        representation: rec
-                            .epsilons
-                            .iter()
-                            .map(|e| {
-                                let o = e.outcome(saved.averaging);
-                                ScoredEpsilon { epsilon: e.epsilon, accuracy: o.accuracy, bound: o.scaled_bound }
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-                scores: saved
-                    .epsilons
-                    .iter()
-                    .enumerate()
-                    .map(|(e, &epsilon)| EpsilonScores {
-                        epsilon,
-                        reference: reference[e].scores.iter().map(|&s| JsonF64(s)).collect(),
-                        exact: exact[e].scores.iter().map(|&s| JsonF64(s)).collect(),
-                    })
-                    .collect(),
-                score_mode: mode.name().into(),
-                best_epsilon: best_epsilons(&first.iter().collect::<Vec<_>>(), thresholds.len()),
-                warnings: self.warnings.clone(),
+                git_hash: option_env!("SYNBENCH_GIT_HASH").unwrap_or("unknown").into(),
+                backend: r.model.backend.clone(),
+                device: r.model.device.clone(),
+                precision: r.model.precision.clone(),
+                data_seed: r.data.seed,
+                data_generator: r.data.generator.clone(),
+                generator_revision: r.generator_revision,
+                model_seed: r.model.seed,
+                config_file: self.plan.file.display().to_string(),
+                plan_hash: self.hash.clone(),
+                finished_unix: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+                seconds: wall,
+                stage_seconds: times,
+                scales_computed: self.computed,
+                images_encoded: self.images,
+                encoder_images_per_second: (times.encoding > 0.0).then(|| self.images as f64 / times.encoding),
+                peak_rss_mib: peak_rss_mib(),
+            },
+            plan: r.clone(),
+            model: saved.model.clone(),
+            encoder: saved.encoder.clone(),
+            averaging: saved.averaging.name().into(),
+            epsilons: saved.epsilons.clone(),
+            thresholds: thresholds.to_vec(),
+            scales: saved
+                .records
+                .iter()
+                .map(|rec| ScaleSummary {
+                    index: rec.index,
+                    scale: rec.scale,
+                    raw: OutcomeJson::from(rec.raw),
+                    representation: rec
+                        .epsilons
+                        .iter()
+                        .map(|e| {
+                            let o = e.outcome(saved.averaging);
+                            ScoredEpsilon { epsilon: e.epsilon, accuracy: o.accuracy, bound: o.scaled_bound }
+                        })
+                        .collect(),
+                })
+                .collect(),
+            scores: saved
+                .epsilons
+                .iter()
+                .enumerate()
+                .map(|(e, &epsilon)| EpsilonScores {
+                    epsilon,
+                    reference: reference[e].scores.iter().map(|&s| JsonF64(s)).collect(),
+                    exact: exact[e].scores.iter().map(|&s| JsonF64(s)).collect(),
+                })
+                .collect(),
+            score_mode: mode.name().into(),
+            best_epsilon: best_epsilons(&first.iter().collect::<Vec<_>>(), thresholds.len()),
+            warnings: self.warnings.clone(),
         };
         let files = match &dir {
             Some(_) => saved.write_outputs(&table, &results)?,

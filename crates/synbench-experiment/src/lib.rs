@@ -16,6 +16,7 @@
 //! CLI drives an [`Experiment`] with a synbench-models encoder; the Python
 //! package drives it with any framework's model.
 #![deny(missing_docs)]
+#![doc = include_str!("../README.md")]
 
 pub mod config;
 mod error;

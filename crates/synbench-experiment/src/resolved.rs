@@ -184,9 +184,7 @@ impl ResolvedPlan {
         };
         let normalize = match plan.mixture.normalization() {
             Normalization::None => None,
-            Normalization::PerChannel { mean, std } => {
-                Some(ResolvedNormalize { mean: mean.clone(), std: std.clone() })
-            }
+            Normalization::PerChannel { mean, std } => Some(ResolvedNormalize { mean: mean.clone(), std: std.clone() }),
         };
         Self {
             generator_revision: GENERATOR_REVISION,
@@ -244,7 +242,8 @@ impl ResolvedPlan {
 
     /// Every field that differs from `old`, as `path: old → new`.
     pub fn changes_from(&self, old: &ResolvedPlan) -> Vec<String> {
-        let (old, new) = (serde_json::to_value(old).expect("serialises"), serde_json::to_value(self).expect("serialises"));
+        let (old, new) =
+            (serde_json::to_value(old).expect("serialises"), serde_json::to_value(self).expect("serialises"));
         let mut changes = Vec::new();
         diff("", &old, &new, &mut changes);
         changes

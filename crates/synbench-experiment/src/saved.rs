@@ -61,7 +61,8 @@ pub fn read_scale(path: &Path, plan_hash: &str, scales: &[f64]) -> Result<ScaleR
         )));
     }
     let expected_name = format!("scale_{:03}.json", file.index);
-    if path.file_name().is_none_or(|n| n.to_string_lossy() != expected_name) || scales.get(file.index) != Some(&file.scale)
+    if path.file_name().is_none_or(|n| n.to_string_lossy() != expected_name)
+        || scales.get(file.index) != Some(&file.scale)
     {
         return Err(corrupt(format!(
             "holds scale {} (s = {}), which is not that file's place in the plan's grid",
@@ -146,7 +147,10 @@ impl SavedRun {
         } else if run.is_file() {
             let file: RunFile = read_json(&run)?;
             if file.schema != RUN_SCHEMA {
-                return Err(ExperimentError::schema(&run, format!("`schema` is {:?}, expected {RUN_SCHEMA:?}", file.schema)));
+                return Err(ExperimentError::schema(
+                    &run,
+                    format!("`schema` is {:?}, expected {RUN_SCHEMA:?}", file.schema),
+                ));
             }
             let records = read_all(dir, &file.plan_hash, &file.plan.data.scales)?;
             if records.is_empty() {
@@ -226,7 +230,10 @@ impl SavedRun {
         let dir = &self.dir;
         crate::io::create_dir_all(dir)?;
         write_atomic(&dir.join("scores.csv"), table.csv().as_bytes())?;
-        write_atomic(&dir.join("table.md"), format!("## SynBench-score: {}\n\n{}", self.model, table.markdown()).as_bytes())?;
+        write_atomic(
+            &dir.join("table.md"),
+            format!("## SynBench-score: {}\n\n{}", self.model, table.markdown()).as_bytes(),
+        )?;
         let mut written = vec![dir.join("scores.csv"), dir.join("table.md")];
         written.extend(self.write_figures()?);
         write_json(&dir.join(RESULTS_FILE), results)?;
@@ -237,8 +244,7 @@ impl SavedRun {
 
 /// Every finished scale file of plan `plan_hash` in `dir`, in grid order.
 pub fn read_all(dir: &Path, plan_hash: &str, scales: &[f64]) -> Result<Vec<ScaleRecord>> {
-    let mut records =
-        scale_files(dir)?.iter().map(|p| read_scale(p, plan_hash, scales)).collect::<Result<Vec<_>>>()?;
+    let mut records = scale_files(dir)?.iter().map(|p| read_scale(p, plan_hash, scales)).collect::<Result<Vec<_>>>()?;
     records.sort_by_key(|r| r.index);
     Ok(records)
 }

@@ -108,12 +108,8 @@ impl ScoreTable {
             }
             out.push('\n');
         }
-        let _ = writeln!(
-            out,
-            "\nSynBench-score, {} score mode, {} averaging.",
-            self.mode.name(),
-            self.averaging.name()
-        );
+        let _ =
+            writeln!(out, "\nSynBench-score, {} score mode, {} averaging.", self.mode.name(), self.averaging.name());
         for note in &self.notes {
             let _ = writeln!(out, "{note}");
         }
@@ -235,3 +231,43 @@ pub fn score_table(runs: &[SavedRun], options: &ScoreOptions) -> Result<ScoreTab
     Ok(ScoreTable { thresholds, mode, averaging, rows, notes })
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two models, one with a comma in its name, a NaN score, and a tie.
+    fn table() -> ScoreTable {
+        let row = |model: &str, epsilon: f64, scores: [f64; 3]| ScoreRow {
+            model: model.into(),
+            epsilon,
+            scores: scores.to_vec(),
+        };
+        ScoreTable {
+            thresholds: vec![0.6, 0.8, 0.99],
+            mode: ScoreMode::Reference,
+            averaging: Averaging::Exact,
+            rows: vec![
+                row("vit_tiny", 0.0, [0.91, 0.875, f64::NAN]),
+                row("vit_tiny", 0.2, [0.93, 0.875, 0.5]),
+                row("my, \"model\"", 0.0, [0.1, 0.2, 0.3]),
+            ],
+            notes: vec!["vit_tiny: random init".into()],
+        }
+    }
+
+    #[test]
+    fn csv_layout() {
+        insta::assert_snapshot!("scores_csv", table().csv());
+    }
+
+    #[test]
+    fn markdown_layout() {
+        insta::assert_snapshot!("table_md", table().markdown());
+    }
+
+    #[test]
+    fn best_epsilon_skips_nan_and_keeps_the_smaller_on_ties() {
+        let t = table();
+        assert_eq!(t.best_epsilons()[0], ("vit_tiny".to_string(), vec![Some(0.2), Some(0.0), Some(0.2)]));
+    }
+}

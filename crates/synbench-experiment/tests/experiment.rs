@@ -154,7 +154,9 @@ fn resume_with_an_edited_config_is_refused_and_lists_the_changes() {
     let experiment = start(plan_in(&dir, &config(4, 200, 8, "")), StartPolicy::Fresh).unwrap();
     assert!(drive(experiment, identity, Some(2)).is_none());
     let scale_0 = file(&dir.join("out"), "scales/scale_000.json");
-    let edited = config(4, 200, 8, "").replace("n_test = 200", "n_test = 100").replace("epsilons = [0.0, 0.3]", "epsilons = [0.0]");
+    let edited = config(4, 200, 8, "")
+        .replace("n_test = 200", "n_test = 100")
+        .replace("epsilons = [0.0, 0.3]", "epsilons = [0.0]");
     let err = start(plan_in(&dir, &edited), StartPolicy::Resume).unwrap_err();
     let ExperimentError::PlanChanged { finished, changes, resume, .. } = &err else { panic!("{err}") };
     assert_eq!((*finished, *resume), (2, true));
@@ -269,7 +271,11 @@ fn weights_trained_on_another_normalisation_are_reported() {
     let options = StartOptions::for_plan(&plan, StartPolicy::Fresh);
     let experiment = Experiment::start(plan, info, options).unwrap();
     assert_eq!(experiment.warnings().len(), 1);
-    assert!(experiment.warnings()[0].contains("normalised as mean [0.485, 0.456, 0.406]"), "{:?}", experiment.warnings());
+    assert!(
+        experiment.warnings()[0].contains("normalised as mean [0.485, 0.456, 0.406]"),
+        "{:?}",
+        experiment.warnings()
+    );
     let result = drive(experiment, identity, None).unwrap();
     assert_eq!(result.results.warnings.len(), 1);
 }

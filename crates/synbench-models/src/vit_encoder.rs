@@ -8,8 +8,8 @@ use ndarray::{Array2, ArrayView2, Axis, concatenate};
 use rayon::prelude::*;
 
 use crate::backend::{Backend, DeviceKind, Precision, burn_device};
-use crate::vit::{VisionTransformer, VitConfig};
 use crate::checkpoint::load_timm_checkpoint;
+use crate::vit::{VisionTransformer, VitConfig};
 use crate::{Encoder, EncoderError, Normalization};
 
 /// Images per forward pass on the flex backend, whose element-wise kernels

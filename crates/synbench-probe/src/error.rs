@@ -135,7 +135,10 @@ pub(crate) fn check_label_count(rows: usize, labels: usize, label_tensor: &'stat
 }
 
 /// Names the first NaN or infinite entry of a feature tensor.
-pub(crate) fn check_finite<A: Copy + Into<f64>>(features: &ndarray::ArrayView2<'_, A>, tensor: &'static str) -> Result<()> {
+pub(crate) fn check_finite<A: Copy + Into<f64>>(
+    features: &ndarray::ArrayView2<'_, A>,
+    tensor: &'static str,
+) -> Result<()> {
     for ((row, col), &value) in features.indexed_iter() {
         let value: f64 = value.into();
         if !value.is_finite() {

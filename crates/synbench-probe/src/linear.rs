@@ -314,32 +314,41 @@ impl<D: Data<Elem = f64>, T: AsSingleTargets<Elem = u8>> Fit<ArrayBase<D, Ix2>, 
         let s = labels.mapv(signed);
         let (mut w, mut b) = (Array1::zeros(x.ncols()), 0.0);
         let (mut f, mut gw, mut gb) = self.objective(x, &s, &w, b);
+        // The gradient in w scales with the features; so that the test does
+        // not depend on their units, the tolerance is relative to the
+        // gradient at the start where that exceeds 1 (absolute below).
+        let tolerance = self.gradient_tolerance * max_abs(&gw, gb).max(1.0);
         let mut step = 1.0;
         let mut iterations = 0;
-        let mut converged = false;
-        while iterations < self.max_iterations {
-            let gmax = gw.iter().fold(gb.abs(), |m, v| m.max(v.abs()));
-            if gmax < self.gradient_tolerance {
-                converged = true;
-                break;
+        let converged = loop {
+            if max_abs(&gw, gb) <= tolerance {
+                break true;
             }
-            iterations += 1;
+            if iterations == self.max_iterations {
+                break false;
+            }
             let g2 = gw.dot(&gw) + gb * gb;
             // Armijo backtracking from the trial step.
-            let (w_new, b_new, f_new, gw_new, gb_new) = loop {
+            let accepted = loop {
                 let w_try = &w - &(&gw * step);
                 let b_try = b - step * gb;
                 let (f_try, gw_try, gb_try) = self.objective(x, &s, &w_try, b_try);
-                if f_try <= f - 1e-4 * step * g2 || step < 1e-20 {
-                    break (w_try, b_try, f_try, gw_try, gb_try);
+                if f_try <= f - 1e-4 * step * g2 {
+                    break Some((w_try, b_try, f_try, gw_try, gb_try));
                 }
                 step *= 0.5;
+                if step < MIN_STEP {
+                    break None;
+                }
             };
-            if step < 1e-20 {
-                // No descent left at machine precision: a stationary point.
-                converged = true;
-                break;
-            }
+            // No step down to MIN_STEP decreases the objective. The iterate
+            // stays where it was, and its gradient has just failed the
+            // tolerance: a stall (of a badly conditioned or nearly
+            // non-smooth objective, e.g. a tiny κ), not a stationary point.
+            let Some((w_new, b_new, f_new, gw_new, gb_new)) = accepted else {
+                break false;
+            };
+            iterations += 1;
             // Barzilai–Borwein trial step for the next iteration.
             let (dw, db) = (&w_new - &w, b_new - b);
             let (yw, yb) = (&gw_new - &gw, gb_new - gb);
@@ -347,7 +356,7 @@ impl<D: Data<Elem = f64>, T: AsSingleTargets<Elem = u8>> Fit<ArrayBase<D, Ix2>, 
             let ss = dw.dot(&dw) + db * db;
             step = if sy > 0.0 { (ss / sy).clamp(1e-10, 1e10) } else { step * 2.0 };
             (w, b, f, gw, gb) = (w_new, b_new, f_new, gw_new, gb_new);
-        }
+        };
         Ok(FittedRobustLogistic { model: LinearModel::new(w, b), iterations, converged, objective: f })
     }
 }
