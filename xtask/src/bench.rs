@@ -182,6 +182,34 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
         peak_rss_mib: number(&torch, &["peak_rss_mb"])?,
     });
 
+    // The Python package driving the same timm model on torch CPU (its wheel
+    // built from this checkout into the venv).
+    let mut pip = Command::new(&python);
+    pip.args(["-m", "pip", "install", "--quiet", "--no-build-isolation", "--force-reinstall", "--no-deps"])
+        .arg(root.join("crates/synbench-py"));
+    run("pip install ./crates/synbench-py", &mut pip)?;
+    let py_json = out.join("synbench_py.json");
+    let mut spy = Command::new(&python);
+    spy.current_dir(&root)
+        .arg("scripts/bench_synbench_py.py")
+        .args(["--img-size", &protocol.img_size.to_string(), "--scales", &scales.join(",")])
+        .args(["--n-train", &protocol.n.to_string(), "--n-test", &protocol.n.to_string()])
+        .args(["--batch", &protocol.batch.to_string(), "--json"])
+        .arg(&py_json);
+    let clock = Instant::now();
+    run("synbench-py + timm on torch CPU (scripts/bench_synbench_py.py)", &mut spy)?;
+    let wall = clock.elapsed().as_secs_f64();
+    let spy = read_json(&py_json)?;
+    runs.push(PipelineRun {
+        name: "synbench-py".into(),
+        stages: STAGES.iter().map(|s| number(&spy, &["stages_s", s])).collect::<Result<_>>()?,
+        // The run's own wall (from the Experiment to the results), as the CLI's
+        // results.json reports it; `wall` above adds interpreter start and imports.
+        wall: number(&spy, &["wall_s"])?.min(wall),
+        images_per_second: number(&spy, &["images_per_s"])?,
+        peak_rss_mib: number(&spy, &["peak_rss_mb"])?,
+    });
+
     // Micro-benchmarks: criterion on our side, the Python baselines on theirs.
     let micro = if quick { None } else { Some(micro_benchmarks(&python, &out)?) };
 

@@ -43,6 +43,8 @@ commands:
 /// upgrade torch and break its CUDA 12 libraries.
 const TORCH_PINS: [&str; 2] = ["torch==2.9.0", "torchvision==0.24.0"];
 const PYTHON_PACKAGES: [&str; 3] = ["timm==1.0.31", "safetensors", "numpy"];
+/// What the Python package's build and tests need in the same venv.
+const PYTHON_TEST_PACKAGES: [&str; 4] = ["maturin>=1.9,<2", "pytest", "pandas", "tqdm"];
 
 fn main() -> ExitCode {
     match xtask() {
@@ -159,7 +161,34 @@ fn test(fixtures: &Path) -> Result<()> {
     tests.args(["test", "--workspace"]).args(features);
     with_env(&mut tests);
     run("cargo test --workspace", &mut tests)?;
-    conformance(fixtures)
+    conformance(fixtures)?;
+    python_tests(libtorch.as_deref())
+}
+
+/// The Python package: built into the venv from this checkout (the same
+/// `pip install ./crates/synbench-py` the README gives, without build
+/// isolation so it reuses the venv's maturin), then its pytest suite, which
+/// compares it with the `synbench` binary the cargo tests built.
+fn python_tests(libtorch: Option<&[(String, String)]>) -> Result<()> {
+    let Some(vars) = libtorch else {
+        if env::var_os("CI").is_some() {
+            bail!("CI must run the Python tests: run `cargo xtask setup libtorch` first (.ci/run does)");
+        }
+        eprintln!("==> no venv (cargo xtask setup libtorch): skipping the Python package's tests");
+        return Ok(());
+    };
+    let mut pip = Command::new(venv_python());
+    pip.args(["-m", "pip", "install", "--quiet", "--no-build-isolation", "--force-reinstall", "--no-deps"])
+        .arg(project_root().join("crates/synbench-py"))
+        .envs(vars.iter().map(|(k, v)| (k, v)));
+    run("pip install ./crates/synbench-py (maturin, release)", &mut pip)?;
+    let mut pytest = Command::new(venv_python());
+    pytest
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .arg(project_root().join("crates/synbench-py/tests"))
+        .env("SYNBENCH_BIN", project_root().join("target/debug/synbench"))
+        .envs(vars.iter().map(|(k, v)| (k, v)));
+    run("pytest crates/synbench-py/tests", &mut pytest)
 }
 
 /// The `[model] backend` a config names (default flex).
@@ -218,7 +247,8 @@ pub(crate) fn venv_python() -> PathBuf {
 
 /// Whether the venv has the pinned torch (and timm).
 fn venv_ready() -> bool {
-    let check = "import torch, timm, safetensors, sys; sys.exit(0 if torch.__version__.startswith('2.9.0') else 1)";
+    let check = "import torch, timm, safetensors, pytest, pandas, tqdm, maturin, sys; \
+                 sys.exit(0 if torch.__version__.startswith('2.9.0') else 1)";
     venv_python().is_file()
         && Command::new(venv_python()).args(["-c", check]).output().is_ok_and(|o| o.status.success())
 }
@@ -228,12 +258,21 @@ pub(crate) fn setup_libtorch() -> Result<PathBuf> {
     if venv_ready() {
         eprintln!("==> {} already has torch 2.9.0 and timm", venv_dir().display());
     } else {
-        run("python3 -m venv .venv", Command::new("python3").args(["-m", "venv"]).arg(venv_dir()))?;
+        if !venv_python().is_file() {
+            run("python3 -m venv .venv", Command::new("python3").args(["-m", "venv"]).arg(venv_dir()))?;
+        }
         let constraints = venv_dir().join("constraints.txt");
         std::fs::write(&constraints, TORCH_PINS.join("\n") + "\n")?;
         let mut pip = Command::new(venv_python());
-        pip.args(["-m", "pip", "install", "--quiet", "-c"]).arg(&constraints).args(TORCH_PINS).args(PYTHON_PACKAGES);
-        run("pip install torch==2.9.0 torchvision==0.24.0 timm (about 7 GB, a few minutes)", &mut pip)?;
+        pip.args(["-m", "pip", "install", "--quiet", "-c"])
+            .arg(&constraints)
+            .args(TORCH_PINS)
+            .args(PYTHON_PACKAGES)
+            .args(PYTHON_TEST_PACKAGES);
+        run(
+            "pip install torch==2.9.0 torchvision==0.24.0 timm maturin pytest pandas (about 7 GB, a few minutes)",
+            &mut pip,
+        )?;
     }
     if let Some(vars) = libtorch_env()? {
         eprintln!("==> to build and run the tch backend by hand:");

@@ -93,15 +93,15 @@ fn a_run_writes_every_output_and_identity_scores_near_one() {
 
 #[test]
 fn killed_and_resumed_run_matches_an_uninterrupted_one() {
-    // 12 scales at d = 512: long enough (a 512-wide probe per scale) that
-    // the kill lands mid-run; the test checks that it did.
+    // 10 scales at d = 256: long enough that the kill lands mid-run; the
+    // test checks that it did.
     let whole = scratch("whole");
-    let config = write_config(&whole, 12, 2048, 512);
+    let config = write_config(&whole, 10, 2048, 256);
     run(&config, false);
     let expected = std::fs::read(whole.join("out/scores.csv")).unwrap();
 
     let killed = scratch("killed");
-    let config = write_config(&killed, 12, 2048, 512);
+    let config = write_config(&killed, 10, 2048, 256);
     let mut child = synbench().arg("run").arg(&config).arg("--quiet").spawn().unwrap();
     let second = killed.join("out/scales/scale_001.json");
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -113,7 +113,7 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one() {
     let out = killed.join("out");
     let finished = scale_files(&out);
     assert!(!status.success(), "the run ended before the kill");
-    assert!((2..12).contains(&finished), "the kill must leave some but not all of 12 scales; found {finished}");
+    assert!((2..10).contains(&finished), "the kill must leave some but not all of 10 scales; found {finished}");
     assert!(!out.join("results.json").exists(), "a killed run must not have final results");
     let kept: Vec<Vec<u8>> =
         (0..2).map(|i| std::fs::read(out.join(format!("scales/scale_{i:03}.json"))).unwrap()).collect();
@@ -121,7 +121,7 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one() {
     run(&config, true);
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
-    assert_eq!(results["provenance"]["scales_computed"], 12 - finished as u64, "finished scales are reused");
+    assert_eq!(results["provenance"]["scales_computed"], 10 - finished as u64, "finished scales are reused");
     for (i, bytes) in kept.iter().enumerate() {
         assert_eq!(
             &std::fs::read(out.join(format!("scales/scale_{i:03}.json"))).unwrap(),

@@ -25,6 +25,32 @@
 //! Layout (fixed, whatever the hardware): the normals of one sample come in
 //! blocks of 16; in each block lane `l` turns one `(u1, u2)` pair into
 //! positions `l` (cosine) and `8 + l` (sine).
+//!
+//! How the kernel got here (each step kept the output bits, except the
+//! Estrin change, which bumped `GENERATOR_REVISION`; figures are A/B ratios
+//! measured in one session on two cores):
+//!
+//! * `c8cde61` — the explicit AVX2 + FMA kernel and one fused pass
+//!   (normals → `z·gain + offset`) when channels are whole blocks of 16 and
+//!   Σ = I: the auto-vectoriser had scalarised xoshiro in the fused form.
+//!   Batch 64 at d = 150 528: 6.6 k → 9.1–10.0 k samples/s. Otherwise the
+//!   normals go through an L1-sized buffer and a second affine pass.
+//! * `4f1b18a` — Estrin's scheme for the ln polynomial (4 dependent FMAs
+//!   instead of 8): +7 % generation, max 0.84 vs 0.82 ulp over all 2^24
+//!   uniforms; 0.12 % of outputs moved by one rounding (revision 2).
+//! * `0b1f042` — software pipelining by one block (draws + ln of block i + 1
+//!   before the √ and sin/cos of block i): the profile had a third of its
+//!   samples on the √ waiting for its own ln chain; +15 % (11.2–13.3 k vs
+//!   9.8–10.5 k samples/s).
+//! * `4f4466b`, `c250ade`, `3444ba5` — the ln entry as an integer mantissa
+//!   / exponent split with the 2^-24 scale folded into the exponent bias,
+//!   constants as memory operands, and the three-stage pipeline (block
+//!   i + 2's draws and split, block i + 1's ln and sin/cos, block i's √ and
+//!   stores) as prologue, branch-free steady state and drain.
+//! * `3a04855` (in the run, not here) — beside a CPU encoder the generator
+//!   draws in a one-thread rayon pool of its own: its batches had queued
+//!   behind the encoder's jobs in the global pool (132 s of "generation" in
+//!   a 188 s bench run).
 
 /// Lanes per block; fixed so the output does not depend on the vector width.
 const LANES: usize = 8;

@@ -79,8 +79,11 @@ pub struct RawConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
-    /// `vit`, `identity` or `random_projection`.
+    /// `vit`, `identity`, `random_projection`, or `external` (a model the
+    /// driver brings, e.g. from Python: the config only names it).
     pub arch: Spanned<String>,
+    /// The run's name in tables (default: the preset, else the arch).
+    pub name: Field<String>,
     /// timm model name of a ViT preset.
     pub preset: Field<String>,
     /// ViT input side.
@@ -372,6 +375,7 @@ impl Checker<'_> {
         let (model_name, model) = match m.arch.get_ref().as_str() {
             "vit" => self.vit(m, &base_dir)?,
             "identity" => ("identity".to_string(), ModelSpec::Identity),
+            "external" => ("external".to_string(), ModelSpec::External),
             "random_projection" => {
                 let output_dim = value(&m.output_dim).ok_or_else(|| {
                     self.err("model.output_dim", Some(m.arch.span()), "random_projection needs output_dim")
@@ -382,10 +386,16 @@ impl Checker<'_> {
                 return Err(self.err(
                     "model.arch",
                     Some(m.arch.span()),
-                    format!("unknown arch {other:?}: expected \"vit\", \"identity\" or \"random_projection\""),
+                    format!(
+                        "unknown arch {other:?}: expected \"vit\", \"identity\", \"random_projection\" or \"external\""
+                    ),
                 ));
             }
         };
+        let model_name = value(&m.name).unwrap_or(model_name);
+        if model_name.trim().is_empty() {
+            return Err(self.err("model.name", span(&m.name), "must not be empty: it names the run in tables"));
+        }
         let backend: Backend = self.choice("model.backend", &m.backend)?;
         let device = match &m.device {
             None => DeviceKind::Cpu,
@@ -660,7 +670,7 @@ mod tests {
         );
         check_error(
             "[model]\narch = \"identity\"\nbogus = 1\n",
-            "exp.toml:3: `bogus`: unknown field `bogus`, expected one of `arch`, `preset`, `img_size`, `patch_size`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`, `global_pool`, `output_dim`, `weights`, `backend`, `device`, `batch_size`, `seed`, `precision`",
+            "exp.toml:3: `bogus`: unknown field `bogus`, expected one of `arch`, `name`, `preset`, `img_size`, `patch_size`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`, `global_pool`, `output_dim`, `weights`, `backend`, `device`, `batch_size`, `seed`, `precision`",
         );
     }
 

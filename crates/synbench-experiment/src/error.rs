@@ -105,14 +105,17 @@ pub enum ExperimentError {
     },
     /// A finished scale file cannot be used.
     #[error(
-        "{}: {message}. Delete that file and run again with --resume: only that scale is recomputed",
-        path.display()
+        "{}: {message}. Delete that file and run again with --resume: only that scale is recomputed{}",
+        path.display(),
+        recompute.as_ref().map_or(String::new(), |c| format!(" (`{c}`)"))
     )]
     CorruptScale {
         /// The file.
         path: PathBuf,
         /// What is wrong.
         message: String,
+        /// The command that recomputes just that scale, where known.
+        recompute: Option<String>,
     },
     /// Features or a batch handed back do not fit the batch handed out.
     #[error("{0}")]

@@ -623,7 +623,13 @@ fn prepare_dir(
     }
     if policy == StartPolicy::Resume {
         for path in &finished {
-            let record = read_scale(path, hash, plan.scales.values())?;
+            let record = read_scale(path, hash, plan.scales.values()).map_err(|e| match e {
+                ExperimentError::CorruptScale { path, message, .. } => {
+                    let recompute = format!("rm {} && synbench run {} --resume", path.display(), plan.file.display());
+                    ExperimentError::CorruptScale { path, message, recompute: Some(recompute) }
+                }
+                other => other,
+            })?;
             tracing::info!(scale = record.index, s = record.scale, "resumed: already finished");
             let index = record.index;
             records[index] = Some(record);

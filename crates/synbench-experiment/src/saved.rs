@@ -49,7 +49,8 @@ pub fn scale_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Reads one finished scale of the plan `plan_hash`, whose grid is `scales`.
 pub fn read_scale(path: &Path, plan_hash: &str, scales: &[f64]) -> Result<ScaleRecord> {
-    let corrupt = |message: String| ExperimentError::CorruptScale { path: path.to_path_buf(), message };
+    let corrupt =
+        |message: String| ExperimentError::CorruptScale { path: path.to_path_buf(), message, recompute: None };
     let file: ScaleFile = read_json(path).map_err(|e| corrupt(e.to_string()))?;
     if file.schema != SCALE_SCHEMA {
         return Err(corrupt(format!("`schema` is {:?}, expected {SCALE_SCHEMA:?}", file.schema)));

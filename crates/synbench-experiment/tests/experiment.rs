@@ -204,6 +204,8 @@ fn a_corrupt_scale_file_is_named_with_what_to_do() {
     let err = start(plan_in(&dir, &text), StartPolicy::Resume).unwrap_err().to_string();
     assert!(err.starts_with(&path.display().to_string()), "{err}");
     assert!(err.contains("Delete that file and run again with --resume: only that scale is recomputed"), "{err}");
+    let command = format!("(`rm {} && synbench run {} --resume`)", path.display(), dir.join("config.toml").display());
+    assert!(err.ends_with(&command), "{err}");
     fs::remove_file(&path).unwrap();
     let result = drive(start(plan_in(&dir, &text), StartPolicy::Resume).unwrap(), identity, None).unwrap();
     assert_eq!(result.results.provenance.scales_computed, 1);

@@ -1,0 +1,224 @@
+"""The Python API against the CLI, the closed forms and every bad input."""
+
+import json
+import math
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import synbench
+from conftest import ROOT, run_cli, write_config
+
+SMALL = dict(shape=(8,), scales=(0.5, 1.0, 2.0), n_train=200, n_test=200, epsilons=(0.0, 0.2), thresholds=(0.6, 0.7, 0.8))
+
+
+def identity(batch):
+    return batch.inputs.reshape(len(batch), -1)
+
+
+def drive(exp, encode=identity, batch_size=None, stop_after=None):
+    finished = 0
+    for batch in exp.batches(batch_size):
+        if exp.fold(batch, encode(batch)) is not None:
+            finished += 1
+            if finished == stop_after:
+                return None
+    return exp.finish()
+
+
+def test_identity_from_python_gives_exactly_the_scores_of_synbench_run(tmp_path):
+    # configs/identity.toml, with the output folders moved into tmp_path.
+    text = (ROOT / "configs" / "identity.toml").read_text().replace('dir = "../results/identity"', 'dir = "cli"')
+    config = tmp_path / "identity.toml"
+    config.write_text(text)
+    run_cli("run", config, "--quiet")
+    exp = synbench.Experiment.from_toml(config, output_dir=tmp_path / "py")
+    result = drive(exp)
+    assert (tmp_path / "py" / "scores.csv").read_bytes() == (tmp_path / "cli" / "scores.csv").read_bytes()
+    cli = json.loads((tmp_path / "cli" / "results.json").read_text())
+    assert result.scores.tolist() == [row["reference"] for row in cli["scores"]]
+    assert result.scores_in("exact").tolist() == [row["exact"] for row in cli["scores"]]
+    # SPEC §5: the identity keeps the raw trade-off (scores near 1 at t = 0.6).
+    assert abs(result.score(0.0, 0.6) - 1.0) < 0.05
+    # The same plan, so the same run.json hash: the folders are interchangeable.
+    py_run = json.loads((tmp_path / "py" / "run.json").read_text())
+    cli_run = json.loads((tmp_path / "cli" / "run.json").read_text())
+    assert py_run["plan"]["data"] == cli_run["plan"]["data"]
+
+
+def first_scale_train_inputs(batch_size):
+    exp = synbench.Experiment(**SMALL)
+    rows = []
+    for batch in exp.batches(batch_size=batch_size):
+        if batch.scale_index > 0:
+            break
+        if batch.split == "train":
+            rows.append(batch.inputs)
+        exp.fold(batch, identity(batch))
+    return np.concatenate(rows)
+
+
+def test_batches_are_bit_identical_whatever_the_batch_size():
+    a, b = first_scale_train_inputs(64), first_scale_train_inputs(50)
+    assert a.shape == (200, 8) and a.dtype == np.float32 and a.flags["C_CONTIGUOUS"]
+    assert np.array_equal(a, b)
+
+
+def test_result_arrays_and_files(tmp_path):
+    result = drive(synbench.Experiment(**SMALL, output_dir=tmp_path / "run", model="mine"))
+    assert result.scores.shape == (2, 3) and result.accuracy.shape == (3, 2) and result.bound.shape == (3, 2)
+    assert result.epsilons == (0.0, 0.2) and result.thresholds == (0.6, 0.7, 0.8) and result.scales == (0.5, 1.0, 2.0)
+    assert result.score(0.2, 0.7) == result.scores[1, 1]
+    with pytest.raises(synbench.SynbenchError, match="epsilon 0.5 is not one of"):
+        result.score(0.5, 0.7)
+    for name in ["run.json", "results.json", "scores.csv", "table.md", "bound_vs_threshold.png", "accuracy_vs_scale.svg"]:
+        assert (tmp_path / "run" / name).is_file(), name
+    frame = result.to_pandas()
+    assert list(frame.columns) == ["model", "epsilon", "threshold", "score", "mode", "averaging"]
+    assert len(frame) == 6 and set(frame["model"]) == {"mine"}
+    # result.save writes a folder `synbench table` reads, with the same scores.
+    result.save(tmp_path / "copy")
+    assert (tmp_path / "copy" / "scores.csv").read_bytes() == (tmp_path / "run" / "scores.csv").read_bytes()
+    table = run_cli("table", tmp_path / "copy", tmp_path / "run")
+    assert table.count("| mine (") == 6, table
+
+
+def test_features_of_other_dtypes_and_array_types_score_the_same():
+    torch = pytest.importorskip("torch")
+    base = drive(synbench.Experiment(**SMALL)).scores
+    as64 = drive(synbench.Experiment(**SMALL), lambda b: identity(b).astype(np.float64)).scores
+    as_torch = drive(synbench.Experiment(**SMALL), lambda b: torch.from_numpy(identity(b))).scores
+    fortran = drive(synbench.Experiment(**SMALL), lambda b: np.asfortranarray(identity(b))).scores
+    assert np.array_equal(base, as64) and np.array_equal(base, as_torch) and np.array_equal(base, fortran)
+    # float16 rounds the features: a different but valid run.
+    half = drive(synbench.Experiment(**SMALL), lambda b: identity(b).astype(np.float16)).scores
+    assert np.all(np.abs(half - base) < 0.05)
+
+
+def test_closed_forms():
+    a = 0.8413447460685429  # Φ(1)
+    phi = math.exp(-0.5) / math.sqrt(2 * math.pi)
+    assert synbench.expected_bound(a) == pytest.approx(1 + phi / a, rel=1e-12)
+    assert synbench.expected_bound([a, a]).shape == (2,)
+    acc, bound = synbench.raw_reference([1.0, 2.0])
+    assert acc[0] == pytest.approx(a, rel=1e-15) and bound[0] == pytest.approx(1 + phi / a, rel=1e-12)
+    # The raw data against itself scores exactly 1 wherever its area is positive.
+    acc, bound = synbench.raw_reference(synbench.PAPER_SCALES)
+    assert synbench.score(acc, bound).tolist() == [1.0] * len(synbench.PAPER_THRESHOLDS)
+    assert len(synbench.PAPER_SCALES) == 49 and synbench.PAPER_SCALES[0] == 0.1
+    with pytest.raises(synbench.SynbenchError, match="accuracy 0.3"):
+        synbench.expected_bound(0.3)
+
+
+def test_bad_input_names_the_batch_and_loses_nothing(tmp_path):
+    exp = synbench.Experiment(**SMALL, output_dir=tmp_path / "run")
+    batches = exp.batches(batch_size=100)
+    batch = next(batches)
+    where = r"scale 0 \(s = 0.5\), train samples 0..100"
+    with pytest.raises(synbench.SynbenchError, match=where + ".* have 99 rows, expected 100"):
+        exp.fold(batch, np.zeros((99, 8), np.float32))
+    bad = identity(batch).copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(synbench.SynbenchError, match=r"\[3, 2\] is NaN"):
+        exp.fold(batch, bad)
+    bad[3, 2] = np.inf
+    with pytest.raises(synbench.SynbenchError, match=r"\[3, 2\] is inf"):
+        exp.fold(batch, bad)
+    with pytest.raises(synbench.SynbenchError, match="expected shape"):
+        exp.fold(batch, np.zeros(100, np.float32))
+    with pytest.raises(synbench.SynbenchError, match="fold each batch before asking for the next"):
+        exp.next_batch()
+    assert exp.fold(batch, identity(batch)) is None
+    with pytest.raises(synbench.SynbenchError, match="already folded"):
+        exp.fold(batch, identity(batch))
+    second = next(batches)
+    with pytest.raises(synbench.SynbenchError, match="have 9 columns, but earlier batches had 8"):
+        exp.fold(second, np.zeros((100, 9), np.float32))
+    with pytest.raises(synbench.SynbenchError, match="not the batch handed out last"):
+        exp.fold(batch, identity(batch))
+    exp.fold(second, identity(second))
+    with pytest.raises(synbench.SynbenchError, match=r"scale\(s\) \[0, 1, 2\] still need their batches"):
+        exp.finish()
+    # Nothing was lost: the run goes on to the end.
+    for batch in batches:
+        exp.fold(batch, identity(batch))
+    assert exp.finish().scores.shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(norm="l3"), "norm='l3': expected one of 'l2', 'linf', 'l1'"),
+        (dict(averaging="mean"), "averaging='mean'"),
+        (dict(score_mode="area"), "score_mode='area'"),
+        (dict(prior=1.5), "`data.prior`: prior 1.5 is outside"),
+        (dict(shift=float("nan")), "`data.shift`: shift NaN must be a finite number"),
+        (dict(epsilons=(0.0, 1.0)), "`probe.epsilons`"),
+        (dict(n_train=2), "`data.n_train`: need at least 4"),
+        (dict(thresholds=(0.5, 1.5)), "`score.thresholds`"),
+        (dict(normalize="cifar"), "normalize='cifar'"),
+        (dict(shape=(3, 8, 8), normalize=([0.5], [0.2])), "`data.normalize`"),
+        (dict(resume=True, restart=True, output_dir="x"), "choose one"),
+        (dict(resume=True), "need an output_dir"),
+    ],
+)
+def test_unknown_or_bad_options_are_refused_at_construction(kwargs, message):
+    with pytest.raises(synbench.SynbenchError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
+        synbench.Experiment(**{**SMALL, **kwargs})
+    assert isinstance(info.value, ValueError)
+
+
+def test_a_rust_panic_arrives_as_a_synbench_error():
+    with pytest.raises(synbench.SynbenchError, match="internal error in synbench's Rust core.*provoked by the test suite"):
+        synbench._synbench._panic_for_test()
+
+
+def test_resume_refuses_another_plan_and_restart_starts_over(tmp_path):
+    out = tmp_path / "run"
+    assert drive(synbench.Experiment(**SMALL, output_dir=out), stop_after=2) is None
+    with pytest.raises(synbench.SynbenchError, match="already holds 2 of 3 finished"):
+        drive(synbench.Experiment(**SMALL, output_dir=out))
+    edited = {**SMALL, "n_test": 100}
+    with pytest.raises(synbench.SynbenchError, match="data.n_test: 200 → 100"):
+        drive(synbench.Experiment(**edited, output_dir=out, resume=True))
+    result = drive(synbench.Experiment(**edited, output_dir=out, restart=True))
+    assert json.loads(result.results_json())["provenance"]["scales_computed"] == 3
+
+
+KILLED_SCRIPT = """
+import sys, numpy as np, synbench
+exp = synbench.Experiment(shape=(256,), scales=[0.3 * i for i in range(1, 11)], n_train=2048, n_test=2048,
+                          epsilons=(0.0, 0.2), output_dir=sys.argv[1], resume=sys.argv[2] == "resume")
+for batch in exp.batches(batch_size=256):
+    exp.fold(batch, batch.inputs.reshape(len(batch), -1))
+exp.finish()
+"""
+
+
+def test_a_sigkilled_run_resumes_to_byte_identical_scores(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(KILLED_SCRIPT)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run([sys.executable, script, whole, "fresh"], check=True)
+    child = subprocess.Popen([sys.executable, script, killed, "fresh"])
+    second = killed / "scales" / "scale_001.json"
+    deadline = time.time() + 300
+    while not second.exists() and time.time() < deadline and child.poll() is None:
+        time.sleep(0.002)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    finished = len(list((killed / "scales").glob("scale_*.json")))
+    assert child.returncode == -signal.SIGKILL, "the run ended before the kill"
+    assert 2 <= finished < 10 and not (killed / "results.json").exists(), finished
+    kept = (killed / "scales" / "scale_000.json").read_bytes()
+    subprocess.run([sys.executable, script, killed, "resume"], check=True)
+    results = json.loads((killed / "results.json").read_text())
+    assert results["provenance"]["scales_computed"] == 10 - finished
+    assert (killed / "scales" / "scale_000.json").read_bytes() == kept
+    assert (killed / "scores.csv").read_bytes() == (whole / "scores.csv").read_bytes()
