@@ -146,7 +146,7 @@ struct Generated {
 }
 
 enum Phase {
-    Train(Option<ClassStatistics>),
+    Train(Option<Box<ClassStatistics>>),
     Test(Box<ProbeEvaluator<'static>>),
 }
 
@@ -397,7 +397,7 @@ impl Experiment {
         match &mut current.phase {
             Phase::Train(stats) => {
                 stats
-                    .get_or_insert_with(|| ClassStatistics::new(dim))
+                    .get_or_insert_with(|| Box::new(ClassStatistics::new(dim)))
                     .fold(features, batch.labels.view())
                     .map_err(probe_error)?;
             }
