@@ -47,6 +47,19 @@ impl Protocol {
         Self { img_size: 112, scales: vec![1.0, 2.0], n: 32, batch: 16 }
     }
 
+    /// `python SCRIPT` on this protocol, writing its JSON to `json`.
+    fn python(&self, python: &Path, root: &Path, script: &str, json: &Path) -> Command {
+        let scales: Vec<String> = self.scales.iter().map(|s| format!("{s:?}")).collect();
+        let mut cmd = Command::new(python);
+        cmd.current_dir(root)
+            .arg(script)
+            .args(["--img-size", &self.img_size.to_string(), "--scales", &scales.join(",")])
+            .args(["--n-train", &self.n.to_string(), "--n-test", &self.n.to_string()])
+            .args(["--batch", &self.batch.to_string(), "--json"])
+            .arg(json);
+        cmd
+    }
+
     fn config(&self, backend: &str, out: &Path) -> String {
         let scales: Vec<String> = self.scales.iter().map(|s| format!("{s:?}")).collect();
         format!(
@@ -162,14 +175,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     }
 
     let torch_json = out.join("pytorch.json");
-    let scales: Vec<String> = protocol.scales.iter().map(|s| format!("{s:?}")).collect();
-    let mut py = Command::new(&python);
-    py.current_dir(&root)
-        .arg("scripts/bench_pipeline.py")
-        .args(["--img-size", &protocol.img_size.to_string(), "--scales", &scales.join(",")])
-        .args(["--n-train", &protocol.n.to_string(), "--n-test", &protocol.n.to_string()])
-        .args(["--batch", &protocol.batch.to_string(), "--json"])
-        .arg(&torch_json);
+    let mut py = protocol.python(&python, &root, "scripts/bench_pipeline.py", &torch_json);
     let clock = Instant::now();
     run("PyTorch + timm + numpy pipeline (scripts/bench_pipeline.py)", &mut py)?;
     let wall = clock.elapsed().as_secs_f64();
@@ -189,13 +195,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
         .arg(root.join("crates/synbench-py"));
     run("pip install ./crates/synbench-py", &mut pip)?;
     let py_json = out.join("synbench_py.json");
-    let mut spy = Command::new(&python);
-    spy.current_dir(&root)
-        .arg("scripts/bench_synbench_py.py")
-        .args(["--img-size", &protocol.img_size.to_string(), "--scales", &scales.join(",")])
-        .args(["--n-train", &protocol.n.to_string(), "--n-test", &protocol.n.to_string()])
-        .args(["--batch", &protocol.batch.to_string(), "--json"])
-        .arg(&py_json);
+    let mut spy = protocol.python(&python, &root, "scripts/bench_synbench_py.py", &py_json);
     let clock = Instant::now();
     run("synbench-py + timm on torch CPU (scripts/bench_synbench_py.py)", &mut spy)?;
     let wall = clock.elapsed().as_secs_f64();
