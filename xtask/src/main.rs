@@ -312,12 +312,21 @@ pub(crate) fn libtorch_env() -> Result<Option<Vec<(String, String)>>> {
     ]))
 }
 
+/// Where the no-models (Burn-free) cli is built: a folder of its own, so its
+/// `synbench` binary never replaces the default build's `target/debug/synbench`
+/// that the cli and Python tests run.
+pub(crate) fn no_models_target() -> PathBuf {
+    project_root().join("target/no-models")
+}
+
 fn conformance(dir: &Path) -> Result<()> {
     let dir = env::current_dir()?.join(dir);
     run(
         &format!("synbench conformance {}", dir.display()),
         cargo()
-            .args(["run", "--quiet", "--package", "synbench-cli", "--no-default-features", "--", "conformance"])
+            .args(["run", "--quiet", "--package", "synbench-cli", "--no-default-features", "--target-dir"])
+            .arg(no_models_target())
+            .args(["--", "conformance"])
             .arg(&dir),
     )
 }
@@ -412,9 +421,7 @@ mod tidy {
 
     #[test]
     fn the_no_models_cli_builds_and_runs_the_subcommands_without_an_encoder() {
-        // A target folder of its own: this binary must not replace the
-        // default build's target/debug/synbench that the cli tests run.
-        let target = project_root().join("target/tidy-no-models");
+        let target = no_models_target();
         let out = cargo()
             .args(["build", "--quiet", "-p", "synbench-cli", "--no-default-features", "--target-dir"])
             .arg(&target)

@@ -54,12 +54,21 @@ def test_the_timm_fixture_through_torch_matches_the_burn_vit(tmp_path):
     burn = json.loads((tmp_path / "burn" / "results.json").read_text())
     burn_accuracy = np.array([[r["accuracy"] for r in s["representation"]] for s in burn["scales"]])
     burn_scores = np.array([row["reference"] for row in burn["scores"]])
-    # Burn and torch features agree to ~1e-6 relative (timm_parity.rs); a test
-    # sample flips only if its margin is that close to 0, so per-scale
-    # accuracies may differ by a sample or two of 256 and the scores, ratios
-    # of sums of bounds over the accuracy grid, by a few 1e-3.
-    assert np.max(np.abs(result.accuracy - burn_accuracy)) <= 2 / 256
-    assert np.max(np.abs(result.scores - burn_scores)) <= 5e-3, (result.scores, burn_scores)
+    burn_bound = np.array([[r["bound"] for r in s["representation"]] for s in burn["scales"]])
+    # Burn and torch features agree to ~1e-6 relative (timm_parity.rs). A
+    # test sample changes class only if its margin is that close to 0: at
+    # most one of 256 per scale is allowed for another BLAS. The scaled
+    # bounds are means of |margin| / mean margin, so they inherit the
+    # features' relative error (measured here: 2.6e-6), and with the same
+    # accuracies the scores — ratios of sums of bounds — do too (measured:
+    # 3.1e-7); 1e-4 leaves room for another CPU's summation order.
+    flips = np.max(np.abs(result.accuracy - burn_accuracy))
+    assert flips <= 1 / 256
+    if flips == 0:
+        assert np.max(np.abs(result.bound - burn_bound) / burn_bound) <= 1e-4
+        assert np.max(np.abs(result.scores - burn_scores)) <= 1e-4, (result.scores, burn_scores)
+    else:  # one flipped sample moves that scale's step in the curve by 1/256
+        assert np.max(np.abs(result.scores - burn_scores)) <= 2e-2, (result.scores, burn_scores)
 
 
 def vit(img_size=32, **kwargs):
