@@ -192,7 +192,8 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     // built from this checkout into the venv).
     let mut pip = Command::new(&python);
     pip.args(["-m", "pip", "install", "--quiet", "--no-build-isolation", "--force-reinstall", "--no-deps"])
-        .arg(root.join("crates/synbench-py"));
+        .arg(root.join("crates/synbench-py"))
+        .envs(torch_env.clone()); // the venv's bin (maturin) on PATH
     run("pip install ./crates/synbench-py", &mut pip)?;
     let py_json = out.join("synbench_py.json");
     let mut spy = protocol.python(&python, &root, "scripts/bench_synbench_py.py", &py_json);
