@@ -132,6 +132,15 @@ def test_bad_input_names_the_batch_and_loses_nothing(tmp_path):
         exp.fold(batch, bad)
     with pytest.raises(synbench.SynbenchError, match="expected shape"):
         exp.fold(batch, np.zeros(100, np.float32))
+
+    class OnDevice:  # as a CUDA tensor behaves: __array__ refuses
+        def __array__(self, *args, **kwargs):
+            raise TypeError("can't convert cuda:0 device type tensor to numpy")
+
+    with pytest.raises(synbench.SynbenchError, match=r"cannot read them as a host array .*\.cpu\(\)"):
+        exp.fold(batch, OnDevice())
+    with pytest.raises(synbench.SynbenchError, match="expected an array"):
+        exp.fold(batch, [[0.0] * 8] * 100)
     with pytest.raises(synbench.SynbenchError, match="fold each batch before asking for the next"):
         exp.next_batch()
     assert exp.fold(batch, identity(batch)) is None

@@ -144,11 +144,18 @@ def _as_float32_2d(features: Any, batch: Batch) -> np.ndarray:
     anything with ``__array__`` (a CPU torch tensor, a jax array) or
     ``__dlpack__``; float32 C-contiguous input is not copied."""
     if not isinstance(features, np.ndarray):
-        if hasattr(features, "__array__"):
-            features = np.asarray(features)
-        elif hasattr(features, "__dlpack__"):
-            features = np.from_dlpack(features)
-        else:
+        readable = hasattr(features, "__array__") or hasattr(features, "__dlpack__")
+        try:
+            if hasattr(features, "__array__"):
+                features = np.asarray(features)
+            elif hasattr(features, "__dlpack__"):
+                features = np.from_dlpack(features)
+        except Exception as e:  # a CUDA tensor, say: numpy reads host memory only
+            raise SynbenchError(
+                f"features for {batch!r}: cannot read them as a host array ({e}); move device tensors to the CPU "
+                "first (e.g. .cpu())"
+            ) from e
+        if not readable:
             raise SynbenchError(
                 f"features for {batch!r}: expected an array (numpy, or anything with __array__ or __dlpack__), "
                 f"got {type(features).__name__}"
