@@ -24,11 +24,13 @@ use anyhow::{Context, Result, bail};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  test [--fixtures DIR]   fmt check, clippy -D warnings, all tests, conformance
+  test [--fixtures DIR]   fmt check, clippy -D warnings, all tests, conformance, then the
+                          Python package built into the venv and its pytest suite
                           (default DIR: $SYNBENCH_FIXTURES, else ../shared/fixtures);
                           with the LibTorch venv present (see setup) also the tch backend
   conformance DIR         check this build against the reference fixture files in DIR
-  run CONFIG [--resume]   build synbench in release with the backend CONFIG names and run it
+  run CONFIG [--resume | --restart]
+                          build synbench in release with the backend CONFIG names and run it
                           (sets up LibTorch first when the backend is tch)
   setup libtorch          make .venv with torch==2.9.0 (for the tch backend) and timm
   fixtures timm [--vit-base DIR]
