@@ -281,6 +281,11 @@ impl Experiment {
         self.records.iter().enumerate().filter(|(_, r)| r.is_some()).map(|(i, _)| i).collect()
     }
 
+    /// Indices of the scales still to finish; `finish` needs this empty.
+    pub fn unfinished_scales(&self) -> Vec<usize> {
+        self.records.iter().enumerate().filter(|(_, r)| r.is_none()).map(|(i, _)| i).collect()
+    }
+
     /// Inputs still to hand out (for a progress bar), counting the batch in hand.
     pub fn remaining_inputs(&self) -> u64 {
         let per_scale = self.plan.n_train + self.plan.n_test;
@@ -435,8 +440,7 @@ impl Experiment {
     /// scores.csv, table.md, the figures and results.json.
     pub fn finish(mut self) -> Result<RunResult> {
         self.check_running()?;
-        let missing: Vec<usize> =
-            self.records.iter().enumerate().filter(|(_, r)| r.is_none()).map(|(i, _)| i).collect();
+        let missing = self.unfinished_scales();
         if !missing.is_empty() {
             return Err(ExperimentError::NotFinished { missing });
         }
@@ -524,7 +528,7 @@ impl Experiment {
             Some(_) => saved.write_outputs(&table, &results)?,
             None => Vec::new(),
         };
-        Ok(RunResult { dir, files, table, results, saved, plan_hash: self.hash })
+        Ok(RunResult { dir, files, table, results, saved })
     }
 }
 
@@ -541,7 +545,6 @@ pub struct RunResult {
     pub results: ResultsFile,
     /// The run as `synbench score` reads it back.
     pub saved: SavedRun,
-    plan_hash: String,
 }
 
 impl RunResult {
@@ -549,18 +552,19 @@ impl RunResult {
     /// scores.csv, table.md, the figures, results.json — exactly as a run
     /// with that output folder writes it.
     pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let plan_hash = &self.results.provenance.plan_hash;
         create_dir_all(&dir.join(crate::saved::SCALES_DIR))?;
         write_json(
             &dir.join(RUN_FILE),
             &RunFile {
                 schema: RUN_SCHEMA.into(),
-                plan_hash: self.plan_hash.clone(),
+                plan_hash: plan_hash.clone(),
                 config_file: self.results.provenance.config_file.clone(),
                 plan: self.results.plan.clone(),
             },
         )?;
         for record in &self.saved.records {
-            write_json(&scale_path(dir, record.index), &ScaleFile::new(record, &self.plan_hash))?;
+            write_json(&scale_path(dir, record.index), &ScaleFile::new(record, plan_hash))?;
         }
         let mut saved = self.saved.clone();
         saved.dir = dir.to_path_buf();

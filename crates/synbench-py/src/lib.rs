@@ -20,10 +20,11 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, P
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use synbench_data::{Normalization, Split};
+use synbench_data::Split;
 use synbench_experiment::config::parse;
 use synbench_experiment::{
-    Batch, EncoderInfo, Experiment, ExperimentError, GeneratorThreads, ModelSpec, RunResult, StartOptions, StartPolicy,
+    Batch, EncoderInfo, Experiment, ExperimentError, GeneratorThreads, ModelSpec, Named, RunResult, StartOptions,
+    StartPolicy,
 };
 use synbench_probe::ndarray::Array2;
 use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScaleOutcome, ScoreMode, synbench_scores};
@@ -57,13 +58,8 @@ fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, ExperimentErr
 #[pyclass(module = "synbench._synbench", name = "_Experiment")]
 struct PyExperiment {
     inner: Mutex<Option<Experiment>>,
-    scales: Vec<f64>,
-    epsilons: Vec<f64>,
-    thresholds: Vec<f64>,
+    /// The sample shape, to hand inputs out as `(b, *shape)`.
     shape: Vec<usize>,
-    n_train: u64,
-    n_test: u64,
-    model: String,
 }
 
 impl PyExperiment {
@@ -81,7 +77,8 @@ impl PyExperiment {
     /// Builds the plan from config text (`source` names it in errors) and
     /// starts the run. `policy`: "fresh", "resume" or "restart".
     #[new]
-    #[pyo3(signature = (toml, source, policy, batch_size=None, batch_threads=None, in_memory=false))]
+    #[pyo3(signature = (toml, source, policy, batch_size=None, batch_threads=None, in_memory=false, output_dir=None))]
+    #[allow(clippy::too_many_arguments)] // the Python constructor's keywords, one each
     fn new(
         py: Python<'_>,
         toml: &str,
@@ -90,11 +87,14 @@ impl PyExperiment {
         batch_size: Option<usize>,
         batch_threads: Option<usize>,
         in_memory: bool,
+        output_dir: Option<PathBuf>,
     ) -> PyResult<Self> {
         let mut plan = parse(Path::new(source), toml).map_err(error)?;
         plan.encoder.model = ModelSpec::External;
         if in_memory {
             plan.output_dir = None;
+        } else if let Some(dir) = output_dir {
+            plan.output_dir = Some(dir);
         }
         if let Some(batch_size) = batch_size {
             if batch_size == 0 {
@@ -113,16 +113,7 @@ impl PyExperiment {
             None => GeneratorThreads::Global,
         };
         let options = StartOptions { policy, generator, batch_size: plan.encoder.batch_size };
-        let this = Self {
-            scales: plan.scales.values().to_vec(),
-            epsilons: plan.probe.epsilons().to_vec(),
-            thresholds: plan.score.thresholds().to_vec(),
-            shape: plan.mixture.sample_shape().to_vec(),
-            n_train: plan.n_train,
-            n_test: plan.n_test,
-            model: plan.model_name.clone(),
-            inner: Mutex::new(None),
-        };
+        let this = Self { shape: plan.mixture.sample_shape().to_vec(), inner: Mutex::new(None) };
         let info =
             EncoderInfo { description: format!("{} (from Python)", plan.model_name), expected_normalization: None };
         let experiment = detached(py, move || Experiment::start(plan, info, options))?;
@@ -171,8 +162,7 @@ impl PyExperiment {
         let Some(experiment) = guard.as_ref() else {
             return Err(error("the experiment is finished: finish() was already called"));
         };
-        let missing: Vec<usize> =
-            (0..self.scales.len()).filter(|i| !experiment.finished_scales().contains(i)).collect();
+        let missing = experiment.unfinished_scales();
         if !missing.is_empty() {
             // Keep the experiment: the caller may still fold the missing batches.
             return Err(error(ExperimentError::NotFinished { missing }));
@@ -180,35 +170,6 @@ impl PyExperiment {
         let experiment = guard.take().expect("checked above");
         let result = detached(py, move || experiment.finish())?;
         Ok(PyRunResult { inner: result })
-    }
-
-    #[getter]
-    fn scales(&self) -> Vec<f64> {
-        self.scales.clone()
-    }
-    #[getter]
-    fn epsilons(&self) -> Vec<f64> {
-        self.epsilons.clone()
-    }
-    #[getter]
-    fn thresholds(&self) -> Vec<f64> {
-        self.thresholds.clone()
-    }
-    #[getter]
-    fn shape(&self) -> Vec<usize> {
-        self.shape.clone()
-    }
-    #[getter]
-    fn n_train(&self) -> u64 {
-        self.n_train
-    }
-    #[getter]
-    fn n_test(&self) -> u64 {
-        self.n_test
-    }
-    #[getter]
-    fn model(&self) -> String {
-        self.model.clone()
     }
 }
 
@@ -282,12 +243,12 @@ impl PyRunResult {
     /// Scores in `mode` ("reference" or "exact"), `(len(epsilons), len(thresholds))`.
     fn scores_in<'py>(&self, py: Python<'py>, mode: &str) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let r = &self.inner.results;
-        let pick = |s: &synbench_experiment::schema::EpsilonScores| match mode {
-            "reference" => Ok(s.reference.iter().map(|v| v.0).collect::<Vec<f64>>()),
-            "exact" => Ok(s.exact.iter().map(|v| v.0).collect()),
-            other => Err(error(format!("mode {other:?}: expected \"reference\" or \"exact\""))),
+        let mode = score_mode(mode)?;
+        let pick = |s: &synbench_experiment::schema::EpsilonScores| -> Vec<f64> {
+            let scores = if mode == ScoreMode::Exact { &s.exact } else { &s.reference };
+            scores.iter().map(|v| v.0).collect()
         };
-        let rows = r.scores.iter().map(pick).collect::<PyResult<Vec<_>>>()?;
+        let rows: Vec<Vec<f64>> = r.scores.iter().map(pick).collect();
         Ok(Array2::from_shape_fn((rows.len(), r.thresholds.len()), |(e, k)| rows[e][k]).into_pyarray(py))
     }
     /// `(len(scales), len(epsilons))` test accuracies in the run's averaging.
@@ -363,6 +324,11 @@ fn _check(py: Python<'_>, toml: &str, source: &str) -> PyResult<Py<PyAny>> {
     Ok(summary.into_any().unbind())
 }
 
+/// A score mode by its config spelling (the same check `[score] mode` gets).
+fn score_mode(name: &str) -> PyResult<ScoreMode> {
+    ScoreMode::from_name(name).map_err(|m| error(format!("mode {m}")))
+}
+
 /// `E(a)` of SPEC §2, elementwise.
 #[pyfunction]
 fn expected_bound(accuracy: Vec<f64>) -> PyResult<Vec<f64>> {
@@ -395,11 +361,7 @@ fn score(
             scales.len()
         )));
     }
-    let mode = match mode {
-        "reference" => ScoreMode::Reference,
-        "exact" => ScoreMode::Exact,
-        other => return Err(error(format!("mode {other:?}: expected \"reference\" or \"exact\""))),
-    };
+    let mode = score_mode(mode)?;
     let grid = ScaleGrid::from_values(scales).map_err(error)?;
     let raw = grid
         .values()
@@ -417,15 +379,6 @@ fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
     detached(py, || -> Result<(), ExperimentError> { panic!("provoked by the test suite") })
 }
 
-/// The per-channel normalisation names the config accepts, as values.
-#[pyfunction]
-fn imagenet_normalization() -> (Vec<f64>, Vec<f64>) {
-    match Normalization::imagenet() {
-        Normalization::PerChannel { mean, std } => (mean, std),
-        Normalization::None => unreachable!("imagenet is per channel"),
-    }
-}
-
 #[pymodule]
 fn _synbench(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SynbenchError", m.py().get_type::<SynbenchError>())?;
@@ -437,7 +390,6 @@ fn _synbench(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(score, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(_check, m)?)?;
-    m.add_function(wrap_pyfunction!(imagenet_normalization, m)?)?;
     m.add("PAPER_SCALES", ScaleGrid::paper_protocol().values().to_vec())?;
     m.add("PAPER_THRESHOLDS", PAPER_THRESHOLDS.to_vec())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

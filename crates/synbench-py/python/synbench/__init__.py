@@ -304,6 +304,7 @@ class Experiment:
         if resume and restart:
             raise SynbenchError("resume=True and restart=True: choose one")
         self._in_memory = in_memory
+        self._output_dir: Optional[str] = None
         self._policy = "resume" if resume else ("restart" if restart else "fresh")
         self._toml = toml
         self._source = source
@@ -325,10 +326,9 @@ class Experiment:
         path = os.fspath(path)
         with open(path, encoding="utf-8") as f:
             text = f.read()
-        if output_dir is not None:
-            text = _override_output_dir(text, os.fspath(os.path.abspath(output_dir)))
         self = cls.__new__(cls)
         self._setup(text, path, resume, restart)
+        self._output_dir = None if output_dir is None else os.fspath(os.path.abspath(output_dir))
         return self
 
     @property
@@ -359,7 +359,7 @@ class Experiment:
         if self._inner is None:
             size = self._summary["batch_size"] if batch_size is None else int(batch_size)
             self._inner = _synbench._Experiment(
-                self._toml, self._source, self._policy, size, generator_threads, self._in_memory
+                self._toml, self._source, self._policy, size, generator_threads, self._in_memory, self._output_dir
             )
             self._batch_size = size
         elif batch_size is not None and int(batch_size) != self._batch_size:
@@ -405,21 +405,6 @@ class Experiment:
 
 
 _DEFAULT_BATCH = 256
-
-
-def _override_output_dir(text: str, directory: str) -> str:
-    out, in_output, replaced = [], False, False
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("["):
-            in_output = stripped == "[output]"
-        if in_output and stripped.split("=")[0].strip() == "dir":
-            line = f"dir = {_toml_value(directory)}"
-            replaced = True
-        out.append(line)
-    if not replaced:
-        out += ["[output]", f"dir = {_toml_value(directory)}"]
-    return "\n".join(out) + "\n"
 
 
 def expected_bound(accuracy: Union[float, Sequence[float], np.ndarray]) -> Union[float, np.ndarray]:
