@@ -61,8 +61,10 @@ pub fn run(plan: Plan, options: RunOptions) -> Result<RunResult> {
             encoder.input_shape()
         );
     }
-    let info =
-        EncoderInfo { description: encoder.describe(), expected_normalization: encoder.expected_normalization() };
+    let info = EncoderInfo {
+        expected_normalization: encoder.expected_normalization(),
+        ..EncoderInfo::described(encoder.describe())
+    };
     info!(config = %plan.file.display(), encoder = %info.description, "starting run");
     let start = StartOptions::for_plan(&plan, options.policy);
     let mut experiment = Experiment::start(plan, info, start)?;

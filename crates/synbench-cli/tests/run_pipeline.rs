@@ -76,7 +76,8 @@ fn a_run_writes_every_output_and_identity_scores_near_one() {
     }
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
-    assert_eq!(results["schema"], "synbench-result/2");
+    assert_eq!(results["schema"], "synbench-result/3");
+    assert_eq!(results["feature_dim"], 16, "the identity's width");
     // Identity (SPEC §5): the accuracy at scale s is Φ(s) up to the test
     // set's binomial noise (4 standard errors at n = 1024) plus the loss from
     // estimating a 16-dimensional probe from 1024 samples (< 0.01 here).

@@ -116,6 +116,50 @@ pub struct RawModel {
     pub precision: Field<String>,
 }
 
+impl RawModel {
+    /// `[model] arch = "external"` named `name`: a model the driver brings.
+    fn external(name: &str) -> Self {
+        let unspanned = |v: String| Spanned::new(0..0, v);
+        Self {
+            arch: unspanned("external".into()),
+            name: Some(unspanned(name.into())),
+            preset: None,
+            img_size: None,
+            patch_size: None,
+            embed_dim: None,
+            depth: None,
+            num_heads: None,
+            mlp_ratio: None,
+            global_pool: None,
+            output_dim: None,
+            weights: None,
+            backend: None,
+            device: None,
+            batch_size: None,
+            seed: None,
+            precision: None,
+        }
+    }
+}
+
+/// A sweep's protocol: a `synbench run` config whose `[model]` table, if
+/// any, is ignored (each model of the sweep is brought by the driver).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProtocol {
+    #[serde(default)]
+    #[allow(dead_code)] // read only to be ignored
+    model: Option<toml::Table>,
+    #[serde(default)]
+    data: RawData,
+    #[serde(default)]
+    probe: RawProbe,
+    #[serde(default)]
+    score: RawScore,
+    #[serde(default)]
+    output: RawOutput,
+}
+
 /// `[data]`.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -318,11 +362,36 @@ pub fn load(path: &Path) -> Result<Plan, ConfigError> {
 /// Parses and checks config text that came from `path` (relative paths in
 /// it resolve against `path`'s folder).
 pub fn parse(path: &Path, text: &str) -> Result<Plan, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|span| line_at(text, span.start));
-        ConfigError { file: path.to_path_buf(), line, field: field_of_toml_error(&e), message: e.message().to_string() }
-    })?;
+    let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
     Checker { path, text }.plan(&raw)
+}
+
+/// The plan of one model of a sweep: `text` is a protocol (`synbench run`'s
+/// format; `[model]` is ignored, `[output]` too when the driver names the
+/// folder) and the model, brought by the driver, is named `model_name`.
+pub fn parse_protocol(path: &Path, text: &str, model_name: &str) -> Result<Plan, ConfigError> {
+    let raw: RawProtocol = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+    if model_name.trim().is_empty() {
+        return Err(ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            field: "model.name".into(),
+            message: "the sweep's model name must not be empty: it names the run in tables".into(),
+        });
+    }
+    let raw = RawConfig {
+        model: RawModel::external(model_name),
+        data: raw.data,
+        probe: raw.probe,
+        score: raw.score,
+        output: raw.output,
+    };
+    Checker { path, text }.plan(&raw)
+}
+
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let line = e.span().map(|span| line_at(text, span.start));
+    ConfigError { file: path.to_path_buf(), line, field: field_of_toml_error(e), message: e.message().to_string() }
 }
 
 fn line_at(text: &str, offset: usize) -> usize {

@@ -78,6 +78,18 @@ pub struct EncoderInfo {
     pub description: String,
     /// The normalisation its weights expect, if it knows.
     pub expected_normalization: Option<Normalization>,
+    /// What ran it, where the plan's `[model] backend` does not say (an
+    /// external model: `torch 2.9.0`); results record it as the backend.
+    pub backend: Option<String>,
+    /// Where it ran, likewise (`cuda:0`, `mps`); results record it as the device.
+    pub device: Option<String>,
+}
+
+impl EncoderInfo {
+    /// An encoder the plan describes fully: only its description.
+    pub fn described(description: impl Into<String>) -> Self {
+        Self { description: description.into(), expected_normalization: None, backend: None, device: None }
+    }
 }
 
 /// How to start.
@@ -468,8 +480,8 @@ impl Experiment {
                     burn: synbench_models::BURN_VERSION.into(),
                 },
                 git_hash: option_env!("SYNBENCH_GIT_HASH").unwrap_or("unknown").into(),
-                backend: r.model.backend.clone(),
-                device: r.model.device.clone(),
+                backend: self.encoder.backend.clone().unwrap_or_else(|| r.model.backend.clone()),
+                device: self.encoder.device.clone().unwrap_or_else(|| r.model.device.clone()),
                 precision: r.model.precision.clone(),
                 data_seed: r.data.seed,
                 data_generator: r.data.generator.clone(),
@@ -490,6 +502,7 @@ impl Experiment {
             plan: r.clone(),
             model: saved.model.clone(),
             encoder: saved.encoder.clone(),
+            feature_dim: self.feature_dim,
             averaging: saved.averaging.name().into(),
             epsilons: saved.epsilons.clone(),
             thresholds: thresholds.to_vec(),

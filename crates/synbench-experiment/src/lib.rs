@@ -10,7 +10,8 @@
 //! * [`schema`]: the versioned result files as serde types;
 //! * [`saved`]: a run folder read back ([`SavedRun`]);
 //! * [`table`]: score tables (Markdown, CSV) and rescoring of saved runs;
-//! * [`plot`]: the paper's two figures (SVG, PNG).
+//! * [`plot`]: the paper's two figures (SVG, PNG);
+//! * [`sweep`]: a sweep folder's model list, failures and leaderboard.
 //!
 //! Invariant: no Burn, no clap, no anyhow; the encoder is the driver's. The
 //! CLI drives an [`Experiment`] with a synbench-models encoder; the Python
@@ -26,6 +27,7 @@ pub mod plot;
 pub mod resolved;
 pub mod saved;
 pub mod schema;
+pub mod sweep;
 pub mod table;
 
 pub use config::{EncoderSpec, ModelSpec, Named, Plan, Weights};
@@ -34,4 +36,5 @@ pub use experiment::{Batch, EncoderInfo, Experiment, GeneratorThreads, RunResult
 pub use resolved::ResolvedPlan;
 pub use saved::SavedRun;
 pub use schema::{ResultsFile, ScaleRecord};
+pub use sweep::{Failure, Leaderboard};
 pub use table::{ScoreOptions, ScoreRow, ScoreTable};

@@ -14,7 +14,7 @@ use crate::error::{ExperimentError, Result};
 use crate::io::{read_json, write_atomic, write_json};
 use crate::plot;
 use crate::resolved::{RUN_SCHEMA, ResolvedPlan, RunFile};
-use crate::schema::{RESULT_SCHEMA, ResultsFile, SCALE_SCHEMA, ScaleFile, ScaleRecord};
+use crate::schema::{READABLE_RESULT_SCHEMAS, RESULT_SCHEMA, ResultsFile, SCALE_SCHEMA, ScaleFile, ScaleRecord};
 use crate::table::{ScoreRow, ScoreTable, score_records};
 
 /// `run.json` in a run folder.
@@ -124,7 +124,7 @@ impl SavedRun {
         let run = dir.join(RUN_FILE);
         if results.is_file() {
             let file: ResultsFile = read_json(&results)?;
-            if file.schema != RESULT_SCHEMA {
+            if !READABLE_RESULT_SCHEMAS.contains(&file.schema.as_str()) {
                 return Err(ExperimentError::schema(
                     &results,
                     format!("`schema` is {:?}, expected {RESULT_SCHEMA:?}", file.schema),

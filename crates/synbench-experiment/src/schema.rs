@@ -11,6 +11,9 @@
 //! resolved plan in `run.json`, generator revision included) instead of a
 //! hash of the raw TOML; `results.json` carries the resolved `plan` instead
 //! of the raw `config`, and `warnings`.
+//!
+//! `results.json` version 3 (from 2) adds `feature_dim`, the encoder's output
+//! width (the sweep leaderboard lists it); version 2 files are still read.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use synbench_probe::EpsilonOutcome;
@@ -21,7 +24,9 @@ use crate::resolved::ResolvedPlan;
 /// Schema tag of a per-scale file.
 pub const SCALE_SCHEMA: &str = "synbench-scale/2";
 /// Schema tag of `results.json`.
-pub const RESULT_SCHEMA: &str = "synbench-result/2";
+pub const RESULT_SCHEMA: &str = "synbench-result/3";
+/// Earlier `results.json` schemas that are still read.
+pub const READABLE_RESULT_SCHEMAS: [&str; 2] = [RESULT_SCHEMA, "synbench-result/2"];
 
 /// An `f64` that JSON can hold whatever its value: NaN and ±∞ (a score
 /// whose raw area is empty) are written as the strings the fixtures use.
@@ -301,6 +306,10 @@ pub struct ResultsFile {
     pub model: String,
     /// The encoder in words ("random init" when no weights were loaded).
     pub encoder: String,
+    /// The features' width (`None` when every scale was resumed from files,
+    /// so no feature passed through this process; absent before schema 3).
+    #[serde(default)]
+    pub feature_dim: Option<usize>,
     /// Averaging of the scored outcomes.
     pub averaging: String,
     /// ε values.

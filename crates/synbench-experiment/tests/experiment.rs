@@ -36,7 +36,7 @@ fn plan_in(dir: &Path, text: &str) -> Plan {
 }
 
 fn identity_info() -> EncoderInfo {
-    EncoderInfo { description: "identity (test)".into(), expected_normalization: None }
+    EncoderInfo::described("identity (test)")
 }
 
 fn start(plan: Plan, policy: StartPolicy) -> Result<Experiment, ExperimentError> {
@@ -251,7 +251,8 @@ fn results_json_round_trips_through_its_schema() {
     let text = fs::read_to_string(&path).unwrap();
     assert!(text.contains("\"NaN\"") || text.contains("\"Infinity\""), "non-finite scores are strings");
     assert!(read.scores[0].reference[0].0.is_finite(), "t = 0.6 has a raw area");
-    assert_eq!(read.schema, "synbench-result/2");
+    assert_eq!(read.schema, "synbench-result/3");
+    assert_eq!(read.feature_dim, Some(8), "the identity's width");
     // And the folder reads back as a run, with the same table.
     let saved = SavedRun::load(&dir.join("out")).unwrap();
     assert_eq!(saved.table().unwrap().markdown(), result.table.markdown());
@@ -267,8 +268,8 @@ fn weights_trained_on_another_normalisation_are_reported() {
     let dir = scratch("normalisation");
     let plan = plan_in(&dir, &config(1, 100, 8, ""));
     let info = EncoderInfo {
-        description: "an encoder trained on ImageNet".into(),
         expected_normalization: Some(synbench_data::Normalization::imagenet()),
+        ..EncoderInfo::described("an encoder trained on ImageNet")
     };
     let options = StartOptions::for_plan(&plan, StartPolicy::Fresh);
     let experiment = Experiment::start(plan, info, options).unwrap();

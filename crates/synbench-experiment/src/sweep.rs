@@ -1,0 +1,486 @@
+//! Sweeps: one protocol, many models, one run folder each (`DIR/<model>/`,
+//! an ordinary run folder that `synbench table` reads), and the files that
+//! tie them together:
+//!
+//! * `DIR/sweep.json` ([`SweepFile`], `synbench-sweep/1`) — the model list as
+//!   the driver parsed it, with each model's folder and shard;
+//! * `DIR/failures.json` ([`FailuresFile`], `synbench-failures/1`) — the
+//!   models whose last attempt failed, with the error. Shards of one sweep
+//!   run at once (a Slurm array), so it is only changed under an exclusive
+//!   lock on `DIR/.failures.lock` ([`record_failure`], [`clear_failure`]);
+//! * `DIR/leaderboard.csv` and `DIR/leaderboard.md` ([`Leaderboard`]) — one
+//!   row per model and ε, ranked by the score at one threshold, with each
+//!   model's width, throughput, device and state.
+//!
+//! The driver (the Python package's `python -m synbench sweep`) resolves the
+//! models and runs them; everything written or read here is this crate's.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use synbench_probe::Averaging;
+use synbench_theory::ScoreMode;
+
+use crate::error::{ExperimentError, Result};
+use crate::io::{read_json, write_atomic, write_json};
+use crate::resolved::RunFile;
+use crate::saved::{RESULTS_FILE, RUN_FILE, SavedRun};
+use crate::schema::ResultsFile;
+use crate::table::csv_field;
+
+/// `sweep.json` in a sweep folder.
+pub const SWEEP_FILE: &str = "sweep.json";
+/// Its schema tag.
+pub const SWEEP_SCHEMA: &str = "synbench-sweep/1";
+/// `failures.json` in a sweep folder.
+pub const FAILURES_FILE: &str = "failures.json";
+/// Its schema tag.
+pub const FAILURES_SCHEMA: &str = "synbench-failures/1";
+/// The lock beside `failures.json`.
+const FAILURES_LOCK: &str = ".failures.lock";
+
+/// `sweep.json`: the sweep's models, in the order of the model list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepFile {
+    /// [`SWEEP_SCHEMA`].
+    pub schema: String,
+    /// The model list it was made from.
+    pub models_file: String,
+    /// The protocol config.
+    pub protocol: String,
+    /// Shards the list was cut into by the run that wrote this file.
+    pub shards: usize,
+    /// The models.
+    pub models: Vec<SweepModel>,
+}
+
+/// One model of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepModel {
+    /// Its folder under the sweep folder, and its name in tables.
+    pub name: String,
+    /// The model as the list gives it.
+    pub spec: String,
+    /// Its line in the list (1-based).
+    pub line: usize,
+    /// The shard that runs it (of [`SweepFile::shards`]).
+    pub shard: usize,
+}
+
+/// `failures.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailuresFile {
+    /// [`FAILURES_SCHEMA`].
+    pub schema: String,
+    /// One entry per model whose last attempt failed, sorted by model.
+    pub failures: Vec<Failure>,
+}
+
+/// A model's failed attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failure {
+    /// The model's folder name.
+    pub model: String,
+    /// The model as the list gives it.
+    pub spec: String,
+    /// What failed, in one line (`OutOfMemoryError: CUDA out of memory …`).
+    pub error: String,
+    /// The error's type (`RuntimeError`, `SynbenchError`).
+    pub kind: String,
+    /// The end of the traceback, for the log-less.
+    pub traceback: String,
+    /// Failed attempts so far (a success clears the entry).
+    pub attempts: u32,
+    /// `I/N` of the shard that ran it.
+    pub shard: String,
+    /// The host it ran on.
+    pub host: String,
+    /// Unix time of the failure.
+    pub unix_time: u64,
+}
+
+/// Runs `f` holding the sweep folder's failures lock (an exclusive advisory
+/// lock, released when the file closes — also when the process dies).
+fn with_failures_lock<T>(dir: &Path, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    let lock_path = dir.join(FAILURES_LOCK);
+    let lock = File::create(&lock_path).map_err(|e| ExperimentError::io(&lock_path, "cannot create", e))?;
+    lock.lock().map_err(|e| ExperimentError::io(&lock_path, "cannot lock", e))?;
+    let out = f(&dir.join(FAILURES_FILE));
+    drop(lock);
+    out
+}
+
+/// The failures recorded in `dir` (none when it has no `failures.json`).
+pub fn read_failures(dir: &Path) -> Result<Vec<Failure>> {
+    let path = dir.join(FAILURES_FILE);
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let file: FailuresFile = read_json(&path)?;
+    if file.schema != FAILURES_SCHEMA {
+        return Err(ExperimentError::schema(
+            &path,
+            format!("`schema` is {:?}, expected {FAILURES_SCHEMA:?}", file.schema),
+        ));
+    }
+    Ok(file.failures)
+}
+
+fn write_failures(path: &Path, mut failures: Vec<Failure>) -> Result<()> {
+    failures.sort_by(|a, b| a.model.cmp(&b.model));
+    write_json(path, &FailuresFile { schema: FAILURES_SCHEMA.into(), failures })
+}
+
+/// Records a failed attempt of `failure.model` in `dir/failures.json`,
+/// replacing its earlier entry; `attempts` counts on from that entry.
+/// Returns the entry as written.
+pub fn record_failure(dir: &Path, mut failure: Failure) -> Result<Failure> {
+    with_failures_lock(dir, |path| {
+        let mut failures = read_failures(dir)?;
+        let earlier = failures.iter().position(|f| f.model == failure.model).map(|i| failures.remove(i));
+        failure.attempts = earlier.map_or(0, |f| f.attempts) + 1;
+        failures.push(failure.clone());
+        write_failures(path, failures)?;
+        Ok(failure)
+    })
+}
+
+/// Removes `model`'s entry from `dir/failures.json` (it has just finished);
+/// whether there was one.
+pub fn clear_failure(dir: &Path, model: &str) -> Result<bool> {
+    with_failures_lock(dir, |path| {
+        let mut failures = read_failures(dir)?;
+        let before = failures.len();
+        failures.retain(|f| f.model != model);
+        if failures.len() == before {
+            return Ok(false);
+        }
+        write_failures(path, failures)?;
+        Ok(true)
+    })
+}
+
+/// Where a model of a sweep stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelState {
+    /// Every scale scored: `results.json` is written.
+    Finished,
+    /// Killed (or running): this many of the planned scales are finished.
+    Partial {
+        /// Finished scales.
+        finished: usize,
+        /// Scales in the plan.
+        planned: usize,
+    },
+    /// Its last attempt failed.
+    Failed {
+        /// The error, in one line.
+        error: String,
+        /// Failed attempts.
+        attempts: u32,
+    },
+    /// Listed, never started.
+    Pending,
+}
+
+impl ModelState {
+    /// The state in one word, as the leaderboard writes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelState::Finished => "finished",
+            ModelState::Partial { .. } => "partial",
+            ModelState::Failed { .. } => "failed",
+            ModelState::Pending => "pending",
+        }
+    }
+}
+
+/// One row of the leaderboard: a model at one ε, or a model with no scores
+/// (failed before its first scale, or pending) with `epsilon: None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaderboardRow {
+    /// The model's folder name.
+    pub model: String,
+    /// ε.
+    pub epsilon: Option<f64>,
+    /// Scores per threshold (empty without an ε).
+    pub scores: Vec<f64>,
+    /// Output width of the encoder.
+    pub feature_dim: Option<usize>,
+    /// Encoder throughput (inputs per second) of the process that finished it.
+    pub images_per_second: Option<f64>,
+    /// Where it ran.
+    pub device: Option<String>,
+    /// Its state.
+    pub state: ModelState,
+}
+
+/// A sweep's leaderboard (see the module doc).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leaderboard {
+    /// Thresholds (columns).
+    pub thresholds: Vec<f64>,
+    /// The threshold ranked by.
+    pub sort_by: f64,
+    /// The runs' score mode.
+    pub mode: ScoreMode,
+    /// The runs' averaging.
+    pub averaging: Averaging,
+    /// Rows, ranked: scored rows by their score at `sort_by` (highest
+    /// first; NaN after every number), then rows without scores.
+    pub rows: Vec<LeaderboardRow>,
+}
+
+/// The sweep's model folders: those `sweep.json` lists (in its order), then
+/// any other sub-folder holding a run, by name.
+fn model_names(dir: &Path) -> Result<Vec<String>> {
+    let mut names: Vec<String> = Vec::new();
+    let sweep = dir.join(SWEEP_FILE);
+    if sweep.is_file() {
+        let file: SweepFile = read_json(&sweep)?;
+        if file.schema != SWEEP_SCHEMA {
+            return Err(ExperimentError::schema(
+                &sweep,
+                format!("`schema` is {:?}, expected {SWEEP_SCHEMA:?}", file.schema),
+            ));
+        }
+        names.extend(file.models.into_iter().map(|m| m.name));
+    }
+    let mut others = BTreeSet::new();
+    for entry in fs::read_dir(dir).map_err(|e| ExperimentError::io(dir, "cannot list", e))? {
+        let path = entry.map_err(|e| ExperimentError::io(dir, "cannot list", e))?.path();
+        if path.join(RUN_FILE).is_file() || path.join(RESULTS_FILE).is_file() {
+            if let Some(name) = path.file_name() {
+                others.insert(name.to_string_lossy().into_owned());
+            }
+        }
+    }
+    for name in others {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Scales planned by the run in `folder`, from its `run.json`.
+fn planned_scales(folder: &Path) -> Result<usize> {
+    let run: RunFile = read_json(&folder.join(RUN_FILE))?;
+    Ok(run.plan.data.scales.len())
+}
+
+impl Leaderboard {
+    /// Collects the sweep folder `dir`: every model's run folder, scored in
+    /// its own configuration (the sweep's protocol: they must agree on
+    /// thresholds, mode and averaging), and `failures.json`. `sort_by`
+    /// must be one of the thresholds; by default 0.7 when it is one, else
+    /// the first.
+    pub fn collect(dir: &Path, sort_by: Option<f64>) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(ExperimentError::Table(format!("{}: is not a sweep folder (no such folder)", dir.display())));
+        }
+        let names = model_names(dir)?;
+        let failures = read_failures(dir)?;
+        if names.is_empty() && failures.is_empty() {
+            return Err(ExperimentError::Table(format!(
+                "{}: holds no sweep: neither {SWEEP_FILE}, {FAILURES_FILE} nor a run folder",
+                dir.display()
+            )));
+        }
+        let mut setup: Option<(PathBuf, Vec<f64>, ScoreMode, Averaging)> = None;
+        let mut rows = Vec::new();
+        let mut unscored = Vec::new();
+        let extra = failures.iter().filter(|f| !names.contains(&f.model)).map(|f| f.model.clone());
+        let all: Vec<String> = names.iter().cloned().chain(extra).collect();
+        for name in all {
+            let folder = dir.join(&name);
+            let has_run = folder.join(RUN_FILE).is_file() || folder.join(RESULTS_FILE).is_file();
+            let failure = failures.iter().find(|f| f.model == name);
+            let finished = folder.join(RESULTS_FILE).is_file();
+            let run = if has_run { SavedRun::load(&folder).ok().filter(|r| !r.records.is_empty()) } else { None };
+            let state = match (finished, failure) {
+                (true, _) => ModelState::Finished,
+                (false, Some(f)) => ModelState::Failed { error: f.error.clone(), attempts: f.attempts },
+                (false, None) => match &run {
+                    Some(r) => ModelState::Partial { finished: r.records.len(), planned: r.planned_scales },
+                    None if has_run => ModelState::Partial { finished: 0, planned: planned_scales(&folder)? },
+                    None => ModelState::Pending,
+                },
+            };
+            let (feature_dim, images_per_second, device) = if finished {
+                let results: ResultsFile = read_json(&folder.join(RESULTS_FILE))?;
+                let p = results.provenance;
+                (results.feature_dim, p.encoder_images_per_second, Some(p.device))
+            } else {
+                (None, None, None)
+            };
+            let row = |epsilon, scores| LeaderboardRow {
+                model: name.clone(),
+                epsilon,
+                scores,
+                feature_dim,
+                images_per_second,
+                device: device.clone(),
+                state: state.clone(),
+            };
+            let Some(run) = run else {
+                unscored.push(row(None, Vec::new()));
+                continue;
+            };
+            match &setup {
+                None => setup = Some((folder.clone(), run.thresholds.clone(), run.mode, run.averaging)),
+                Some((first, thresholds, mode, averaging)) => {
+                    if (thresholds, *mode, *averaging) != (&run.thresholds, run.mode, run.averaging) {
+                        return Err(ExperimentError::Table(format!(
+                            "{} and {} were run with different protocols (thresholds {:?} vs {:?}, {} vs {} score \
+                             mode, {} vs {} averaging); a leaderboard ranks runs of one protocol",
+                            first.display(),
+                            folder.display(),
+                            thresholds,
+                            run.thresholds,
+                            mode.name(),
+                            run.mode.name(),
+                            averaging.name(),
+                            run.averaging.name()
+                        )));
+                    }
+                }
+            }
+            for scored in run.scores(&run.thresholds, run.averaging, run.mode)? {
+                rows.push(row(Some(scored.epsilon), scored.scores));
+            }
+        }
+        let (thresholds, mode, averaging) = match setup {
+            Some((_, t, m, a)) => (t, m, a),
+            None => (synbench_theory::PAPER_THRESHOLDS.to_vec(), ScoreMode::Reference, Averaging::Reference),
+        };
+        let sort_by = match sort_by {
+            Some(t) => t,
+            None if thresholds.contains(&0.7) => 0.7,
+            None => thresholds[0],
+        };
+        let Some(column) = thresholds.iter().position(|&t| t == sort_by) else {
+            return Err(ExperimentError::Table(format!(
+                "--sort-by {sort_by}: the runs' thresholds are {thresholds:?}; rank by one of them"
+            )));
+        };
+        // Highest score first, NaN after every number; ties by model, then ε.
+        rows.sort_by(|a, b| {
+            let (x, y) = (a.scores[column], b.scores[column]);
+            let by_score = match (x.is_nan(), y.is_nan()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
+                (false, false) => y.total_cmp(&x),
+            };
+            by_score.then_with(|| a.model.cmp(&b.model)).then_with(|| a.epsilon.partial_cmp(&b.epsilon).unwrap())
+        });
+        rows.extend(unscored);
+        Ok(Self { thresholds, sort_by, mode, averaging, rows })
+    }
+
+    /// CSV, one row per model and ε (pandas: `pd.read_csv`): rank, model, ε,
+    /// one `score_T` column per threshold, then width, throughput, device,
+    /// state, finished and planned scales, failed attempts and the error.
+    pub fn csv(&self) -> String {
+        let mut out = String::from("rank,model,epsilon");
+        for t in &self.thresholds {
+            let _ = write!(out, ",score_{t}");
+        }
+        out.push_str(",feature_dim,images_per_second,device,state,scales_finished,scales_planned,attempts,error\n");
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        for (rank, row) in self.rows.iter().enumerate() {
+            let rank = if row.epsilon.is_some() { (rank + 1).to_string() } else { String::new() };
+            let _ = write!(out, "{rank},{},{}", csv_field(&row.model), opt(row.epsilon.map(|e| e.to_string())));
+            for t in 0..self.thresholds.len() {
+                let _ = write!(out, ",{}", opt(row.scores.get(t).map(|s| s.to_string())));
+            }
+            let (finished, planned, attempts, error) = match &row.state {
+                ModelState::Partial { finished, planned } => (Some(*finished), Some(*planned), None, String::new()),
+                ModelState::Failed { error, attempts } => (None, None, Some(*attempts), error.clone()),
+                _ => (None, None, None, String::new()),
+            };
+            let _ = writeln!(
+                out,
+                ",{},{},{},{},{},{},{},{}",
+                opt(row.feature_dim.map(|d| d.to_string())),
+                opt(row.images_per_second.map(|v| format!("{v:.1}"))),
+                csv_field(&opt(row.device.clone())),
+                row.state.name(),
+                opt(finished.map(|v| v.to_string())),
+                opt(planned.map(|v| v.to_string())),
+                opt(attempts.map(|v| v.to_string())),
+                csv_field(&error),
+            );
+        }
+        out
+    }
+
+    /// Markdown: the ranked table, then one line per model that is not finished.
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("| rank | model | ε |");
+        for t in &self.thresholds {
+            let _ = write!(out, " t={t} |");
+        }
+        out.push_str(" width | img/s | device | state |\n|---:|---|---:|");
+        out.push_str(&"---:|".repeat(self.thresholds.len()));
+        out.push_str("---:|---:|---|---|\n");
+        let dash = || "—".to_string();
+        for (rank, row) in self.rows.iter().enumerate() {
+            let rank = if row.epsilon.is_some() { (rank + 1).to_string() } else { dash() };
+            let epsilon = row.epsilon.map_or_else(dash, |e| e.to_string());
+            let _ = write!(out, "| {rank} | {} | {epsilon} |", row.model);
+            for t in 0..self.thresholds.len() {
+                let s = row
+                    .scores
+                    .get(t)
+                    .map_or_else(dash, |&s| if s.is_finite() { format!("{s:.4}") } else { s.to_string() });
+                let _ = write!(out, " {s} |");
+            }
+            let state = match &row.state {
+                ModelState::Partial { finished, planned } => format!("partial ({finished}/{planned} scales)"),
+                other => other.name().to_string(),
+            };
+            let _ = writeln!(
+                out,
+                " {} | {} | {} | {state} |",
+                row.feature_dim.map_or_else(dash, |d| d.to_string()),
+                row.images_per_second.map_or_else(dash, |v| format!("{v:.1}")),
+                row.device.clone().unwrap_or_else(dash),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nRanked by the SynBench-score at t = {}; {} score mode, {} averaging. Partial runs are scored on their \
+             finished scales only.",
+            self.sort_by,
+            self.mode.name(),
+            self.averaging.name()
+        );
+        let mut seen = BTreeSet::new();
+        for row in &self.rows {
+            if let ModelState::Failed { error, attempts } = &row.state {
+                if seen.insert(row.model.as_str()) {
+                    let _ = writeln!(out, "- {} failed ({attempts} attempt(s)): {error}", row.model);
+                }
+            }
+        }
+        out
+    }
+
+    /// Writes `dir/leaderboard.csv` and `dir/leaderboard.md`; their paths.
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let csv = dir.join("leaderboard.csv");
+        let md = dir.join("leaderboard.md");
+        write_atomic(&csv, self.csv().as_bytes())?;
+        write_atomic(&md, self.markdown().as_bytes())?;
+        Ok(vec![csv, md])
+    }
+}
