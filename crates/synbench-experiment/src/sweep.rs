@@ -7,7 +7,7 @@
 //! * `DIR/failures.json` ([`FailuresFile`], `synbench-failures/1`) — the
 //!   models whose last attempt failed, with the error. Shards of one sweep
 //!   run at once (a Slurm array), so it is only changed under an exclusive
-//!   lock on `DIR/.failures.lock` ([`record_failure`], [`clear_failure`]);
+//!   lock on `DIR/.sweep.lock` ([`record_failure`], [`clear_failure`]);
 //! * `DIR/leaderboard.csv` and `DIR/leaderboard.md` ([`Leaderboard`]) — one
 //!   row per model and ε, ranked by the score at one threshold, with each
 //!   model's width, throughput, device and state.
@@ -24,9 +24,10 @@ use serde::{Deserialize, Serialize};
 use synbench_probe::Averaging;
 use synbench_theory::ScoreMode;
 
+use crate::config::Plan;
 use crate::error::{ExperimentError, Result};
 use crate::io::{read_json, write_atomic, write_json};
-use crate::resolved::RunFile;
+use crate::resolved::{ResolvedPlan, RunFile};
 use crate::saved::{RESULTS_FILE, RUN_FILE, SavedRun};
 use crate::schema::ResultsFile;
 use crate::table::csv_field;
@@ -39,8 +40,8 @@ pub const SWEEP_SCHEMA: &str = "synbench-sweep/1";
 pub const FAILURES_FILE: &str = "failures.json";
 /// Its schema tag.
 pub const FAILURES_SCHEMA: &str = "synbench-failures/1";
-/// The lock beside `failures.json`.
-const FAILURES_LOCK: &str = ".failures.lock";
+/// The lock the shards of a sweep take to change its shared files.
+const LOCK_FILE: &str = ".sweep.lock";
 
 /// `sweep.json`: the sweep's models, in the order of the model list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,11 +109,11 @@ pub struct Failure {
 
 /// Runs `f` holding the sweep folder's failures lock (an exclusive advisory
 /// lock, released when the file closes — also when the process dies).
-fn with_failures_lock<T>(dir: &Path, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
-    let lock_path = dir.join(FAILURES_LOCK);
+fn with_lock<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let lock_path = dir.join(LOCK_FILE);
     let lock = File::create(&lock_path).map_err(|e| ExperimentError::io(&lock_path, "cannot create", e))?;
     lock.lock().map_err(|e| ExperimentError::io(&lock_path, "cannot lock", e))?;
-    let out = f(&dir.join(FAILURES_FILE));
+    let out = f();
     drop(lock);
     out
 }
@@ -142,7 +143,8 @@ fn write_failures(path: &Path, mut failures: Vec<Failure>) -> Result<()> {
 /// replacing its earlier entry; `attempts` counts on from that entry.
 /// Returns the entry as written.
 pub fn record_failure(dir: &Path, mut failure: Failure) -> Result<Failure> {
-    with_failures_lock(dir, |path| {
+    with_lock(dir, || {
+        let path = &dir.join(FAILURES_FILE);
         let mut failures = read_failures(dir)?;
         let earlier = failures.iter().position(|f| f.model == failure.model).map(|i| failures.remove(i));
         failure.attempts = earlier.map_or(0, |f| f.attempts) + 1;
@@ -155,7 +157,8 @@ pub fn record_failure(dir: &Path, mut failure: Failure) -> Result<Failure> {
 /// Removes `model`'s entry from `dir/failures.json` (it has just finished);
 /// whether there was one.
 pub fn clear_failure(dir: &Path, model: &str) -> Result<bool> {
-    with_failures_lock(dir, |path| {
+    with_lock(dir, || {
+        let path = &dir.join(FAILURES_FILE);
         let mut failures = read_failures(dir)?;
         let before = failures.len();
         failures.retain(|f| f.model != model);
@@ -165,6 +168,24 @@ pub fn clear_failure(dir: &Path, model: &str) -> Result<bool> {
         write_failures(path, failures)?;
         Ok(true)
     })
+}
+
+/// Whether the run of `plan` in `folder` is finished: `None` when it has
+/// no `results.json`; else the fields in which the finished run's plan
+/// differs from `plan` (empty: the same plan — a sweep skips it).
+pub fn finished_changes(folder: &Path, plan: &Plan) -> Result<Option<Vec<String>>> {
+    let path = folder.join(RESULTS_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let results: ResultsFile = read_json(&path)?;
+    Ok(Some(ResolvedPlan::of(plan).changes_from(&results.plan)))
+}
+
+/// Writes `dir/sweep.json` (under the sweep's lock: every shard of an
+/// array writes the same file when it starts).
+pub fn write_sweep_file(dir: &Path, file: &SweepFile) -> Result<()> {
+    with_lock(dir, || write_json(&dir.join(SWEEP_FILE), file))
 }
 
 /// Where a model of a sweep stands.

@@ -21,10 +21,11 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use synbench_data::Split;
-use synbench_experiment::config::parse;
+use synbench_experiment::config::{parse, parse_protocol};
+use synbench_experiment::sweep::{self, SweepFile, SweepModel};
 use synbench_experiment::{
-    Batch, EncoderInfo, Experiment, ExperimentError, GeneratorThreads, ModelSpec, Named, RunResult, StartOptions,
-    StartPolicy,
+    Batch, EncoderInfo, Experiment, ExperimentError, Failure, GeneratorThreads, Leaderboard, ModelSpec, Named, Plan,
+    RunResult, StartOptions, StartPolicy,
 };
 use synbench_probe::ndarray::Array2;
 use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScaleOutcome, ScoreMode, synbench_scores};
@@ -77,7 +78,10 @@ impl PyExperiment {
     /// Builds the plan from config text (`source` names it in errors) and
     /// starts the run. `policy`: "fresh", "resume" or "restart".
     #[new]
-    #[pyo3(signature = (toml, source, policy, batch_size=None, batch_threads=None, in_memory=false, output_dir=None))]
+    #[pyo3(signature = (
+        toml, source, policy, batch_size=None, batch_threads=None, in_memory=false, output_dir=None,
+        model_name=None, protocol=false, backend=None, device=None,
+    ))]
     #[allow(clippy::too_many_arguments)] // the Python constructor's keywords, one each
     fn new(
         py: Python<'_>,
@@ -88,9 +92,12 @@ impl PyExperiment {
         batch_threads: Option<usize>,
         in_memory: bool,
         output_dir: Option<PathBuf>,
+        model_name: Option<String>,
+        protocol: bool,
+        backend: Option<String>,
+        device: Option<String>,
     ) -> PyResult<Self> {
-        let mut plan = parse(Path::new(source), toml).map_err(error)?;
-        plan.encoder.model = ModelSpec::External;
+        let mut plan = plan_of(toml, source, model_name, protocol)?;
         if in_memory {
             plan.output_dir = None;
         } else if let Some(dir) = output_dir {
@@ -114,8 +121,8 @@ impl PyExperiment {
         };
         let options = StartOptions { policy, generator, batch_size: plan.encoder.batch_size };
         let this = Self { shape: plan.mixture.sample_shape().to_vec(), inner: Mutex::new(None) };
-        let info =
-            EncoderInfo { description: format!("{} (from Python)", plan.model_name), expected_normalization: None };
+        let description = format!("{} (from Python)", plan.model_name);
+        let info = EncoderInfo { backend, device, ..EncoderInfo::described(description) };
         let experiment = detached(py, move || Experiment::start(plan, info, options))?;
         *this.inner.lock().expect("new") = Some(experiment);
         Ok(this)
@@ -307,11 +314,31 @@ impl PyRunResult {
     }
 }
 
+/// The plan of config text for a model the driver brings: a `synbench run`
+/// config, or (with `protocol`) a sweep protocol whose `[model]` is ignored;
+/// `model_name` names the run.
+fn plan_of(toml: &str, source: &str, model_name: Option<String>, protocol: bool) -> PyResult<Plan> {
+    let path = Path::new(source);
+    let mut plan = if protocol {
+        let name = model_name.as_deref().ok_or_else(|| error("a protocol needs the model's name"))?;
+        parse_protocol(path, toml, name).map_err(error)?
+    } else {
+        let mut plan = parse(path, toml).map_err(error)?;
+        if let Some(name) = model_name {
+            plan.model_name = name;
+        }
+        plan
+    };
+    plan.encoder.model = ModelSpec::External;
+    Ok(plan)
+}
+
 /// Checks config text without starting a run; returns what the Python layer
 /// shows before the first batch.
 #[pyfunction]
-fn _check(py: Python<'_>, toml: &str, source: &str) -> PyResult<Py<PyAny>> {
-    let plan = parse(Path::new(source), toml).map_err(error)?;
+#[pyo3(signature = (toml, source, model_name=None, protocol=false))]
+fn _check(py: Python<'_>, toml: &str, source: &str, model_name: Option<String>, protocol: bool) -> PyResult<Py<PyAny>> {
+    let plan = plan_of(toml, source, model_name, protocol)?;
     let summary = pyo3::types::PyDict::new(py);
     summary.set_item("scales", plan.scales.values().to_vec())?;
     summary.set_item("epsilons", plan.probe.epsilons().to_vec())?;
@@ -322,6 +349,83 @@ fn _check(py: Python<'_>, toml: &str, source: &str) -> PyResult<Py<PyAny>> {
     summary.set_item("n_train", plan.n_train)?;
     summary.set_item("n_test", plan.n_test)?;
     Ok(summary.into_any().unbind())
+}
+
+/// Whether the run of a protocol's plan for `model_name` (at `batch_size`)
+/// in `folder` is finished: `None` when not; else the fields its finished
+/// plan differs in (empty: the same plan).
+#[pyfunction]
+fn _finished_changes(
+    toml: &str,
+    source: &str,
+    model_name: String,
+    batch_size: usize,
+    folder: PathBuf,
+) -> PyResult<Option<Vec<String>>> {
+    let mut plan = plan_of(toml, source, Some(model_name), true)?;
+    plan.encoder.batch_size = batch_size;
+    sweep::finished_changes(&folder, &plan).map_err(error)
+}
+
+/// Writes `dir/sweep.json`; `models` are `(name, spec, line, shard)`.
+#[pyfunction]
+fn _write_sweep(
+    dir: PathBuf,
+    models_file: String,
+    protocol: String,
+    shards: usize,
+    models: Vec<(String, String, usize, usize)>,
+) -> PyResult<()> {
+    let file = SweepFile {
+        schema: sweep::SWEEP_SCHEMA.into(),
+        models_file,
+        protocol,
+        shards,
+        models: models.into_iter().map(|(name, spec, line, shard)| SweepModel { name, spec, line, shard }).collect(),
+    };
+    sweep::write_sweep_file(&dir, &file).map_err(error)
+}
+
+/// Records a failed attempt in `dir/failures.json`; returns the attempts so far.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)] // one per field of the entry
+fn _record_failure(
+    dir: PathBuf,
+    model: String,
+    spec: String,
+    error_text: String,
+    kind: String,
+    traceback: String,
+    shard: String,
+    host: String,
+) -> PyResult<u32> {
+    let unix_time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let failure = Failure { model, spec, error: error_text, kind, traceback, attempts: 0, shard, host, unix_time };
+    sweep::record_failure(&dir, failure).map(|f| f.attempts).map_err(error)
+}
+
+/// Clears `model`'s failure; whether it had one.
+#[pyfunction]
+fn _clear_failure(dir: PathBuf, model: &str) -> PyResult<bool> {
+    sweep::clear_failure(&dir, model).map_err(error)
+}
+
+/// The failures of `dir` as `(model, error, attempts)`.
+#[pyfunction]
+fn _failures(dir: PathBuf) -> PyResult<Vec<(String, String, u32)>> {
+    Ok(sweep::read_failures(&dir).map_err(error)?.into_iter().map(|f| (f.model, f.error, f.attempts)).collect())
+}
+
+/// Collects the sweep folder `dir`: writes leaderboard.csv and .md there;
+/// returns `(csv, markdown, paths)`.
+#[pyfunction]
+#[pyo3(signature = (dir, sort_by=None))]
+fn _collect(py: Python<'_>, dir: PathBuf, sort_by: Option<f64>) -> PyResult<(String, String, Vec<PathBuf>)> {
+    detached(py, || {
+        let board = Leaderboard::collect(&dir, sort_by)?;
+        let paths = board.write(&dir)?;
+        Ok((board.csv(), board.markdown(), paths))
+    })
 }
 
 /// A score mode by its config spelling (the same check `[score] mode` gets).
@@ -390,6 +494,12 @@ fn _synbench(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(score, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(_check, m)?)?;
+    m.add_function(wrap_pyfunction!(_finished_changes, m)?)?;
+    m.add_function(wrap_pyfunction!(_write_sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(_record_failure, m)?)?;
+    m.add_function(wrap_pyfunction!(_clear_failure, m)?)?;
+    m.add_function(wrap_pyfunction!(_failures, m)?)?;
+    m.add_function(wrap_pyfunction!(_collect, m)?)?;
     m.add("PAPER_SCALES", ScaleGrid::paper_protocol().values().to_vec())?;
     m.add("PAPER_THRESHOLDS", PAPER_THRESHOLDS.to_vec())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -300,7 +300,16 @@ class Experiment:
             raise SynbenchError("resume and restart need an output_dir: without one the run stays in memory")
         self._setup(toml, "synbench.Experiment", resume, restart, in_memory=output_dir is None)
 
-    def _setup(self, toml: str, source: str, resume: bool, restart: bool, in_memory: bool = False) -> None:
+    def _setup(
+        self,
+        toml: str,
+        source: str,
+        resume: bool,
+        restart: bool,
+        in_memory: bool = False,
+        model: Optional[str] = None,
+        protocol: bool = False,
+    ) -> None:
         if resume and restart:
             raise SynbenchError("resume=True and restart=True: choose one")
         self._in_memory = in_memory
@@ -308,7 +317,9 @@ class Experiment:
         self._policy = "resume" if resume else ("restart" if restart else "fresh")
         self._toml = toml
         self._source = source
-        self._summary = _synbench._check(toml, source)
+        self._model_name = model
+        self._protocol = protocol
+        self._summary = _synbench._check(toml, source, model, protocol)
         self._inner: Optional[Any] = None
 
     @classmethod
@@ -319,15 +330,20 @@ class Experiment:
         resume: bool = False,
         restart: bool = False,
         output_dir: Optional[Union[str, os.PathLike]] = None,
+        model: Optional[str] = None,
+        protocol: bool = False,
     ) -> "Experiment":
         """The experiment a `synbench run` config describes (same keys; ``[model]``
         only names the run: the encoder is yours). ``output_dir`` overrides
-        ``[output] dir``; the batch size defaults to ``[model] batch_size``."""
+        ``[output] dir``; the batch size defaults to ``[model] batch_size``.
+        ``model`` names the run instead of ``[model] name``; with
+        ``protocol=True`` the file is a sweep protocol, whose ``[model]``
+        table (if any) is ignored and ``model`` is required."""
         path = os.fspath(path)
         with open(path, encoding="utf-8") as f:
             text = f.read()
         self = cls.__new__(cls)
-        self._setup(text, path, resume, restart)
+        self._setup(text, path, resume, restart, model=model, protocol=protocol)
         self._output_dir = None if output_dir is None else os.fspath(os.path.abspath(output_dir))
         return self
 
@@ -351,15 +367,24 @@ class Experiment:
     def model(self) -> str:
         return self._summary["model"]
 
-    def start(self, batch_size: Optional[int] = None, generator_threads: Optional[int] = None) -> None:
+    def start(
+        self,
+        batch_size: Optional[int] = None,
+        generator_threads: Optional[int] = None,
+        backend: Optional[str] = None,
+        device: Optional[str] = None,
+    ) -> None:
         """Starts the run (the first ``batches()`` does this): prepares the
         output folder, applies resume/restart and starts the generator.
         ``generator_threads``: a thread pool of its own for the generator
-        (1 beside a model that computes on this CPU); default every core."""
+        (1 beside a model that computes on this CPU); default every core.
+        ``backend`` and ``device`` say what ran the model and where
+        (``"torch 2.9.0"``, ``"cuda:0"``), for the results' provenance."""
         if self._inner is None:
             size = self._summary["batch_size"] if batch_size is None else int(batch_size)
             self._inner = _synbench._Experiment(
-                self._toml, self._source, self._policy, size, generator_threads, self._in_memory, self._output_dir
+                self._toml, self._source, self._policy, size, generator_threads, self._in_memory, self._output_dir,
+                self._model_name, self._protocol, backend, device,
             )
             self._batch_size = size
         elif batch_size is not None and int(batch_size) != self._batch_size:
@@ -461,7 +486,12 @@ def evaluate(
         raise SynbenchError(f"give experiment= or experiment keywords, not both ({sorted(experiment_kwargs)})")
     device = torch.device(device)
     # Beside a model on this CPU the generator keeps to one thread of its own.
-    experiment.start(batch_size, generator_threads=1 if device.type == "cpu" else None)
+    experiment.start(
+        batch_size,
+        generator_threads=1 if device.type == "cpu" else None,
+        backend=f"torch {torch.__version__}",
+        device=str(device),
+    )
     on_cuda = device.type == "cuda"
     if hasattr(model, "eval"):
         model.eval()
