@@ -74,6 +74,15 @@ enum Command {
         #[command(flatten)]
         files: TableFiles,
     },
+    /// A sweep folder's leaderboard (`python -m synbench sweep` writes the
+    /// folder): writes DIR/leaderboard.csv and DIR/leaderboard.md.
+    Collect {
+        /// The sweep's output folder.
+        dir: PathBuf,
+        /// The threshold to rank by (default 0.7 when the runs have it, else their first).
+        #[arg(long)]
+        sort_by: Option<f64>,
+    },
     /// Pearson, Spearman and Kendall correlations between SynBench scores
     /// and downstream accuracies.
     Correlate {
@@ -184,6 +193,7 @@ fn main() -> ExitCode {
         Command::Encode { config, input, output } => encode(&config, &input, &output),
         Command::Score { dir, scoring, files } => table(&[dir], &scoring, &files),
         Command::Table { dirs, scoring, files } => table(&dirs, &scoring, &files),
+        Command::Collect { dir, sort_by } => collect(&dir, sort_by),
         Command::Correlate { dirs, downstream, scoring, csv } => {
             correlate(&dirs, &downstream, &scoring, csv.as_deref())
         }
@@ -283,6 +293,15 @@ fn table(dirs: &[PathBuf], scoring: &ScoringArgs, files: &TableFiles) -> Result<
     }
     if let Some(path) = &files.markdown {
         write_atomic(path, markdown.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn collect(dir: &Path, sort_by: Option<f64>) -> Result<()> {
+    let board = synbench_experiment::Leaderboard::collect(dir, sort_by)?;
+    print!("{}", board.markdown());
+    for path in board.write(dir)? {
+        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }

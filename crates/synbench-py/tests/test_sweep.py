@@ -195,6 +195,7 @@ def test_a_sweep_scores_every_kind_records_failures_and_reruns_retry_them(worksp
     row = scored[(scored.model == "resnet10t") & (scored.epsilon == 0.2)].iloc[0]
     assert row["score_0.7"] == direct.score(0.2, 0.7)
     assert "| python-factories.flaky | — |" in md and "not_a_timm_model failed (1 attempt(s))" in md
+    assert run_cli("collect", tmp / "out", "--sort-by", "0.6") == md, "`synbench collect` is the same leaderboard"
     # `synbench table` reads the same folders.
     table = run_cli("table", *sorted(str(p) for p in (tmp / "out").iterdir() if (p / "results.json").exists()))
     assert "resnet10t" in table and "torchscript-resnet10t" in table
