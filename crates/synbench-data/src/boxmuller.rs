@@ -118,10 +118,10 @@ impl SampleRng {
     fn fill(&mut self, out: &mut [f32], affine: Option<(f32, f32)>, kernel: Kernel) {
         assert_eq!(out.len() % BLOCK, 0, "normals come in blocks of {BLOCK}");
         #[cfg(target_arch = "x86_64")]
-        if kernel == Kernel::Best {
-            if let Some(simd) = pulp::x86::V3::try_new() {
-                return avx2::fill(simd, &mut self.state, out, affine);
-            }
+        if kernel == Kernel::Best
+            && let Some(simd) = pulp::x86::V3::try_new()
+        {
+            return avx2::fill(simd, &mut self.state, out, affine);
         }
         let _ = kernel;
         match affine {

@@ -439,7 +439,7 @@ impl Mixture {
         let class_mean = self.class_mean(label, scale);
         let per_channel = self.dim / self.channels;
         // One pass when each channel is whole blocks and the gain is one per channel.
-        if kernel == Kernel::Best && self.noise_gain.is_none() && per_channel % BLOCK == 0 {
+        if kernel == Kernel::Best && self.noise_gain.is_none() && per_channel.is_multiple_of(BLOCK) {
             for (c, channel) in out.chunks_exact_mut(per_channel).enumerate() {
                 let (gain, offset) = self.channel_affine(c, class_mean);
                 rng.fill_affine(channel, gain, offset, kernel);

@@ -277,10 +277,10 @@ fn model_names(dir: &Path) -> Result<Vec<String>> {
     let mut others = BTreeSet::new();
     for entry in fs::read_dir(dir).map_err(|e| ExperimentError::io(dir, "cannot list", e))? {
         let path = entry.map_err(|e| ExperimentError::io(dir, "cannot list", e))?.path();
-        if path.join(RUN_FILE).is_file() || path.join(RESULTS_FILE).is_file() {
-            if let Some(name) = path.file_name() {
-                others.insert(name.to_string_lossy().into_owned());
-            }
+        if (path.join(RUN_FILE).is_file() || path.join(RESULTS_FILE).is_file())
+            && let Some(name) = path.file_name()
+        {
+            others.insert(name.to_string_lossy().into_owned());
         }
     }
     for name in others {
@@ -487,10 +487,10 @@ impl Leaderboard {
         );
         let mut seen = BTreeSet::new();
         for row in &self.rows {
-            if let ModelState::Failed { error, attempts } = &row.state {
-                if seen.insert(row.model.as_str()) {
-                    let _ = writeln!(out, "- {} failed ({attempts} attempt(s)): {error}", row.model);
-                }
+            if let ModelState::Failed { error, attempts } = &row.state
+                && seen.insert(row.model.as_str())
+            {
+                let _ = writeln!(out, "- {} failed ({attempts} attempt(s)): {error}", row.model);
             }
         }
         out

@@ -91,13 +91,13 @@ impl VitConfig {
         if [self.img_size, self.patch_size, self.in_chans, self.embed_dim, self.depth, self.num_heads].contains(&0) {
             return fail(format!("every ViT size must be positive, got {self:?}"));
         }
-        if self.img_size % self.patch_size != 0 {
+        if !self.img_size.is_multiple_of(self.patch_size) {
             return fail(format!(
                 "img_size {} is not a multiple of patch_size {}: the patch grid would not cover the image",
                 self.img_size, self.patch_size
             ));
         }
-        if self.embed_dim % self.num_heads != 0 {
+        if !self.embed_dim.is_multiple_of(self.num_heads) {
             return fail(format!(
                 "embed_dim {} is not divisible by num_heads {}: heads must split the width evenly",
                 self.embed_dim, self.num_heads
