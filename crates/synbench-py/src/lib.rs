@@ -289,6 +289,10 @@ impl PyRunResult {
         self.inner.results.model.clone()
     }
     #[getter]
+    fn feature_dim(&self) -> Option<usize> {
+        self.inner.results.feature_dim
+    }
+    #[getter]
     fn score_mode(&self) -> String {
         self.inner.results.score_mode.clone()
     }

@@ -20,8 +20,8 @@ from conftest import write_config
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 
-MODELS = "resnet10t\nvit_tiny_patch16_224 img_size=32 patch_size=8\npython:factories:slow_resnet seconds=0.15\n"
-SLOW = "python-factories.slow_resnet_seconds=0.15"
+MODELS = "resnet10t\nvit_tiny_patch16_224 img_size=32 patch_size=8\npython:factories:slow_resnet seconds=0.3\n"
+SLOW = "python-factories.slow_resnet_seconds=0.3"
 # The columns that must agree to the last digit (throughput and device are the run's own).
 SAME = ["rank", "model", "epsilon", "score_0.6", "score_0.7", "feature_dim", "state"]
 TIMEOUT_S = 600

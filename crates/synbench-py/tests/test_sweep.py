@@ -178,7 +178,7 @@ def test_a_sweep_scores_every_kind_records_failures_and_reruns_retry_them(worksp
     )
     swept = json.loads((tmp / "out" / "resnet10t" / "results.json").read_text())
     assert [s["reference"] for s in swept["scores"]] == direct.scores.tolist()
-    assert swept["feature_dim"] == 512 and swept["provenance"]["device"] == "cpu"
+    assert swept["feature_dim"] == direct.feature_dim == 512 and swept["provenance"]["device"] == "cpu"
     assert swept["provenance"]["backend"] == f"torch {torch.__version__}"
     # The traced module is the same network with the same weights: the same scores.
     traced_run = json.loads((tmp / "out" / "torchscript-resnet10t" / "results.json").read_text())

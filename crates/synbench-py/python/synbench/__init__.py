@@ -215,6 +215,11 @@ class Result:
         return self._inner.model
 
     @property
+    def feature_dim(self) -> Optional[int]:
+        """The features' width (None when every scale was resumed from files)."""
+        return self._inner.feature_dim
+
+    @property
     def output_dir(self) -> Optional[str]:
         d = self._inner.output_dir
         return None if d is None else os.fspath(d)
