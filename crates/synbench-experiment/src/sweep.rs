@@ -261,7 +261,7 @@ pub struct Leaderboard {
 
 /// The sweep's model folders: those `sweep.json` lists (in its order), then
 /// any other sub-folder holding a run, by name.
-fn model_names(dir: &Path) -> Result<Vec<String>> {
+pub fn model_names(dir: &Path) -> Result<Vec<String>> {
     let mut names: Vec<String> = Vec::new();
     let sweep = dir.join(SWEEP_FILE);
     if sweep.is_file() {

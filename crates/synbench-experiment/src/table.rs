@@ -10,8 +10,9 @@ use synbench_probe::Averaging;
 use synbench_theory::{ScaleOutcome, ScoreMode, synbench_scores};
 
 use crate::error::{ExperimentError, Result};
-use crate::saved::SavedRun;
+use crate::saved::{RESULTS_FILE, RUN_FILE, SavedRun, scale_files};
 use crate::schema::ScaleRecord;
+use crate::sweep::{self, SWEEP_FILE};
 
 /// One row of a score table: a model at one ε.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,12 +193,44 @@ pub fn run_labels(runs: &[SavedRun]) -> Vec<String> {
         .collect()
 }
 
-/// Loads run folders.
+/// Loads run folders. A sweep folder (one holding `sweep.json`) stands for
+/// its model folders. Among several folders, one that holds no run (a
+/// sweep's `logs/`) or no finished scale yet (a model that failed before its
+/// first) is skipped with a warning; a damaged run folder, or folders none
+/// of which holds a scored run, are errors.
 pub fn load_runs(dirs: &[PathBuf]) -> Result<Vec<SavedRun>> {
     if dirs.is_empty() {
         return Err(ExperimentError::Table("give at least one result folder".into()));
     }
-    dirs.iter().map(|d| SavedRun::load(d)).collect()
+    let mut expanded = Vec::new();
+    for dir in dirs {
+        if dir.join(SWEEP_FILE).is_file() {
+            expanded.extend(sweep::model_names(dir)?.into_iter().map(|name| dir.join(name)));
+        } else {
+            expanded.push(dir.clone());
+        }
+    }
+    if expanded.len() == 1 {
+        return Ok(vec![SavedRun::load(&expanded[0])?]);
+    }
+    let mut runs = Vec::new();
+    for dir in &expanded {
+        let has_run = dir.join(RUN_FILE).is_file() || dir.join(RESULTS_FILE).is_file();
+        if !has_run {
+            tracing::warn!(dir = %dir.display(), "skipped: not a run folder (neither results.json nor run.json)");
+        } else if !dir.join(RESULTS_FILE).is_file() && scale_files(dir)?.is_empty() {
+            tracing::warn!(dir = %dir.display(), "skipped: the run has no finished scale yet");
+        } else {
+            runs.push(SavedRun::load(dir)?);
+        }
+    }
+    if runs.is_empty() {
+        return Err(ExperimentError::Table(format!(
+            "none of the {} folders holds a run with a finished scale",
+            expanded.len()
+        )));
+    }
+    Ok(runs)
 }
 
 /// One paper-style table (models × ε × thresholds) over saved runs,

@@ -10,6 +10,7 @@ use synbench_experiment::sweep::{
     FAILURES_FILE, Failure, ModelState, SWEEP_FILE, SWEEP_SCHEMA, SweepFile, SweepModel, clear_failure, read_failures,
     record_failure,
 };
+use synbench_experiment::table::load_runs;
 use synbench_experiment::{EncoderInfo, Experiment, Leaderboard, ModelSpec, SavedRun, StartOptions, StartPolicy, io};
 use synbench_probe::ndarray::{Array2, ArrayView2};
 
@@ -189,6 +190,18 @@ fn the_leaderboard_ranks_every_model_and_says_where_each_stands() {
     assert!(md.contains("| partial (1/3 scales) |") && md.contains("- broken failed (1 attempt(s))"), "{md}");
     let written = board.write(&dir).unwrap();
     assert_eq!(fs::read_to_string(&written[0]).unwrap(), csv);
+
+    // `synbench table DIR` (or DIR/*/) reads the model folders, skipping
+    // those without a scored scale (`broken`, `never`, a `logs/` folder).
+    fs::create_dir_all(dir.join("logs")).unwrap();
+    let names = |runs: Vec<SavedRun>| runs.into_iter().map(|r| r.model).collect::<Vec<_>>();
+    assert_eq!(names(load_runs(std::slice::from_ref(&dir)).unwrap()), ["identity", "noisy", "narrow", "killed"]);
+    let globbed: Vec<PathBuf> = ["broken", "identity", "logs", "narrow"].iter().map(|m| dir.join(m)).collect();
+    assert_eq!(names(load_runs(&globbed).unwrap()), ["identity", "narrow"]);
+    let err = load_runs(&[dir.join("logs")]).unwrap_err().to_string();
+    assert!(err.contains("not a synbench run folder"), "one folder that is not a run is an error: {err}");
+    let err = load_runs(&[dir.join("logs"), dir.join("broken")]).unwrap_err().to_string();
+    assert!(err.contains("none of the 2 folders"), "{err}");
 
     // Ranking by another threshold, and one that is not a threshold.
     let by_06 = Leaderboard::collect(&dir, Some(0.6)).unwrap();
