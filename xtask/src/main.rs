@@ -8,7 +8,8 @@
 //! * `cargo xtask setup libtorch` — a project-local venv (`.venv`) with the
 //!   PyPI `torch==2.9.0` that tch 0.22 links against, plus timm for fixtures.
 //! * `cargo xtask fixtures timm [--vit-base DIR]` — regenerate the timm
-//!   parity fixtures of synbench-models.
+//!   parity fixtures of synbench-models; `fixtures torchscript` the
+//!   TorchScript ones.
 //! * `cargo xtask bench [--backends flex,tch] [--quick]` — the reduced
 //!   protocol through synbench on each backend and through PyTorch + timm +
 //!   numpy, side by side, per stage (see `bench.rs`).
@@ -35,6 +36,8 @@ commands:
   setup libtorch          make .venv with torch==2.9.0 (for the tch backend) and timm
   fixtures timm [--vit-base DIR]
                           regenerate crates/synbench-models/tests/fixtures from timm
+  fixtures torchscript    regenerate crates/synbench-models/tests/fixtures/torchscript (traced timm
+                          ResNet and ConvNeXt, eager outputs)
   bench [--backends flex,tch] [--quick]
                           the reduced protocol (ViT-Ti/16 random init, 8 scales, 256 + 256,
                           eps 0 and 0.2) through synbench on each backend and through
@@ -94,7 +97,15 @@ fn xtask() -> Result<()> {
                     .args(&args[2..]);
                 run("timm fixtures", &mut cmd)
             }
-            _ => bail!("usage: cargo xtask fixtures timm [--vit-base DIR]"),
+            Some("torchscript") => {
+                let python = setup_libtorch()?;
+                let mut cmd = Command::new(python);
+                cmd.current_dir(project_root())
+                    .arg("scripts/torchscript_fixtures.py")
+                    .arg("crates/synbench-models/tests/fixtures/torchscript");
+                run("TorchScript fixtures", &mut cmd)
+            }
+            _ => bail!("usage: cargo xtask fixtures timm [--vit-base DIR] | cargo xtask fixtures torchscript"),
         },
         Some("bench") => bench::bench(&args[1..]),
         Some("-h" | "--help" | "help") | None => {

@@ -44,10 +44,39 @@ pub fn build_encoder(spec: &EncoderSpec, name: &str, shape: &[usize], config: &P
                 .with_context(|| format!("{}: cannot build the encoder", config.display()))?;
             Box::new(encoder)
         }
+        ModelSpec::TorchScript { weights } => torchscript(weights, shape, spec.device, config)?,
         ModelSpec::External => {
             bail!("{}: an external model is driven from Python, not by `synbench run`", config.display())
         }
     })
+}
+
+/// A TorchScript module on LibTorch (only in a build with the `tch` feature).
+#[cfg(feature = "tch")]
+fn torchscript(
+    weights: &synbench_experiment::Weights,
+    shape: &[usize],
+    device: synbench_models::DeviceKind,
+    config: &Path,
+) -> Result<Box<dyn Encoder>> {
+    let path = weights.source.resolve().with_context(|| format!("{}: `model.weights`", config.display()))?;
+    let encoder = synbench_models::TorchScriptEncoder::load(&path, shape, device)
+        .with_context(|| format!("{}: cannot build the encoder", config.display()))?;
+    Ok(Box::new(encoder))
+}
+
+#[cfg(not(feature = "tch"))]
+fn torchscript(
+    _: &synbench_experiment::Weights,
+    _: &[usize],
+    _: synbench_models::DeviceKind,
+    config: &Path,
+) -> Result<Box<dyn Encoder>> {
+    bail!(
+        "{}: arch \"torchscript\" runs on LibTorch, which this binary is built without; rebuild with \
+         `--features tch` (`cargo xtask run CONFIG` does this from backend = \"tch\")",
+        config.display()
+    )
 }
 
 /// Runs the whole experiment and writes every output.

@@ -314,3 +314,40 @@ fn probe_reports_clean_and_attacked_accuracy() {
     let err = failing(&bad);
     assert!(err.contains("ybad.npy") && err.contains("label 1 is 2"), "{err}");
 }
+
+/// A `tch` binary carries the run path to the LibTorch it was built with
+/// (build.rs), so it starts — and runs a TorchScript module — with no
+/// `LD_LIBRARY_PATH` at all.
+#[cfg(feature = "tch")]
+#[test]
+fn a_tch_binary_runs_torchscript_without_ld_library_path() {
+    let dir = scratch("tch-rpath");
+    let module =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../synbench-models/tests/fixtures/torchscript/resnet_basic_c16.pt");
+    let config = dir.join("ts.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[model]\narch = \"torchscript\"\nweights = \"{}\"\nbackend = \"tch\"\n[data]\nshape = [3, 32, 32]\n",
+            module.display()
+        ),
+    )
+    .unwrap();
+    let input = dir.join("x.npy");
+    write_npy(&input, &ndarray::Array4::<f32>::from_elem((2, 3, 32, 32), 0.5)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_synbench"))
+        .env_remove("LD_LIBRARY_PATH")
+        .args(["encode", "--config"])
+        .arg(&config)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(dir.join("f.npy"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let features: Array2<f32> = read_npy(dir.join("f.npy")).unwrap();
+    assert_eq!(features.dim(), (2, 64), "resnet_basic_c16's width");
+    assert_eq!(features.row(0), features.row(1), "two equal inputs, two equal feature rows");
+    assert!(features.iter().any(|&v| v != 0.0));
+}

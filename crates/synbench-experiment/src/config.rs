@@ -270,6 +270,11 @@ pub enum ModelSpec {
     },
     /// An encoder outside synbench (a Python model): the plan only names it.
     External,
+    /// A TorchScript module, run by LibTorch (the `tch` backend).
+    TorchScript {
+        /// The module file.
+        weights: Weights,
+    },
 }
 
 impl ModelSpec {
@@ -280,6 +285,7 @@ impl ModelSpec {
             ModelSpec::Identity => "identity",
             ModelSpec::RandomProjection { .. } => "random_projection",
             ModelSpec::External => "external",
+            ModelSpec::TorchScript { .. } => "torchscript",
         }
     }
 }
@@ -445,6 +451,7 @@ impl Checker<'_> {
             "vit" => self.vit(m, &base_dir)?,
             "identity" => ("identity".to_string(), ModelSpec::Identity),
             "external" => ("external".to_string(), ModelSpec::External),
+            "torchscript" => self.torchscript(m, &base_dir)?,
             "random_projection" => {
                 let output_dim = value(&m.output_dim).ok_or_else(|| {
                     self.err("model.output_dim", Some(m.arch.span()), "random_projection needs output_dim")
@@ -456,7 +463,7 @@ impl Checker<'_> {
                     "model.arch",
                     Some(m.arch.span()),
                     format!(
-                        "unknown arch {other:?}: expected \"vit\", \"identity\", \"random_projection\" or \"external\""
+                        "unknown arch {other:?}: expected \"vit\", \"torchscript\", \"identity\", \"random_projection\" or \"external\""
                     ),
                 ));
             }
@@ -651,25 +658,58 @@ impl Checker<'_> {
         })?;
         let weights = match &m.weights {
             None => None,
-            Some(spec) => {
-                let at = Some(spec.span());
-                let source = WeightsSource::parse(spec.get_ref(), base_dir)
-                    .map_err(|e| self.err("model.weights", at.clone(), e.to_string()))?;
-                if let WeightsSource::File(_) = &source {
-                    // A local file must exist now, not after the first scale's data.
-                    source.resolve().map_err(|e| {
-                        self.err(
-                            "model.weights",
-                            at,
-                            format!("{e}: give a timm .safetensors/.pth file, \"hf:ORG/NAME\", or omit `weights` for a random init"),
-                        )
-                    })?;
-                }
-                Some(Weights { spec: spec.get_ref().clone(), source })
-            }
+            Some(spec) => Some(self.weights(
+                spec,
+                base_dir,
+                "give a timm .safetensors/.pth file, \"hf:ORG/NAME\", or omit `weights` for a random init",
+            )?),
         };
         let name = value(&m.preset).unwrap_or_else(|| "vit".into());
         Ok((name, ModelSpec::Vit { config, weights }))
+    }
+
+    /// `weights`, parsed; a local file must exist now, not after the first scale's data.
+    fn weights(&self, spec: &Spanned<String>, base_dir: &Path, expected: &str) -> Result<Weights, ConfigError> {
+        let at = Some(spec.span());
+        let source = WeightsSource::parse(spec.get_ref(), base_dir)
+            .map_err(|e| self.err("model.weights", at.clone(), e.to_string()))?;
+        if let WeightsSource::File(_) = &source {
+            source.resolve().map_err(|e| self.err("model.weights", at, format!("{e}: {expected}")))?;
+        }
+        Ok(Weights { spec: spec.get_ref().clone(), source })
+    }
+
+    /// `arch = "torchscript"`: `weights` is the module file; LibTorch runs it.
+    fn torchscript(&self, m: &RawModel, base_dir: &Path) -> Result<(String, ModelSpec), ConfigError> {
+        let expected = "give a file saved by torch.jit.trace or torch.jit.script (torch.jit.save)";
+        let spec = m.weights.as_ref().ok_or_else(|| {
+            self.err("model.weights", Some(m.arch.span()), format!("torchscript needs `weights`: {expected}"))
+        })?;
+        let weights = self.weights(spec, base_dir, expected)?;
+        if value(&m.backend).as_deref() != Some("tch") {
+            return Err(self.err(
+                "model.backend",
+                span(&m.backend).or(Some(m.arch.span())),
+                "a TorchScript module runs on LibTorch: set backend = \"tch\"",
+            ));
+        }
+        for (field, set) in [
+            ("preset", m.preset.is_some()),
+            ("img_size", m.img_size.is_some()),
+            ("embed_dim", m.embed_dim.is_some()),
+            ("depth", m.depth.is_some()),
+            ("output_dim", m.output_dim.is_some()),
+        ] {
+            if set {
+                return Err(self.err(
+                    &format!("model.{field}"),
+                    Some(m.arch.span()),
+                    "a TorchScript module carries its own architecture: remove the field",
+                ));
+            }
+        }
+        let stem = Path::new(&weights.spec).file_stem().map_or("torchscript".into(), |s| s.to_string_lossy().into());
+        Ok((stem, ModelSpec::TorchScript { weights }))
     }
 }
 

@@ -54,7 +54,7 @@ pub struct ResolvedPlan {
 pub struct ResolvedModel {
     /// Name in tables.
     pub name: String,
-    /// `vit`, `identity`, `random_projection` or `external`.
+    /// `vit`, `torchscript`, `identity`, `random_projection` or `external`.
     pub arch: String,
     /// The ViT's architecture.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -180,6 +180,7 @@ impl ResolvedPlan {
                 weights.as_ref().map(|w| w.spec.clone()),
             ),
             ModelSpec::RandomProjection { output_dim } => (None, Some(*output_dim), None),
+            ModelSpec::TorchScript { weights } => (None, None, Some(weights.spec.clone())),
             ModelSpec::Identity | ModelSpec::External => (None, None, None),
         };
         let normalize = match plan.mixture.normalization() {

@@ -121,3 +121,40 @@ fn syntax_errors_have_a_line() {
     let err = parse(Path::new("x.toml"), "[model]\narch = \n").unwrap_err();
     assert_eq!(err.line, Some(2), "{err}");
 }
+
+#[test]
+fn torchscript_needs_its_file_and_libtorch() {
+    let module =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../synbench-models/tests/fixtures/torchscript/resnet_basic_c16.pt");
+    let body = GOOD.split_once("[data]").unwrap().1;
+    let with = |model: &str| format!("{model}\n[data]{body}");
+    let good = with(&format!("[model]\narch = \"torchscript\"\nweights = \"{}\"\nbackend = \"tch\"", module.display()));
+    let plan = parse(Path::new("configs/ts.toml"), &good).unwrap();
+    assert_eq!(plan.model_name, "resnet_basic_c16", "named after the file");
+    assert_eq!(plan.encoder.model.arch(), "torchscript");
+    for (model, field, needle) in [
+        ("[model]\narch = \"torchscript\"\nbackend = \"tch\"", "model.weights", "torchscript needs `weights`"),
+        (
+            "[model]\narch = \"torchscript\"\nweights = \"missing.pt\"\nbackend = \"tch\"",
+            "model.weights",
+            "torch.jit.trace or torch.jit.script",
+        ),
+        (
+            &format!("[model]\narch = \"torchscript\"\nweights = \"{}\"", module.display()),
+            "model.backend",
+            "set backend = \"tch\"",
+        ),
+        (
+            &format!(
+                "[model]\narch = \"torchscript\"\nweights = \"{}\"\nbackend = \"tch\"\ndepth = 2",
+                module.display()
+            ),
+            "model.depth",
+            "carries its own architecture",
+        ),
+    ] {
+        let err = parse(Path::new("configs/ts.toml"), &with(model)).expect_err(model);
+        assert_eq!(err.field, field, "{err}");
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+}

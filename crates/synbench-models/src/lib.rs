@@ -22,6 +22,8 @@
 pub mod backend;
 #[cfg(feature = "burn")]
 mod checkpoint;
+#[cfg(feature = "tch")]
+mod torchscript;
 #[cfg(feature = "burn")]
 pub mod vit;
 mod vit_config;
@@ -42,6 +44,8 @@ pub use backend::{Backend, DeviceKind, Precision};
 #[cfg(feature = "burn")]
 pub use checkpoint::LoadReport;
 pub use synbench_data::Normalization;
+#[cfg(feature = "tch")]
+pub use torchscript::TorchScriptEncoder;
 pub use vit_config::{GlobalPool, PRESETS, VitConfig};
 #[cfg(feature = "burn")]
 pub use vit_encoder::{FLEX_SUB_BATCH, VitEncoder};

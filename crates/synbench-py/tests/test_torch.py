@@ -130,3 +130,41 @@ def test_evaluate_in_bfloat16_runs_under_autocast_and_returns_float32_features()
     half = synbench.evaluate(model, batch_size=64, progress=False, shape=(3, 32, 32), dtype=torch.bfloat16, **PROTOCOL)
     # bf16 keeps 8 mantissa bits: the probe sees slightly different features.
     assert np.max(np.abs(half.scores - full.scores)) < 0.1
+
+
+def test_a_torchscript_module_scores_the_same_in_synbench_run_and_in_python(tmp_path):
+    """`arch = "torchscript"` (the CLI's LibTorch through tch) and
+    `synbench.evaluate` (PyTorch) on the same traced module: the same
+    LibTorch computes the same features, so every number agrees exactly."""
+    module = FIXTURES / "torchscript" / "resnet_basic_c16.pt"
+    config = write_config(
+        tmp_path / "ts.toml",
+        f"""
+        [model]
+        arch = "torchscript"
+        weights = "{module}"
+        backend = "tch"
+        batch_size = 64
+        [data]
+        shape = [3, 32, 32]
+        scales = [0.5, 1.0, 2.0, 3.0]
+        n_train = 256
+        n_test = 256
+        [probe]
+        epsilons = [0.0, 0.2]
+        [score]
+        thresholds = [0.6, 0.7, 0.8]
+        [output]
+        dir = "cli"
+        """,
+    )
+    run_cli("run", config, "--quiet")
+    cli = json.loads((tmp_path / "cli" / "results.json").read_text())
+    assert cli["model"] == "resnet_basic_c16" and cli["plan"]["model"]["arch"] == "torchscript"
+    assert cli["feature_dim"] == 64 and "TorchScript" in cli["encoder"]
+    result = synbench.evaluate(
+        torch.jit.load(str(module)), experiment=synbench.Experiment.from_toml(config, output_dir=tmp_path / "py"),
+        batch_size=64, progress=False,
+    )
+    assert [row["reference"] for row in cli["scores"]] == result.scores.tolist()
+    assert [[r["accuracy"] for r in s["representation"]] for s in cli["scales"]] == result.accuracy.tolist()
