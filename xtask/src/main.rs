@@ -197,7 +197,7 @@ fn python_tests(libtorch: Option<&[(String, String)]>) -> Result<()> {
     run("pip install ./crates/synbench-py (maturin, release)", &mut pip)?;
     let mut pytest = Command::new(venv_python());
     pytest
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=8"])
         .arg(project_root().join("crates/synbench-py/tests"))
         .env("SYNBENCH_BIN", project_root().join("target/debug/synbench"))
         .envs(vars.iter().map(|(k, v)| (k, v)));
