@@ -94,11 +94,18 @@ stop() {
   pkill -x slurmd >/dev/null 2>&1 || true
   pkill -x slurmctld >/dev/null 2>&1 || true
   pkill -x munged >/dev/null 2>&1 || true
+  local name
   for _ in $(seq 1 20); do
-    pgrep -x 'slurmd|slurmctld|munged' >/dev/null || return 0
+    running=0
+    for name in slurmd slurmctld munged; do
+      pgrep -x "$name" >/dev/null && running=1
+    done
+    [ "$running" = 0 ] && return 0
     sleep 0.5
   done
-  pkill -9 -x 'slurmd|slurmctld|munged' >/dev/null 2>&1 || true
+  for name in slurmd slurmctld munged; do
+    pkill -9 -x "$name" >/dev/null 2>&1 || true
+  done
 }
 
 case "${1:-}" in
