@@ -91,6 +91,19 @@ pub enum ExperimentError {
         /// Scales in the plan.
         total: usize,
     },
+    /// Another process holds the folder's run lock.
+    #[error(
+        "{}: another process is running into this folder (it holds {}): wait for it to end, or set another \
+         output folder",
+        dir.display(),
+        lock.display()
+    )]
+    Busy {
+        /// The output folder.
+        dir: PathBuf,
+        /// Its lock file.
+        lock: PathBuf,
+    },
     /// Scale files without the `run.json` that says which plan made them.
     #[error(
         "{} holds {count} scale file(s) but no run.json saying which plan wrote them (an older synbench, or a copied folder): \

@@ -181,6 +181,8 @@ pub struct Experiment {
     current: Option<Current>,
     outstanding: Option<(u64, Instant)>,
     feature_dim: Option<usize>,
+    /// The output folder's run lock, released on drop.
+    _lock: Option<std::fs::File>,
     times: StageSeconds,
     images: u64,
     computed: usize,
@@ -207,6 +209,14 @@ impl Experiment {
         }
         let resolved = ResolvedPlan::of(&plan);
         let hash = resolved.hash();
+        // One process per folder: the lock is held until the run ends or is dropped.
+        let lock = match &plan.output_dir {
+            Some(dir) => Some(
+                crate::io::try_lock_run(dir)?
+                    .ok_or_else(|| ExperimentError::Busy { dir: dir.clone(), lock: dir.join(crate::io::RUN_LOCK) })?,
+            ),
+            None => None,
+        };
         let records = match &plan.output_dir {
             Some(dir) => prepare_dir(dir, &plan, &resolved, &hash, options.policy)?,
             None => vec![None; plan.scales.len()],
@@ -260,6 +270,7 @@ impl Experiment {
             current: None,
             outstanding: None,
             feature_dim: None,
+            _lock: lock,
             times: StageSeconds::default(),
             images: 0,
             computed: 0,

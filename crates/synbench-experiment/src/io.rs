@@ -2,7 +2,7 @@
 //! the same folder, then a rename, so a killed process never leaves half a
 //! file) and typed JSON reads whose errors name the file.
 
-use std::fs;
+use std::fs::{self, File, TryLockError};
 use std::path::Path;
 
 use serde::Serialize;
@@ -36,4 +36,21 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 /// Creates a folder and its parents.
 pub fn create_dir_all(path: &Path) -> Result<()> {
     fs::create_dir_all(path).map_err(|e| ExperimentError::io(path, "cannot create", e))
+}
+
+/// The lock file of a run folder.
+pub const RUN_LOCK: &str = ".lock";
+
+/// Takes `dir`'s run lock (an exclusive advisory lock on `dir/.lock`,
+/// released when the returned file closes — also when the process dies),
+/// creating the folder; `None` when another process holds it.
+pub fn try_lock_run(dir: &Path) -> Result<Option<File>> {
+    create_dir_all(dir)?;
+    let path = dir.join(RUN_LOCK);
+    let file = File::create(&path).map_err(|e| ExperimentError::io(&path, "cannot create", e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(e)) => Err(ExperimentError::io(&path, "cannot lock", e)),
+    }
 }

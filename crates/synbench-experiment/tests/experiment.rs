@@ -282,3 +282,19 @@ fn weights_trained_on_another_normalisation_are_reported() {
     let result = drive(experiment, identity, None).unwrap();
     assert_eq!(result.results.warnings.len(), 1);
 }
+
+#[test]
+fn one_process_at_a_time_runs_into_a_folder() {
+    let dir = scratch("busy");
+    let text = config(2, 200, 8, "");
+    let first = start(plan_in(&dir, &text), StartPolicy::Fresh).unwrap();
+    // A second run into the same folder (another shard, a resubmitted job)
+    // is refused before it touches a file — even one that would restart it.
+    let err = start(plan_in(&dir, &text), StartPolicy::Restart).unwrap_err().to_string();
+    assert!(err.contains("another process is running into this folder") && err.contains(".lock"), "{err}");
+    drop(first);
+    let result = drive(start(plan_in(&dir, &text), StartPolicy::Fresh).unwrap(), identity, None).unwrap();
+    assert_eq!(result.results.scales.len(), 2, "the lock is released when the first run is dropped");
+    let again = drive(start(plan_in(&dir, &text), StartPolicy::Resume).unwrap(), identity, None).unwrap();
+    assert_eq!(again.results.provenance.scales_computed, 0, "and when a run finishes");
+}

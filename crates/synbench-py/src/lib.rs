@@ -408,6 +408,12 @@ fn _record_failure(
     sweep::record_failure(&dir, failure).map(|f| f.attempts).map_err(error)
 }
 
+/// Whether another process holds `folder`'s run lock (creates the folder).
+#[pyfunction]
+fn _folder_busy(folder: PathBuf) -> PyResult<bool> {
+    Ok(synbench_experiment::io::try_lock_run(&folder).map_err(error)?.is_none())
+}
+
 /// Clears `model`'s failure; whether it had one.
 #[pyfunction]
 fn _clear_failure(dir: PathBuf, model: &str) -> PyResult<bool> {
@@ -502,6 +508,7 @@ fn _synbench(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_write_sweep, m)?)?;
     m.add_function(wrap_pyfunction!(_record_failure, m)?)?;
     m.add_function(wrap_pyfunction!(_clear_failure, m)?)?;
+    m.add_function(wrap_pyfunction!(_folder_busy, m)?)?;
     m.add_function(wrap_pyfunction!(_failures, m)?)?;
     m.add_function(wrap_pyfunction!(_collect, m)?)?;
     m.add("PAPER_SCALES", ScaleGrid::paper_protocol().values().to_vec())?;

@@ -244,6 +244,24 @@ def test_a_killed_model_resumes_after_its_last_finished_scale(workspace):
     assert results["scores"] == reference["scores"]
 
 
+def test_a_model_another_process_is_running_is_left_to_it(workspace):
+    tmp, env = workspace
+    (tmp / "models.txt").write_text("resnet10t\n")
+    # This process runs resnet10t's folder (holds its run lock) ...
+    held = synbench.Experiment.from_toml(
+        tmp / "protocol.toml", output_dir=tmp / "out" / "resnet10t", model="resnet10t", protocol=True
+    )
+    held.start(64)
+    args = ["sweep", "models.txt", "--config", "protocol.toml", "--output-dir", "out", "--random-init"]
+    out = sweep_cli(*args, cwd=tmp, env=env)
+    assert out.returncode == 0 and "resnet10t: another process is running it, skipped" in out.stderr, out.stderr
+    assert not (tmp / "out" / "failures.json").exists(), "a busy model is not a failure"
+    # ... and once it lets go, the sweep runs the model (resuming the folder it prepared).
+    del held
+    out = sweep_cli(*args, cwd=tmp, env=env)
+    assert out.returncode == 0 and "resnet10t: resumed and finished" in out.stderr, out.stderr
+
+
 def test_the_sbatch_file_runs_each_shard_in_this_environment(workspace, monkeypatch):
     tmp, _ = workspace
     (tmp / "models.txt").write_text("resnet10t\nresnet18\nresnet34\n")

@@ -272,6 +272,10 @@ def run_sweep(
                     f"{folder} holds a finished run of another plan ({'; '.join(changes)}): sweep into another "
                     "--output-dir, or delete that folder to recompute it"
                 )
+            if _synbench._folder_busy(folder):
+                _log((index, count), f"{entry.name}: another process is running it, skipped")
+                outcome["skipped"].append(entry.name)
+                continue
             started = time.perf_counter()
             resume = os.path.isfile(os.path.join(folder, "run.json"))
             experiment = Experiment.from_toml(
