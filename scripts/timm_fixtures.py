@@ -24,6 +24,21 @@ FIXTURES = {
     "vit_p8_d64_avg": dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, mlp_ratio=4.0,
                            global_pool="avg"),
     "vit_p4_d48_h3_mlp2": dict(img_size=16, patch_size=4, embed_dim=48, depth=3, num_heads=3, mlp_ratio=2.0),
+    # The options beyond the sizes (appended: the fixtures above keep their
+    # seeds and bytes). A CLIP image tower: norm_pre, no patch bias, QuickGELU.
+    "vit_clip_prenorm_quickgelu": dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, mlp_ratio=4.0,
+                                       pre_norm=True, act_layer="quick_gelu"),
+    # DINOv2 with registers: patch 14, four register tokens, LayerScale, the
+    # position embedding over the patches only.
+    "vit_dinov2_reg4_ls": dict(img_size=28, patch_size=14, embed_dim=48, depth=2, num_heads=3, mlp_ratio=4.0,
+                               reg_tokens=4, init_values=1e-5, no_embed_class=True),
+    # No class token: average pooling over the patches, no qkv bias, the
+    # final norm before pooling (fc_norm=False).
+    "vit_avg_noclass_noqkvbias": dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, mlp_ratio=4.0,
+                                      class_token=False, global_pool="avg", qkv_bias=False, fc_norm=False),
+    # Token pooling with the norm after pooling (fc_norm=True).
+    "vit_token_fcnorm": dict(img_size=16, patch_size=4, embed_dim=48, depth=2, num_heads=3, mlp_ratio=2.0,
+                             fc_norm=True),
 }
 
 
@@ -32,7 +47,9 @@ def perturb_(model: torch.nn.Module, generator: torch.Generator) -> None:
     parameter random values so the parity test exercises all of them."""
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.endswith("bias") or "norm" in name:
+            # LayerScale's gamma and the register tokens start at 1e-5 and
+            # 1e-6: perturbed too (the first fixtures have neither).
+            if name.endswith("bias") or "norm" in name or name.endswith("gamma") or name == "reg_token":
                 p.add_(0.1 * torch.randn(p.shape, generator=generator))
 
 

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use synbench_data::{DataError, Generator, Mixture, MixtureParams, Normalization};
 use synbench_models::{
-    Backend, DeviceKind, EncoderError, GlobalPool, PRESETS, Precision, RandomProjection, VitConfig, WeightsSource,
+    Activation, Backend, DeviceKind, EncoderError, GlobalPool, PRESETS, Precision, RandomProjection, VitConfig,
+    VitOptions, WeightsSource,
 };
 use synbench_probe::{AttackNorm, Averaging, BayesProbeParams, BayesProbeValidParams, CovarianceEstimator, ParamGuard};
 use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScoreMode, ScoreSpec};
@@ -49,7 +50,7 @@ macro_rules! named {
         }
     )*};
 }
-named!(AttackNorm, Averaging, CovarianceEstimator, Generator, Precision, ScoreMode, Backend, GlobalPool);
+named!(AttackNorm, Averaging, CovarianceEstimator, Generator, Precision, ScoreMode, Backend, GlobalPool, Activation);
 
 // ---------------------------------------------------------------- raw TOML
 
@@ -114,6 +115,22 @@ pub struct RawModel {
     pub seed: Field<u64>,
     /// ViT float precision: `f32` (default), `bf16` or `f16`.
     pub precision: Field<String>,
+    /// timm ViT `class_token` (default true).
+    pub class_token: Field<bool>,
+    /// timm ViT `reg_tokens` (default 0).
+    pub reg_tokens: Field<usize>,
+    /// timm ViT `no_embed_class` (default false).
+    pub no_embed_class: Field<bool>,
+    /// timm ViT `pre_norm` (default false).
+    pub pre_norm: Field<bool>,
+    /// timm ViT `fc_norm` (default: with average pooling).
+    pub fc_norm: Field<bool>,
+    /// timm ViT `init_values` (LayerScale; default none).
+    pub init_values: Field<f64>,
+    /// timm ViT `qkv_bias` (default true).
+    pub qkv_bias: Field<bool>,
+    /// timm ViT `act_layer`: `gelu` (default) or `quick_gelu`.
+    pub act_layer: Field<String>,
 }
 
 impl RawModel {
@@ -138,6 +155,14 @@ impl RawModel {
             batch_size: None,
             seed: None,
             precision: None,
+            class_token: None,
+            reg_tokens: None,
+            no_embed_class: None,
+            pre_norm: None,
+            fc_norm: None,
+            init_values: None,
+            qkv_bias: None,
+            act_layer: None,
         }
     }
 }
@@ -628,7 +653,26 @@ impl Checker<'_> {
             num_heads: pick("num_heads", &m.num_heads, p.map(|p| p.num_heads))?,
             mlp_ratio: value(&m.mlp_ratio).or(p.map(|p| p.mlp_ratio)).unwrap_or(4.0),
             global_pool: self.choice("model.global_pool", &m.global_pool)?,
+            options: VitOptions {
+                class_token: value(&m.class_token).unwrap_or(true),
+                reg_tokens: value(&m.reg_tokens).unwrap_or(0),
+                no_embed_class: value(&m.no_embed_class).unwrap_or(false),
+                pre_norm: value(&m.pre_norm).unwrap_or(false),
+                fc_norm: value(&m.fc_norm),
+                init_values: value(&m.init_values),
+                qkv_bias: value(&m.qkv_bias).unwrap_or(true),
+                act_layer: self.choice("model.act_layer", &m.act_layer)?,
+            },
         };
+        if let Err(e) = config.check() {
+            let message = e.to_string();
+            if message.starts_with("class_token") {
+                return Err(self.err("model.class_token", span(&m.class_token), message));
+            }
+            if message.starts_with("init_values") {
+                return Err(self.err("model.init_values", span(&m.init_values), message));
+            }
+        }
         config.check().map_err(|e| {
             // Blame the field the user can change: the first of the message's
             // fields, most likely culprit first, that the config sets.
@@ -699,6 +743,14 @@ impl Checker<'_> {
             ("embed_dim", m.embed_dim.is_some()),
             ("depth", m.depth.is_some()),
             ("output_dim", m.output_dim.is_some()),
+            ("class_token", m.class_token.is_some()),
+            ("reg_tokens", m.reg_tokens.is_some()),
+            ("no_embed_class", m.no_embed_class.is_some()),
+            ("pre_norm", m.pre_norm.is_some()),
+            ("fc_norm", m.fc_norm.is_some()),
+            ("init_values", m.init_values.is_some()),
+            ("qkv_bias", m.qkv_bias.is_some()),
+            ("act_layer", m.act_layer.is_some()),
         ] {
             if set {
                 return Err(self.err(
@@ -779,7 +831,7 @@ mod tests {
         );
         check_error(
             "[model]\narch = \"identity\"\nbogus = 1\n",
-            "exp.toml:3: `bogus`: unknown field `bogus`, expected one of `arch`, `name`, `preset`, `img_size`, `patch_size`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`, `global_pool`, `output_dim`, `weights`, `backend`, `device`, `batch_size`, `seed`, `precision`",
+            "exp.toml:3: `bogus`: unknown field `bogus`, expected one of `arch`, `name`, `preset`, `img_size`, `patch_size`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`, `global_pool`, `output_dim`, `weights`, `backend`, `device`, `batch_size`, `seed`, `precision`, `class_token`, `reg_tokens`, `no_embed_class`, `pre_norm`, `fc_norm`, `init_values`, `qkv_bias`, `act_layer`",
         );
     }
 

@@ -96,6 +96,61 @@ pub struct ResolvedVit {
     pub mlp_ratio: f64,
     /// Pooling.
     pub global_pool: String,
+    /// timm's options where they differ from timm's defaults (absent
+    /// otherwise, so plans made before they existed keep their hash).
+    #[serde(default, skip_serializing_if = "ResolvedVitOptions::is_default")]
+    pub options: ResolvedVitOptions,
+}
+
+/// A ViT's options that differ from timm's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedVitOptions {
+    /// `class_token = false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_token: Option<bool>,
+    /// `reg_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reg_tokens: Option<usize>,
+    /// `no_embed_class = true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_embed_class: Option<bool>,
+    /// `pre_norm = true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_norm: Option<bool>,
+    /// `fc_norm`, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fc_norm: Option<bool>,
+    /// `init_values`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_values: Option<f64>,
+    /// `qkv_bias = false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qkv_bias: Option<bool>,
+    /// `act_layer` other than gelu.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act_layer: Option<String>,
+}
+
+impl ResolvedVitOptions {
+    fn of(o: &synbench_models::VitOptions) -> Self {
+        let d = synbench_models::VitOptions::default();
+        let differs = |a: bool, b: bool| (a != b).then_some(a);
+        Self {
+            class_token: differs(o.class_token, d.class_token),
+            reg_tokens: (o.reg_tokens != d.reg_tokens).then_some(o.reg_tokens),
+            no_embed_class: differs(o.no_embed_class, d.no_embed_class),
+            pre_norm: differs(o.pre_norm, d.pre_norm),
+            fc_norm: o.fc_norm,
+            init_values: o.init_values,
+            qkv_bias: differs(o.qkv_bias, d.qkv_bias),
+            act_layer: (o.act_layer != d.act_layer).then(|| o.act_layer.name().to_string()),
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// `[data]`, resolved.
@@ -175,6 +230,7 @@ impl ResolvedPlan {
                     num_heads: config.num_heads,
                     mlp_ratio: config.mlp_ratio,
                     global_pool: config.global_pool.name().into(),
+                    options: ResolvedVitOptions::of(&config.options),
                 }),
                 None,
                 weights.as_ref().map(|w| w.spec.clone()),

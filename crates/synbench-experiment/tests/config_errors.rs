@@ -158,3 +158,45 @@ fn torchscript_needs_its_file_and_libtorch() {
         assert!(err.to_string().contains(needle), "{err}");
     }
 }
+
+#[test]
+fn vit_options_parse_under_timm_names() {
+    use synbench_experiment::config::ModelSpec;
+    use synbench_models::{Activation, VitOptions};
+    let text = GOOD.replace(
+        "num_heads = 4",
+        "num_heads = 4\nreg_tokens = 4\nno_embed_class = true\npre_norm = true\ninit_values = 1e-5\nqkv_bias = false\nact_layer = \"quick_gelu\"\nfc_norm = true",
+    );
+    let plan = parse(Path::new("configs/good.toml"), &text).unwrap();
+    let ModelSpec::Vit { config, .. } = &plan.encoder.model else { panic!("not a ViT: {:?}", plan.encoder.model) };
+    let expected = VitOptions {
+        class_token: true,
+        reg_tokens: 4,
+        no_embed_class: true,
+        pre_norm: true,
+        fc_norm: Some(true),
+        init_values: Some(1e-5),
+        qkv_bias: false,
+        act_layer: Activation::QuickGelu,
+    };
+    assert_eq!(config.options, expected);
+    assert_eq!(config.num_prefix_tokens(), 5);
+    assert_eq!(config.embed_len(), 16, "no_embed_class: the position embedding covers the 4×4 patches only");
+}
+
+#[test]
+fn vit_option_errors_name_the_field() {
+    check(
+        ("num_heads = 4", "num_heads = 4\nclass_token = false"),
+        "model.class_token",
+        9,
+        "global_pool = \"token\" pools the class token",
+    );
+    check(
+        ("num_heads = 4", "num_heads = 4\nact_layer = \"relu\""),
+        "model.act_layer",
+        9,
+        "expected one of \"gelu\", \"quick_gelu\"",
+    );
+    check(("num_heads = 4", "num_heads = 4\ninit_values = nan"), "model.init_values", 9, "must be a finite number");
+}

@@ -17,8 +17,12 @@ pub struct LoadReport {
     pub ignored: Vec<String>,
 }
 
-/// timm's name of a Burn parameter path (norm `gamma`/`beta` are timm's `weight`/`bias`).
+/// timm's name of a Burn parameter path (norm `gamma`/`beta` are timm's
+/// `weight`/`bias`; LayerScale's `gamma` is timm's own name).
 fn timm_name(burn_path: &str) -> String {
+    if burn_path.ends_with(".ls1.gamma") || burn_path.ends_with(".ls2.gamma") {
+        return burn_path.to_string();
+    }
     burn_path.replace(".gamma", ".weight").replace(".beta", ".bias")
 }
 

@@ -46,7 +46,7 @@ pub use checkpoint::LoadReport;
 pub use synbench_data::Normalization;
 #[cfg(feature = "tch")]
 pub use torchscript::TorchScriptEncoder;
-pub use vit_config::{GlobalPool, PRESETS, VitConfig};
+pub use vit_config::{Activation, GlobalPool, PRESETS, VitConfig, VitOptions};
 #[cfg(feature = "burn")]
 pub use vit_encoder::{FLEX_SUB_BATCH, VitEncoder};
 pub use weights::WeightsSource;

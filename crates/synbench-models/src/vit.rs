@@ -8,32 +8,38 @@
 //! | timm key | Burn field | layout |
 //! |---|---|---|
 //! | `patch_embed.proj.{weight,bias}` | `patch_embed.proj` (`Conv2d`) | `[D, C, p, p]`, as in PyTorch |
-//! | `cls_token` | `cls_token` | `[1, 1, D]` |
-//! | `pos_embed` | `pos_embed` | `[1, 1 + N, D]` (class position included) |
+//! | `cls_token` (`class_token`) | `cls_token` | `[1, 1, D]` |
+//! | `reg_token` (`reg_tokens = R`) | `reg_token` | `[1, R, D]` |
+//! | `pos_embed` | `pos_embed` | `[1, P + N, D]` (P prefix tokens; `[1, N, D]` with `no_embed_class`) |
+//! | `norm_pre.{weight,bias}` (`pre_norm`) | `norm_pre` | `[D]` |
 //! | `blocks.i.norm1.{weight,bias}` | `blocks.i.norm1.{gamma,beta}` | `[D]` |
 //! | `blocks.i.attn.qkv.{weight,bias}` | `blocks.i.attn.qkv` | `[3D, D]` → `[D, 3D]`, fused q‖k‖v |
 //! | `blocks.i.attn.proj.{weight,bias}` | `blocks.i.attn.proj` | `[D, D]` → transposed |
+//! | `blocks.i.ls1.gamma`, `blocks.i.ls2.gamma` (`init_values`) | `blocks.i.ls{1,2}.gamma` | `[D]` |
 //! | `blocks.i.norm2.{weight,bias}` | `blocks.i.norm2.{gamma,beta}` | `[D]` |
 //! | `blocks.i.mlp.fc1.{weight,bias}` | `blocks.i.mlp.fc1` | `[H, D]` → `[D, H]` |
 //! | `blocks.i.mlp.fc2.{weight,bias}` | `blocks.i.mlp.fc2` | `[D, H]` → `[H, D]` |
-//! | `norm.{weight,bias}` (token pooling) | `norm` | `[D]` |
-//! | `fc_norm.{weight,bias}` (average pooling) | `fc_norm` | `[D]` |
+//! | `norm.{weight,bias}` (without `fc_norm`) | `norm` | `[D]` |
+//! | `fc_norm.{weight,bias}` (`fc_norm`, by default with average pooling) | `fc_norm` | `[D]` |
 //! | `head.{weight,bias}` | — (ignored: features are taken before the head) | |
 //!
-//! The forward pass is timm's with `num_classes=0`: conv patch embedding,
-//! class token, learned position embedding, pre-norm blocks (LayerNorm
-//! ε = 1e-6, fused-qkv multi-head attention, exact-erf GELU MLP), then the
-//! final norm and the class token (`global_pool="token"`), or the mean of the
-//! patch tokens followed by `fc_norm` (`global_pool="avg"`).
+//! The forward pass is timm's with `num_classes=0`: conv patch embedding
+//! (no bias with `pre_norm`), class and register tokens and the learned
+//! position embedding in timm's order (`no_embed_class` adds it to the
+//! patches before the prefix tokens are prepended), `norm_pre`, pre-norm
+//! blocks (LayerNorm ε = 1e-6, fused-qkv multi-head attention, exact-erf
+//! GELU or QuickGELU MLP, optional LayerScale), then the final norm and the
+//! class token (`global_pool="token"`), or the mean of the patch tokens
+//! followed by `fc_norm` (`global_pool="avg"`).
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::{gelu, sigmoid, softmax};
 use burn::tensor::{Device, Tensor};
 
 use crate::EncoderError;
-pub use crate::vit_config::{GlobalPool, PRESETS, VitConfig};
+pub use crate::vit_config::{Activation, GlobalPool, PRESETS, VitConfig, VitOptions};
 
 /// LayerNorm epsilon of timm's ViTs (Burn's default is 1e-5).
 pub const LAYER_NORM_EPS: f64 = 1e-6;
@@ -45,41 +51,51 @@ impl VitConfig {
         self.check()?;
         let d = self.embed_dim;
         let norm = || LayerNormConfig::new(d).with_epsilon(LAYER_NORM_EPS).init(device);
+        let o = &self.options;
+        let layer_scale = || {
+            o.init_values
+                .map(|v| LayerScale { gamma: Param::from_tensor(Tensor::<1>::ones([d], device).mul_scalar(v)) })
+        };
         let blocks = (0..self.depth)
             .map(|_| Block {
                 norm1: norm(),
                 attn: Attention {
-                    qkv: LinearConfig::new(d, 3 * d).init(device),
+                    qkv: LinearConfig::new(d, 3 * d).with_bias(o.qkv_bias).init(device),
                     proj: LinearConfig::new(d, d).init(device),
                     num_heads: self.num_heads,
                 },
+                ls1: layer_scale(),
                 norm2: norm(),
                 mlp: Mlp {
                     fc1: LinearConfig::new(d, self.mlp_hidden()).init(device),
                     fc2: LinearConfig::new(self.mlp_hidden(), d).init(device),
+                    act: o.act_layer,
                 },
+                ls2: layer_scale(),
             })
             .collect();
         // timm initialises both tokens with small normal noise.
         let tokens = |n: usize| {
             Param::from_tensor(Tensor::<3>::random([1, n, d], burn::tensor::Distribution::Normal(0.0, 0.02), device))
         };
-        let (norm_final, fc_norm) = match self.global_pool {
-            GlobalPool::Token => (Some(norm()), None),
-            GlobalPool::Avg => (None, Some(norm())),
-        };
+        let (norm_final, fc_norm) = if self.use_fc_norm() { (None, Some(norm())) } else { (Some(norm()), None) };
         Ok(VisionTransformer {
             patch_embed: PatchEmbed {
                 proj: Conv2dConfig::new([self.in_chans, d], [self.patch_size, self.patch_size])
                     .with_stride([self.patch_size, self.patch_size])
+                    .with_bias(!o.pre_norm)
                     .init(device),
             },
-            cls_token: tokens(1),
-            pos_embed: tokens(self.num_patches() + 1),
+            cls_token: o.class_token.then(|| tokens(1)),
+            reg_token: (o.reg_tokens > 0).then(|| tokens(o.reg_tokens)),
+            pos_embed: tokens(self.embed_len()),
+            norm_pre: o.pre_norm.then(norm),
             blocks,
             norm: norm_final,
             fc_norm,
             global_pool: self.global_pool,
+            num_prefix_tokens: self.num_prefix_tokens(),
+            no_embed_class: o.no_embed_class,
         })
     }
 }
@@ -123,6 +139,40 @@ pub struct Mlp {
     pub fc1: Linear,
     /// `H → D`.
     pub fc2: Linear,
+    #[module(skip)]
+    act: Activation,
+}
+
+impl Mlp {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let h = self.fc1.forward(x);
+        let h = match self.act {
+            Activation::Gelu => gelu(h),
+            Activation::QuickGelu => h.clone() * sigmoid(h.mul_scalar(1.702)),
+        };
+        self.fc2.forward(h)
+    }
+}
+
+/// timm's `LayerScale`: a learned per-channel scale.
+#[derive(Module, Debug)]
+pub struct LayerScale {
+    /// `[D]`.
+    pub gamma: Param<Tensor<1>>,
+}
+
+impl LayerScale {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let d = x.dims()[2];
+        x * self.gamma.val().reshape([1, 1, d])
+    }
+}
+
+fn scaled(scale: &Option<LayerScale>, x: Tensor<3>) -> Tensor<3> {
+    match scale {
+        Some(ls) => ls.forward(x),
+        None => x,
+    }
 }
 
 /// A pre-norm transformer block.
@@ -132,16 +182,20 @@ pub struct Block {
     pub norm1: LayerNorm,
     /// Self-attention.
     pub attn: Attention,
+    /// LayerScale after attention (`init_values`).
+    pub ls1: Option<LayerScale>,
     /// Norm before the MLP.
     pub norm2: LayerNorm,
     /// Feed-forward.
     pub mlp: Mlp,
+    /// LayerScale after the MLP.
+    pub ls2: Option<LayerScale>,
 }
 
 impl Block {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = x.clone() + self.attn.forward(self.norm1.forward(x));
-        let hidden = self.mlp.fc2.forward(gelu(self.mlp.fc1.forward(self.norm2.forward(x.clone()))));
+        let x = x.clone() + scaled(&self.ls1, self.attn.forward(self.norm1.forward(x)));
+        let hidden = scaled(&self.ls2, self.mlp.forward(self.norm2.forward(x.clone())));
         x + hidden
     }
 }
@@ -152,9 +206,13 @@ pub struct VisionTransformer {
     /// Patch embedding.
     pub patch_embed: PatchEmbed,
     /// Class token `[1, 1, D]`.
-    pub cls_token: Param<Tensor<3>>,
-    /// Position embedding `[1, 1 + N, D]`.
+    pub cls_token: Option<Param<Tensor<3>>>,
+    /// Register tokens `[1, R, D]`.
+    pub reg_token: Option<Param<Tensor<3>>>,
+    /// Position embedding `[1, P + N, D]`, or `[1, N, D]` with `no_embed_class`.
     pub pos_embed: Param<Tensor<3>>,
+    /// Norm after the position embedding (`pre_norm`).
+    pub norm_pre: Option<LayerNorm>,
     /// Transformer blocks.
     pub blocks: Vec<Block>,
     /// Final norm (token pooling).
@@ -163,6 +221,10 @@ pub struct VisionTransformer {
     pub fc_norm: Option<LayerNorm>,
     #[module(skip)]
     global_pool: GlobalPool,
+    #[module(skip)]
+    num_prefix_tokens: usize,
+    #[module(skip)]
+    no_embed_class: bool,
 }
 
 impl VisionTransformer {
@@ -170,27 +232,43 @@ impl VisionTransformer {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let tokens = self.patch_embed.proj.forward(images); // [B, D, gh, gw]
         let [b, d, gh, gw] = tokens.dims();
-        let tokens = tokens.reshape([b, d, gh * gw]).swap_dims(1, 2);
-        let cls = self.cls_token.val().expand([b, 1, d]);
-        let mut x = Tensor::cat(vec![cls, tokens], 1) + self.pos_embed.val();
+        let mut x = tokens.reshape([b, d, gh * gw]).swap_dims(1, 2);
+        // timm's _pos_embed: class, then register tokens, before the patches.
+        let prefix: Vec<Tensor<3>> = [&self.cls_token, &self.reg_token]
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                let n = t.val().dims()[1];
+                t.val().expand([b, n, d])
+            })
+            .collect();
+        if self.no_embed_class {
+            x = x + self.pos_embed.val();
+            if !prefix.is_empty() {
+                x = Tensor::cat([prefix, vec![x]].concat(), 1);
+            }
+        } else {
+            if !prefix.is_empty() {
+                x = Tensor::cat([prefix, vec![x]].concat(), 1);
+            }
+            x = x + self.pos_embed.val();
+        }
+        if let Some(norm) = &self.norm_pre {
+            x = norm.forward(x);
+        }
         for block in &self.blocks {
             x = block.forward(x);
         }
-        match self.global_pool {
-            GlobalPool::Token => {
-                let x = match &self.norm {
-                    Some(norm) => norm.forward(x),
-                    None => x,
-                };
-                x.narrow(1, 0, 1).reshape([b, d])
-            }
-            GlobalPool::Avg => {
-                let pooled = x.narrow(1, 1, gh * gw).mean_dim(1).reshape([b, d]);
-                match &self.fc_norm {
-                    Some(norm) => norm.forward(pooled),
-                    None => pooled,
-                }
-            }
+        if let Some(norm) = &self.norm {
+            x = norm.forward(x);
+        }
+        let pooled = match self.global_pool {
+            GlobalPool::Token => x.narrow(1, 0, 1).reshape([b, d]),
+            GlobalPool::Avg => x.narrow(1, self.num_prefix_tokens, gh * gw).mean_dim(1).reshape([b, d]),
+        };
+        match &self.fc_norm {
+            Some(norm) => norm.forward(pooled),
+            None => pooled,
         }
     }
 }

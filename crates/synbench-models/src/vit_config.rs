@@ -26,6 +26,70 @@ impl GlobalPool {
     }
 }
 
+/// The MLP's activation (timm `act_layer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Activation {
+    /// Exact (erf) GELU, timm's default.
+    #[default]
+    Gelu,
+    /// `x·σ(1.702·x)`, the OpenAI CLIP towers' activation.
+    QuickGelu,
+}
+
+impl Activation {
+    /// Every activation, the default first.
+    pub const ALL: [Self; 2] = [Activation::Gelu, Activation::QuickGelu];
+
+    /// timm's spelling (`"gelu"`, `"quick_gelu"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Activation::Gelu => "gelu",
+            Activation::QuickGelu => "quick_gelu",
+        }
+    }
+}
+
+/// The options of timm's `VisionTransformer` that change the forward pass,
+/// under timm's constructor names; the default is timm's default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VitOptions {
+    /// A class token before the patch tokens (`class_token`).
+    pub class_token: bool,
+    /// Register tokens after the class token (`reg_tokens`, DINOv2's `_reg4_`).
+    pub reg_tokens: usize,
+    /// The position embedding covers the patches only (`no_embed_class`):
+    /// the prefix tokens are added after it.
+    pub no_embed_class: bool,
+    /// A LayerNorm after the position embedding (`pre_norm`, CLIP); the
+    /// patch projection then has no bias, as in timm.
+    pub pre_norm: bool,
+    /// The norm after pooling instead of before it (`fc_norm`); `None` is
+    /// timm's default: with average pooling.
+    pub fc_norm: Option<bool>,
+    /// LayerScale after attention and MLP with this initial value
+    /// (`init_values`, DINOv2); `None`: no LayerScale.
+    pub init_values: Option<f64>,
+    /// A bias in the fused qkv projection (`qkv_bias`).
+    pub qkv_bias: bool,
+    /// The MLP's activation (`act_layer`).
+    pub act_layer: Activation,
+}
+
+impl Default for VitOptions {
+    fn default() -> Self {
+        Self {
+            class_token: true,
+            reg_tokens: 0,
+            no_embed_class: false,
+            pre_norm: false,
+            fc_norm: None,
+            init_values: None,
+            qkv_bias: true,
+            act_layer: Activation::Gelu,
+        }
+    }
+}
+
 /// Architecture hyper-parameters of a ViT.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VitConfig {
@@ -45,6 +109,8 @@ pub struct VitConfig {
     pub mlp_ratio: f64,
     /// Feature pooling.
     pub global_pool: GlobalPool,
+    /// The options beyond the sizes.
+    pub options: VitOptions,
 }
 
 /// The timm model names with a built-in preset.
@@ -82,6 +148,7 @@ impl VitConfig {
             num_heads,
             mlp_ratio: 4.0,
             global_pool: GlobalPool::Token,
+            options: VitOptions::default(),
         })
     }
 
@@ -106,6 +173,14 @@ impl VitConfig {
         if !(self.mlp_ratio.is_finite() && self.mlp_ratio > 0.0) || self.mlp_hidden() == 0 {
             return fail(format!("mlp_ratio {} must be positive", self.mlp_ratio));
         }
+        if self.global_pool == GlobalPool::Token && !self.options.class_token {
+            return fail("class_token = false: global_pool = \"token\" pools the class token; use \"avg\"".into());
+        }
+        if let Some(v) = self.options.init_values
+            && !v.is_finite()
+        {
+            return fail(format!("init_values {v} must be a finite number"));
+        }
         Ok(())
     }
 
@@ -117,6 +192,21 @@ impl VitConfig {
     /// Patches per image.
     pub fn num_patches(&self) -> usize {
         (self.img_size / self.patch_size).pow(2)
+    }
+
+    /// Class and register tokens before the patches.
+    pub fn num_prefix_tokens(&self) -> usize {
+        usize::from(self.options.class_token) + self.options.reg_tokens
+    }
+
+    /// Tokens the position embedding covers.
+    pub fn embed_len(&self) -> usize {
+        self.num_patches() + if self.options.no_embed_class { 0 } else { self.num_prefix_tokens() }
+    }
+
+    /// Whether the norm comes after pooling (timm's `use_fc_norm`).
+    pub fn use_fc_norm(&self) -> bool {
+        self.options.fc_norm.unwrap_or(self.global_pool == GlobalPool::Avg)
     }
 
     /// MLP hidden width, `int(D·mlp_ratio)` as timm computes it.

@@ -12,11 +12,16 @@ use ndarray::{Array2, ArrayView2};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 use synbench_models::{
-    Backend, DeviceKind, Encoder, EncoderError, FLEX_SUB_BATCH, GlobalPool, Precision, VitConfig, VitEncoder,
+    Activation, Backend, DeviceKind, Encoder, EncoderError, FLEX_SUB_BATCH, GlobalPool, Precision, VitConfig,
+    VitEncoder, VitOptions,
 };
 
 /// Largest allowed |Burn − timm| on any feature.
 const TOLERANCE: f32 = 1e-4;
+
+/// Fixtures of the timm ViT options beyond the sizes.
+const OPTION_FIXTURES: [&str; 4] =
+    ["vit_clip_prenorm_quickgelu", "vit_dinov2_reg4_ls", "vit_avg_noclass_noqkvbias", "vit_token_fcnorm"];
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -36,6 +41,27 @@ fn config_of(name: &str) -> VitConfig {
         num_heads: get("num_heads"),
         mlp_ratio: k["mlp_ratio"].as_f64().unwrap(),
         global_pool: if k["global_pool"] == "avg" { GlobalPool::Avg } else { GlobalPool::Token },
+        options: options_of(k),
+    }
+}
+
+/// The `VitOptions` of a fixture's timm kwargs (absent: timm's default).
+fn options_of(k: &serde_json::Value) -> VitOptions {
+    let default = VitOptions::default();
+    let flag = |key: &str, default: bool| k[key].as_bool().unwrap_or(default);
+    VitOptions {
+        class_token: flag("class_token", default.class_token),
+        reg_tokens: k["reg_tokens"].as_u64().map_or(default.reg_tokens, |n| n as usize),
+        no_embed_class: flag("no_embed_class", default.no_embed_class),
+        pre_norm: flag("pre_norm", default.pre_norm),
+        fc_norm: k["fc_norm"].as_bool(),
+        init_values: k["init_values"].as_f64(),
+        qkv_bias: flag("qkv_bias", default.qkv_bias),
+        act_layer: match k["act_layer"].as_str() {
+            None | Some("gelu") => Activation::Gelu,
+            Some("quick_gelu") => Activation::QuickGelu,
+            Some(other) => panic!("fixture act_layer {other:?}"),
+        },
     }
 }
 
@@ -79,7 +105,7 @@ fn check(name: &str, config: VitConfig, weights: &Path, io_dir: &Path, backend: 
 #[test]
 fn burn_vit_matches_timm_on_every_fixture_and_backend() {
     for backend in Backend::compiled().into_iter().filter(|b| *b != Backend::Cuda) {
-        for name in ["vit_p8_d64_token", "vit_p8_d64_avg", "vit_p4_d48_h3_mlp2"] {
+        for name in ["vit_p8_d64_token", "vit_p8_d64_avg", "vit_p4_d48_h3_mlp2"].into_iter().chain(OPTION_FIXTURES) {
             let weights = fixtures().join(format!("{name}.safetensors"));
             check(name, config_of(name), &weights, &fixtures(), backend);
         }
