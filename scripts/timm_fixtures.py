@@ -39,7 +39,24 @@ FIXTURES = {
     # Token pooling with the norm after pooling (fc_norm=True).
     "vit_token_fcnorm": dict(img_size=16, patch_size=4, embed_dim=48, depth=2, num_heads=3, mlp_ratio=2.0,
                              fc_norm=True),
+    # DeiT distilled (timm's VisionTransformerDistilled; dist_token is not a
+    # timm kwarg: it selects the class).
+    "vit_deit_distilled": dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, mlp_ratio=4.0,
+                               dist_token=True),
+    # SigLIP-style attention pooling, no class token.
+    "vit_map_siglip": dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, mlp_ratio=4.0,
+                           class_token=False, global_pool="map"),
+    # Made at one size, run at another (RUN_SIZE): timm resamples pos_embed.
+    # Downsampling 4x4 -> 2x2 with the class position in pos_embed, and
+    # upsampling 2x2 -> 3x3 with registers outside it (no_embed_class).
+    "vit_dynamic_56to28": dict(img_size=56, patch_size=14, embed_dim=48, depth=2, num_heads=3, mlp_ratio=4.0,
+                               init_values=1e-5, dynamic_img_size=True),
+    "vit_dynamic_28to42": dict(img_size=28, patch_size=14, embed_dim=48, depth=2, num_heads=3, mlp_ratio=4.0,
+                               reg_tokens=4, no_embed_class=True, dynamic_img_size=True),
 }
+
+# Input size where it differs from the model's img_size.
+RUN_SIZE = {"vit_dynamic_56to28": 28, "vit_dynamic_28to42": 42}
 
 
 def perturb_(model: torch.nn.Module, generator: torch.Generator) -> None:
@@ -76,9 +93,14 @@ def main() -> None:
     for i, (name, kwargs) in enumerate(FIXTURES.items()):
         torch.manual_seed(1000 + i)
         g = torch.Generator().manual_seed(2000 + i)
-        model = timm.models.vision_transformer.VisionTransformer(num_classes=0, **kwargs)
+        timm_kwargs = {k: v for k, v in kwargs.items() if k != "dist_token"}
+        if kwargs.get("dist_token"):
+            model = timm.models.deit.VisionTransformerDistilled(num_classes=0, **timm_kwargs)
+        else:
+            model = timm.models.vision_transformer.VisionTransformer(num_classes=0, **timm_kwargs)
         perturb_(model, g)
-        x = torch.randn(2, 3, kwargs["img_size"], kwargs["img_size"], generator=g)
+        size = RUN_SIZE.get(name, kwargs["img_size"])
+        x = torch.randn(2, 3, size, size, generator=g)
         summary["fixtures"][name] = dict(kwargs=kwargs, **write(model, x, args.out_dir, name, pth=(i == 0)))
     (args.out_dir / "fixtures.json").write_text(json.dumps(summary, indent=1) + "\n")
     if args.vit_base is not None:

@@ -131,6 +131,13 @@ pub struct RawModel {
     pub qkv_bias: Field<bool>,
     /// timm ViT `act_layer`: `gelu` (default) or `quick_gelu`.
     pub act_layer: Field<String>,
+    /// DeiT's distillation token (timm's distilled ViT; default false).
+    pub dist_token: Field<bool>,
+    /// Load a checkpoint made for another image size, its position
+    /// embedding resampled as timm does (default false; true for DINOv2).
+    pub dynamic_img_size: Field<bool>,
+    /// LayerNorm epsilon (timm's `norm_layer` eps: 1e-6; CLIP 1e-5).
+    pub norm_eps: Field<f64>,
 }
 
 impl RawModel {
@@ -163,6 +170,9 @@ impl RawModel {
             init_values: None,
             qkv_bias: None,
             act_layer: None,
+            dist_token: None,
+            dynamic_img_size: None,
+            norm_eps: None,
         }
     }
 }
@@ -451,6 +461,21 @@ struct Checker<'a> {
     text: &'a str,
 }
 
+/// `[data] normalize = "model"`: timm's normalisation for the preset's
+/// weights: the tag of `weights = "hf:timm/NAME.TAG"` when it names the
+/// preset, else the preset's own tag (none: timm's default tag).
+fn model_normalization(m: &RawModel, model_name: &str) -> Option<Normalization> {
+    if m.arch.get_ref() != "vit" || m.preset.is_none() {
+        return None;
+    }
+    let arch = model_name.split('.').next().unwrap_or(model_name);
+    let hub = value(&m.weights)
+        .and_then(|w| w.strip_prefix("hf:timm/").map(str::to_string))
+        .filter(|repo| repo.split('.').next() == Some(arch));
+    hub.and_then(|repo| VitConfig::pretrained_normalization(&repo))
+        .or_else(|| VitConfig::pretrained_normalization(model_name))
+}
+
 impl Checker<'_> {
     fn err(&self, field: &str, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
         ConfigError {
@@ -547,11 +572,26 @@ impl Checker<'_> {
             Some(n) => match n.get_ref() {
                 RawNormalize::Named(name) if name == "imagenet" => Normalization::imagenet(),
                 RawNormalize::Named(name) if name == "none" => Normalization::None,
+                RawNormalize::Named(name) if name == "model" => {
+                    model_normalization(m, &model_name).ok_or_else(|| {
+                        self.err(
+                            "data.normalize",
+                            Some(n.span()),
+                            format!(
+                                "\"model\" is the normalisation timm gives a preset's pretrained weights, and \
+                                 {model_name:?} has none: set `[model] preset` to a timm name (optionally with its \
+                                 .tag), or give \"imagenet\" or {{ mean = [...], std = [...] }}"
+                            ),
+                        )
+                    })?
+                }
                 RawNormalize::Named(other) => {
                     return Err(self.err(
                         "data.normalize",
                         Some(n.span()),
-                        format!("{other:?}: expected \"imagenet\", \"none\" or {{ mean = [...], std = [...] }}"),
+                        format!(
+                            "{other:?}: expected \"imagenet\", \"model\", \"none\" or {{ mean = [...], std = [...] }}"
+                        ),
                     ));
                 }
                 RawNormalize::Values { mean, std } => {
@@ -644,6 +684,7 @@ impl Checker<'_> {
                 self.err(&format!("model.{key}"), Some(m.arch.span()), "required for arch = \"vit\" without a preset")
             })
         };
+        let base = p.map(|p| p.options.clone()).unwrap_or_default();
         let config = VitConfig {
             img_size: pick("img_size", &m.img_size, p.map(|p| p.img_size))?,
             patch_size: pick("patch_size", &m.patch_size, p.map(|p| p.patch_size))?,
@@ -652,16 +693,26 @@ impl Checker<'_> {
             depth: pick("depth", &m.depth, p.map(|p| p.depth))?,
             num_heads: pick("num_heads", &m.num_heads, p.map(|p| p.num_heads))?,
             mlp_ratio: value(&m.mlp_ratio).or(p.map(|p| p.mlp_ratio)).unwrap_or(4.0),
-            global_pool: self.choice("model.global_pool", &m.global_pool)?,
+            global_pool: match (&m.global_pool, p) {
+                (None, Some(p)) => p.global_pool,
+                (raw, _) => self.choice("model.global_pool", raw)?,
+            },
+            // Each option: the config's, else the preset's, else timm's default.
             options: VitOptions {
-                class_token: value(&m.class_token).unwrap_or(true),
-                reg_tokens: value(&m.reg_tokens).unwrap_or(0),
-                no_embed_class: value(&m.no_embed_class).unwrap_or(false),
-                pre_norm: value(&m.pre_norm).unwrap_or(false),
-                fc_norm: value(&m.fc_norm),
-                init_values: value(&m.init_values),
-                qkv_bias: value(&m.qkv_bias).unwrap_or(true),
-                act_layer: self.choice("model.act_layer", &m.act_layer)?,
+                class_token: value(&m.class_token).unwrap_or(base.class_token),
+                reg_tokens: value(&m.reg_tokens).unwrap_or(base.reg_tokens),
+                no_embed_class: value(&m.no_embed_class).unwrap_or(base.no_embed_class),
+                pre_norm: value(&m.pre_norm).unwrap_or(base.pre_norm),
+                fc_norm: value(&m.fc_norm).or(base.fc_norm),
+                init_values: value(&m.init_values).or(base.init_values),
+                qkv_bias: value(&m.qkv_bias).unwrap_or(base.qkv_bias),
+                act_layer: match &m.act_layer {
+                    None => base.act_layer,
+                    raw => self.choice("model.act_layer", raw)?,
+                },
+                dist_token: value(&m.dist_token).unwrap_or(base.dist_token),
+                dynamic_img_size: value(&m.dynamic_img_size).unwrap_or(base.dynamic_img_size),
+                norm_eps: value(&m.norm_eps).unwrap_or(base.norm_eps),
             },
         };
         if let Err(e) = config.check() {
@@ -671,6 +722,12 @@ impl Checker<'_> {
             }
             if message.starts_with("init_values") {
                 return Err(self.err("model.init_values", span(&m.init_values), message));
+            }
+            if message.starts_with("dist_token") {
+                return Err(self.err("model.dist_token", span(&m.dist_token), message));
+            }
+            if message.starts_with("norm_eps") {
+                return Err(self.err("model.norm_eps", span(&m.norm_eps), message));
             }
         }
         config.check().map_err(|e| {
@@ -751,6 +808,9 @@ impl Checker<'_> {
             ("init_values", m.init_values.is_some()),
             ("qkv_bias", m.qkv_bias.is_some()),
             ("act_layer", m.act_layer.is_some()),
+            ("dist_token", m.dist_token.is_some()),
+            ("dynamic_img_size", m.dynamic_img_size.is_some()),
+            ("norm_eps", m.norm_eps.is_some()),
         ] {
             if set {
                 return Err(self.err(
@@ -831,7 +891,7 @@ mod tests {
         );
         check_error(
             "[model]\narch = \"identity\"\nbogus = 1\n",
-            "exp.toml:3: `bogus`: unknown field `bogus`, expected one of `arch`, `name`, `preset`, `img_size`, `patch_size`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`, `global_pool`, `output_dim`, `weights`, `backend`, `device`, `batch_size`, `seed`, `precision`, `class_token`, `reg_tokens`, `no_embed_class`, `pre_norm`, `fc_norm`, `init_values`, `qkv_bias`, `act_layer`",
+            "exp.toml:3: `bogus`: unknown field `bogus`, expected one of `arch`, `name`, `preset`, `img_size`, `patch_size`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`, `global_pool`, `output_dim`, `weights`, `backend`, `device`, `batch_size`, `seed`, `precision`, `class_token`, `reg_tokens`, `no_embed_class`, `pre_norm`, `fc_norm`, `init_values`, `qkv_bias`, `act_layer`, `dist_token`, `dynamic_img_size`, `norm_eps`",
         );
     }
 

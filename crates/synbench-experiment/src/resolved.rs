@@ -130,6 +130,15 @@ pub struct ResolvedVitOptions {
     /// `act_layer` other than gelu.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act_layer: Option<String>,
+    /// `dist_token = true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dist_token: Option<bool>,
+    /// `dynamic_img_size = true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_img_size: Option<bool>,
+    /// LayerNorm epsilon other than 1e-6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm_eps: Option<f64>,
 }
 
 impl ResolvedVitOptions {
@@ -145,6 +154,9 @@ impl ResolvedVitOptions {
             init_values: o.init_values,
             qkv_bias: differs(o.qkv_bias, d.qkv_bias),
             act_layer: (o.act_layer != d.act_layer).then(|| o.act_layer.name().to_string()),
+            dist_token: differs(o.dist_token, d.dist_token),
+            dynamic_img_size: differs(o.dynamic_img_size, d.dynamic_img_size),
+            norm_eps: (o.norm_eps != d.norm_eps).then_some(o.norm_eps),
         }
     }
 

@@ -178,6 +178,9 @@ fn vit_options_parse_under_timm_names() {
         init_values: Some(1e-5),
         qkv_bias: false,
         act_layer: Activation::QuickGelu,
+        dist_token: false,
+        dynamic_img_size: false,
+        norm_eps: 1e-6,
     };
     assert_eq!(config.options, expected);
     assert_eq!(config.num_prefix_tokens(), 5);
@@ -199,4 +202,62 @@ fn vit_option_errors_name_the_field() {
         "expected one of \"gelu\", \"quick_gelu\"",
     );
     check(("num_heads = 4", "num_heads = 4\ninit_values = nan"), "model.init_values", 9, "must be a finite number");
+    check(
+        ("num_heads = 4", "num_heads = 4\nglobal_pool = \"avg\"\ndist_token = true"),
+        "model.dist_token",
+        10,
+        "the distilled head reads the class and distillation tokens",
+    );
+    check(
+        ("num_heads = 4", "num_heads = 4\nglobal_pool = \"mean\""),
+        "model.global_pool",
+        9,
+        "expected one of \"token\", \"avg\", \"map\"",
+    );
+}
+
+#[test]
+fn presets_bring_their_options_and_normalize_model_their_normalisation() {
+    use synbench_experiment::config::ModelSpec;
+    use synbench_models::GlobalPool;
+    let config = |model: &str, normalize: &str| {
+        format!("[model]\narch = \"vit\"\n{model}\n[data]\nshape = [3, 224, 224]\nnormalize = {normalize}\n")
+    };
+    let plan = parse(
+        Path::new("configs/d.toml"),
+        &config("preset = \"vit_small_patch14_reg4_dinov2\"\nimg_size = 224", "\"model\""),
+    )
+    .unwrap();
+    let ModelSpec::Vit { config: vit, .. } = &plan.encoder.model else { panic!("not a ViT") };
+    assert_eq!((vit.img_size, vit.options.reg_tokens, vit.options.init_values), (224, 4, Some(1e-5)));
+    assert!(vit.options.dynamic_img_size && vit.options.no_embed_class);
+    assert_eq!(plan.mixture.normalization(), &synbench_data::Normalization::imagenet());
+
+    // The weights' hub tag picks the normalisation: CLIP's for a CLIP tower,
+    // (0.5, 0.5) for an augreg ViT whatever the preset's default tag.
+    let clip =
+        parse(Path::new("configs/c.toml"), &config("preset = \"vit_base_patch16_clip_224.openai\"", "\"model\""));
+    let clip = clip.unwrap();
+    let synbench_data::Normalization::PerChannel { mean, .. } = clip.mixture.normalization() else { panic!() };
+    assert_eq!(mean, &[0.48145466, 0.4578275, 0.40821073]);
+    let augreg = config(
+        "preset = \"vit_base_patch16_224\"\nweights = \"hf:timm/vit_base_patch16_224.augreg_in21k\"",
+        "\"model\"",
+    );
+    let augreg = parse(Path::new("configs/a.toml"), &augreg).unwrap();
+    let synbench_data::Normalization::PerChannel { mean, std } = augreg.mixture.normalization() else { panic!() };
+    assert_eq!((mean.as_slice(), std.as_slice()), ([0.5; 3].as_slice(), [0.5; 3].as_slice()));
+    let siglip =
+        parse(Path::new("configs/s.toml"), &config("preset = \"vit_base_patch16_siglip_224\"", "\"imagenet\""));
+    let ModelSpec::Vit { config: vit, .. } = &siglip.unwrap().encoder.model else { panic!("not a ViT") };
+    assert_eq!((vit.global_pool, vit.options.class_token), (GlobalPool::Map, false));
+
+    // Without a preset there is no model normalisation to use.
+    let err = parse(
+        Path::new("configs/n.toml"),
+        "[model]\narch = \"identity\"\n[data]\nshape = [3, 8, 8]\nnormalize = \"model\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "data.normalize", "{err}");
+    assert!(err.to_string().contains("set `[model] preset` to a timm name"), "{err}");
 }

@@ -22,6 +22,7 @@
 pub mod backend;
 #[cfg(feature = "burn")]
 mod checkpoint;
+mod timm_pretrained;
 #[cfg(feature = "tch")]
 mod torchscript;
 #[cfg(feature = "burn")]

@@ -27,7 +27,7 @@
 //! (no bias with `pre_norm`), class and register tokens and the learned
 //! position embedding in timm's order (`no_embed_class` adds it to the
 //! patches before the prefix tokens are prepended), `norm_pre`, pre-norm
-//! blocks (LayerNorm ε = 1e-6, fused-qkv multi-head attention, exact-erf
+//! blocks (LayerNorm ε = 1e-6 or `norm_eps`, fused-qkv multi-head attention, exact-erf
 //! GELU or QuickGELU MLP, optional LayerScale), then the final norm and the
 //! class token (`global_pool="token"`), or the mean of the patch tokens
 //! followed by `fc_norm` (`global_pool="avg"`).
@@ -41,7 +41,8 @@ use burn::tensor::{Device, Tensor};
 use crate::EncoderError;
 pub use crate::vit_config::{Activation, GlobalPool, PRESETS, VitConfig, VitOptions};
 
-/// LayerNorm epsilon of timm's ViTs (Burn's default is 1e-5).
+/// LayerNorm epsilon of timm's ViTs (Burn's default is 1e-5), the default
+/// of [`VitOptions::norm_eps`].
 pub const LAYER_NORM_EPS: f64 = 1e-6;
 
 impl VitConfig {
@@ -50,8 +51,8 @@ impl VitConfig {
     pub fn init(&self, device: &Device) -> Result<VisionTransformer, EncoderError> {
         self.check()?;
         let d = self.embed_dim;
-        let norm = || LayerNormConfig::new(d).with_epsilon(LAYER_NORM_EPS).init(device);
         let o = &self.options;
+        let norm = || LayerNormConfig::new(d).with_epsilon(o.norm_eps).init(device);
         let layer_scale = || {
             o.init_values
                 .map(|v| LayerScale { gamma: Param::from_tensor(Tensor::<1>::ones([d], device).mul_scalar(v)) })
@@ -79,6 +80,20 @@ impl VitConfig {
             Param::from_tensor(Tensor::<3>::random([1, n, d], burn::tensor::Distribution::Normal(0.0, 0.02), device))
         };
         let (norm_final, fc_norm) = if self.use_fc_norm() { (None, Some(norm())) } else { (Some(norm()), None) };
+        // timm builds AttentionPoolLatent with its default qkv_bias (true).
+        let attn_pool = (self.global_pool == GlobalPool::Map).then(|| AttentionPool {
+            latent: tokens(1),
+            q: LinearConfig::new(d, d).init(device),
+            kv: LinearConfig::new(d, 2 * d).init(device),
+            proj: LinearConfig::new(d, d).init(device),
+            norm: norm(),
+            mlp: Mlp {
+                fc1: LinearConfig::new(d, self.mlp_hidden()).init(device),
+                fc2: LinearConfig::new(self.mlp_hidden(), d).init(device),
+                act: o.act_layer,
+            },
+            num_heads: self.num_heads,
+        });
         Ok(VisionTransformer {
             patch_embed: PatchEmbed {
                 proj: Conv2dConfig::new([self.in_chans, d], [self.patch_size, self.patch_size])
@@ -87,15 +102,18 @@ impl VitConfig {
                     .init(device),
             },
             cls_token: o.class_token.then(|| tokens(1)),
+            dist_token: o.dist_token.then(|| tokens(1)),
             reg_token: (o.reg_tokens > 0).then(|| tokens(o.reg_tokens)),
             pos_embed: tokens(self.embed_len()),
             norm_pre: o.pre_norm.then(norm),
             blocks,
             norm: norm_final,
             fc_norm,
+            attn_pool,
             global_pool: self.global_pool,
             num_prefix_tokens: self.num_prefix_tokens(),
             no_embed_class: o.no_embed_class,
+            dynamic_img_size: o.dynamic_img_size,
         })
     }
 }
@@ -132,7 +150,44 @@ impl Attention {
     }
 }
 
-/// The two-layer MLP with exact (erf) GELU.
+/// timm's `AttentionPoolLatent` with one latent query (`global_pool="map"`):
+/// the latent attends to the patch tokens, then a residual MLP; the pooled
+/// feature is the latent's output.
+#[derive(Module, Debug)]
+pub struct AttentionPool {
+    /// The learned query `[1, 1, D]`.
+    pub latent: Param<Tensor<3>>,
+    /// Query projection `D → D`.
+    pub q: Linear,
+    /// Key and value projection `D → 2D`, laid out `[k | v]`.
+    pub kv: Linear,
+    /// Output projection `D → D`.
+    pub proj: Linear,
+    /// Norm before the MLP.
+    pub norm: LayerNorm,
+    /// Feed-forward.
+    pub mlp: Mlp,
+    #[module(skip)]
+    num_heads: usize,
+}
+
+impl AttentionPool {
+    fn forward(&self, x: Tensor<3>) -> Tensor<2> {
+        let [b, n, d] = x.dims();
+        let (h, hd) = (self.num_heads, d / self.num_heads);
+        let q = self.q.forward(self.latent.val().expand([b, 1, d])).reshape([b, 1, h, hd]).swap_dims(1, 2);
+        let kv = self.kv.forward(x);
+        let split = |i: usize| kv.clone().narrow(2, i * d, d).reshape([b, n, h, hd]).swap_dims(1, 2);
+        let (k, v) = (split(0), split(1));
+        let scores = q.matmul(k.transpose()).mul_scalar((hd as f64).powf(-0.5));
+        let context = softmax(scores, 3).matmul(v); // [b, h, 1, hd]
+        let x = self.proj.forward(context.swap_dims(1, 2).reshape([b, 1, d]));
+        let x = x.clone() + self.mlp.forward(self.norm.forward(x));
+        x.reshape([b, d])
+    }
+}
+
+/// The two-layer MLP with exact (erf) GELU or QuickGELU.
 #[derive(Module, Debug)]
 pub struct Mlp {
     /// `D → H`.
@@ -207,6 +262,8 @@ pub struct VisionTransformer {
     pub patch_embed: PatchEmbed,
     /// Class token `[1, 1, D]`.
     pub cls_token: Option<Param<Tensor<3>>>,
+    /// DeiT's distillation token `[1, 1, D]` (`dist_token`).
+    pub dist_token: Option<Param<Tensor<3>>>,
     /// Register tokens `[1, R, D]`.
     pub reg_token: Option<Param<Tensor<3>>>,
     /// Position embedding `[1, P + N, D]`, or `[1, N, D]` with `no_embed_class`.
@@ -219,22 +276,38 @@ pub struct VisionTransformer {
     pub norm: Option<LayerNorm>,
     /// Norm after pooling (average pooling).
     pub fc_norm: Option<LayerNorm>,
+    /// Attention pooling (`global_pool="map"`).
+    pub attn_pool: Option<AttentionPool>,
     #[module(skip)]
     global_pool: GlobalPool,
     #[module(skip)]
     num_prefix_tokens: usize,
     #[module(skip)]
     no_embed_class: bool,
+    #[module(skip)]
+    dynamic_img_size: bool,
 }
 
 impl VisionTransformer {
+    /// Whether a checkpoint for another image size may load (its position
+    /// embedding resampled).
+    pub fn dynamic_img_size(&self) -> bool {
+        self.dynamic_img_size
+    }
+
+    /// Prefix tokens the position embedding covers (none with `no_embed_class`).
+    pub fn pos_embed_prefix(&self) -> usize {
+        if self.no_embed_class { 0 } else { self.num_prefix_tokens }
+    }
+
     /// Features `[B, D]` of images `[B, C, H, W]` (what timm returns with `num_classes=0`).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let tokens = self.patch_embed.proj.forward(images); // [B, D, gh, gw]
         let [b, d, gh, gw] = tokens.dims();
         let mut x = tokens.reshape([b, d, gh * gw]).swap_dims(1, 2);
-        // timm's _pos_embed: class, then register tokens, before the patches.
-        let prefix: Vec<Tensor<3>> = [&self.cls_token, &self.reg_token]
+        // timm's _pos_embed: class, then distillation or register tokens,
+        // before the patches.
+        let prefix: Vec<Tensor<3>> = [&self.cls_token, &self.dist_token, &self.reg_token]
             .into_iter()
             .flatten()
             .map(|t| {
@@ -262,9 +335,13 @@ impl VisionTransformer {
         if let Some(norm) = &self.norm {
             x = norm.forward(x);
         }
-        let pooled = match self.global_pool {
-            GlobalPool::Token => x.narrow(1, 0, 1).reshape([b, d]),
-            GlobalPool::Avg => x.narrow(1, self.num_prefix_tokens, gh * gw).mean_dim(1).reshape([b, d]),
+        let patches = |x: Tensor<3>| x.narrow(1, self.num_prefix_tokens, gh * gw);
+        let pooled = match (&self.attn_pool, self.global_pool) {
+            (Some(pool), _) => pool.forward(patches(x)),
+            // DeiT distilled: the mean of the class and distillation tokens.
+            (None, GlobalPool::Token) if self.dist_token.is_some() => x.narrow(1, 0, 2).mean_dim(1).reshape([b, d]),
+            (None, GlobalPool::Token) => x.narrow(1, 0, 1).reshape([b, d]),
+            (None, GlobalPool::Avg | GlobalPool::Map) => patches(x).mean_dim(1).reshape([b, d]),
         };
         match &self.fc_norm {
             Some(norm) => norm.forward(pooled),

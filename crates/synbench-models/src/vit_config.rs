@@ -2,6 +2,7 @@
 //! Burn-free, so a plan can name and check a ViT without compiling Burn.
 
 use crate::EncoderError;
+use synbench_data::Normalization;
 
 /// How the token sequence becomes one feature vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -11,17 +12,21 @@ pub enum GlobalPool {
     Token,
     /// The mean of the patch tokens, then `fc_norm` (timm `global_pool="avg"`).
     Avg,
+    /// Multi-head attention pooling of the patch tokens by a learned latent
+    /// query (timm `global_pool="map"`, `AttentionPoolLatent`, as SigLIP).
+    Map,
 }
 
 impl GlobalPool {
     /// Every pooling, the default first.
-    pub const ALL: [Self; 2] = [GlobalPool::Token, GlobalPool::Avg];
+    pub const ALL: [Self; 3] = [GlobalPool::Token, GlobalPool::Avg, GlobalPool::Map];
 
-    /// timm's spelling (`"token"`, `"avg"`).
+    /// timm's spelling (`"token"`, `"avg"`, `"map"`).
     pub const fn name(self) -> &'static str {
         match self {
             GlobalPool::Token => "token",
             GlobalPool::Avg => "avg",
+            GlobalPool::Map => "map",
         }
     }
 }
@@ -73,6 +78,18 @@ pub struct VitOptions {
     pub qkv_bias: bool,
     /// The MLP's activation (`act_layer`).
     pub act_layer: Activation,
+    /// DeiT's distillation token after the class token (timm's
+    /// `VisionTransformerDistilled`); the features are the mean of the two
+    /// tokens after the final norm, as its pre-logits are.
+    pub dist_token: bool,
+    /// A checkpoint made for another image size loads: its position
+    /// embedding is resampled to this `img_size`'s patch grid as timm does it
+    /// (`resample_abs_pos_embed`: bicubic, antialiased), e.g. a DINOv2
+    /// checkpoint made at 518 px run at 224 px.
+    pub dynamic_img_size: bool,
+    /// LayerNorm epsilon: timm's ViT default 1e-6; the CLIP towers are
+    /// built with `norm_layer=partial(LayerNorm, eps=1e-5)`.
+    pub norm_eps: f64,
 }
 
 impl Default for VitOptions {
@@ -86,6 +103,9 @@ impl Default for VitOptions {
             init_values: None,
             qkv_bias: true,
             act_layer: Activation::Gelu,
+            dist_token: false,
+            dynamic_img_size: false,
+            norm_eps: 1e-6,
         }
     }
 }
@@ -114,7 +134,7 @@ pub struct VitConfig {
 }
 
 /// The timm model names with a built-in preset.
-pub const PRESETS: [&str; 8] = [
+pub const PRESETS: [&str; 25] = [
     "vit_tiny_patch16_224",
     "vit_small_patch16_224",
     "vit_base_patch16_224",
@@ -123,33 +143,107 @@ pub const PRESETS: [&str; 8] = [
     "deit_tiny_patch16_224",
     "deit_small_patch16_224",
     "deit_base_patch16_224",
+    "deit_tiny_distilled_patch16_224",
+    "deit_small_distilled_patch16_224",
+    "deit_base_distilled_patch16_224",
+    "vit_small_patch14_dinov2",
+    "vit_base_patch14_dinov2",
+    "vit_large_patch14_dinov2",
+    "vit_small_patch14_reg4_dinov2",
+    "vit_base_patch14_reg4_dinov2",
+    "vit_large_patch14_reg4_dinov2",
+    "vit_base_patch16_clip_224",
+    "vit_base_patch32_clip_224",
+    "vit_large_patch14_clip_224",
+    "vit_base_patch16_clip_quickgelu_224",
+    "vit_base_patch32_clip_quickgelu_224",
+    "vit_large_patch14_clip_quickgelu_224",
+    "vit_base_patch16_siglip_224",
+    "vit_base_patch16_siglip_256",
 ];
 
 impl VitConfig {
     /// The architecture timm builds for `name` (see [`PRESETS`]); the part of
     /// a name after a `.` (a pretrained tag such as `.augreg2_in21k_ft_in1k`)
-    /// does not change the architecture and is ignored.
+    /// does not change the architecture and is ignored. The image size is
+    /// timm's default for the name (518 for DINOv2, whose checkpoints are
+    /// made there; with `dynamic_img_size` they run at any size).
     pub fn preset(name: &str) -> Option<Self> {
         let arch = name.split('.').next().unwrap_or(name);
-        let (patch_size, embed_dim, depth, num_heads) = match arch {
-            "vit_tiny_patch16_224" | "deit_tiny_patch16_224" => (16, 192, 12, 3),
-            "vit_small_patch16_224" | "deit_small_patch16_224" => (16, 384, 12, 6),
-            "vit_base_patch16_224" | "deit_base_patch16_224" => (16, 768, 12, 12),
-            "vit_base_patch32_224" => (32, 768, 12, 12),
-            "vit_large_patch16_224" => (16, 1024, 24, 16),
+        let mut options = VitOptions::default();
+        let (mut img_size, mut global_pool) = (224, GlobalPool::Token);
+        let size = |size: &str| match size {
+            "tiny" => Some((192, 12, 3)),
+            "small" => Some((384, 12, 6)),
+            "base" => Some((768, 12, 12)),
+            "large" => Some((1024, 24, 16)),
+            _ => None,
+        };
+        let parts: Vec<&str> = arch.split('_').collect();
+        let (family, width, patch, rest) = match parts.as_slice() {
+            [family @ ("vit" | "deit"), width, rest @ ..] => (*family, *width, rest.first().copied()?, &rest[1..]),
             _ => return None,
         };
-        Some(Self {
-            img_size: 224,
+        let (embed_dim, depth, num_heads) = size(width)?;
+        let mut parts = rest.to_vec();
+        let mut patch = patch;
+        if family == "deit" && patch == "distilled" {
+            options.dist_token = true;
+            patch = parts.first().copied()?;
+            parts.remove(0);
+        }
+        let patch_size: usize = patch.strip_prefix("patch")?.parse().ok()?;
+        match (family, parts.as_slice()) {
+            (_, ["224"]) => {}
+            ("vit", ["dinov2"] | ["reg4", "dinov2"]) => {
+                // Made at 518 px; timm resamples the position embedding when
+                // one is built at another size, so these load at any size.
+                img_size = 518;
+                options.dynamic_img_size = true;
+                options.init_values = Some(1e-5);
+                if parts[0] == "reg4" {
+                    options.reg_tokens = 4;
+                    options.no_embed_class = true;
+                }
+            }
+            ("vit", ["clip", "224"] | ["clip", "quickgelu", "224"]) => {
+                options.pre_norm = true;
+                options.norm_eps = 1e-5;
+                if parts[1] == "quickgelu" {
+                    options.act_layer = Activation::QuickGelu;
+                }
+            }
+            ("vit", ["siglip", size]) => {
+                img_size = size.parse().ok()?;
+                options.class_token = false;
+                global_pool = GlobalPool::Map;
+            }
+            _ => return None,
+        }
+        let config = Self {
+            img_size,
             patch_size,
             in_chans: 3,
             embed_dim,
             depth,
             num_heads,
             mlp_ratio: 4.0,
-            global_pool: GlobalPool::Token,
-            options: VitOptions::default(),
-        })
+            global_pool,
+            options,
+        };
+        // The name grammar above also reads names timm does not have.
+        PRESETS.contains(&arch).then_some(config)
+    }
+
+    /// The input normalisation timm's pretrained configuration gives `name`
+    /// (`preset` or `preset.tag`; the bare name is timm's default tag), as
+    /// timm 1.0.31 lists it (`scripts/timm_presets.py`); `None` for a name
+    /// that is not a preset or a tag timm does not know.
+    pub fn pretrained_normalization(name: &str) -> Option<Normalization> {
+        crate::timm_pretrained::PRETRAINED
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, mean, std)| Normalization::PerChannel { mean: mean.to_vec(), std: std.to_vec() })
     }
 
     /// Checks the sizes fit together.
@@ -174,12 +268,30 @@ impl VitConfig {
             return fail(format!("mlp_ratio {} must be positive", self.mlp_ratio));
         }
         if self.global_pool == GlobalPool::Token && !self.options.class_token {
-            return fail("class_token = false: global_pool = \"token\" pools the class token; use \"avg\"".into());
+            return fail(
+                "class_token = false: global_pool = \"token\" pools the class token; use \"avg\" or \"map\"".into(),
+            );
         }
         if let Some(v) = self.options.init_values
             && !v.is_finite()
         {
             return fail(format!("init_values {v} must be a finite number"));
+        }
+        if !(self.options.norm_eps.is_finite() && self.options.norm_eps > 0.0) {
+            return fail(format!("norm_eps {} must be a positive number", self.options.norm_eps));
+        }
+        if self.options.dist_token {
+            // timm's VisionTransformerDistilled asserts the same.
+            if self.global_pool != GlobalPool::Token || !self.options.class_token {
+                return fail(
+                    "dist_token = true: the distilled head reads the class and distillation tokens; \
+                             use global_pool = \"token\" with class_token = true"
+                        .into(),
+                );
+            }
+            if self.options.reg_tokens > 0 || self.options.fc_norm == Some(true) {
+                return fail("dist_token = true: timm's distilled ViT has no register tokens and no fc_norm".into());
+            }
         }
         Ok(())
     }
@@ -194,9 +306,9 @@ impl VitConfig {
         (self.img_size / self.patch_size).pow(2)
     }
 
-    /// Class and register tokens before the patches.
+    /// Class, distillation and register tokens before the patches.
     pub fn num_prefix_tokens(&self) -> usize {
-        usize::from(self.options.class_token) + self.options.reg_tokens
+        usize::from(self.options.class_token) + usize::from(self.options.dist_token) + self.options.reg_tokens
     }
 
     /// Tokens the position embedding covers.

@@ -147,8 +147,11 @@ impl Encoder for VitEncoder {
         self.config.embed_dim
     }
 
+    /// The normalisation timm's pretrained configuration gives the preset
+    /// (and tag) this encoder is named after; none for other names and for
+    /// a random init.
     fn expected_normalization(&self) -> Option<Normalization> {
-        Some(Normalization::imagenet())
+        self.weights.as_ref().and_then(|_| VitConfig::pretrained_normalization(&self.name))
     }
 
     fn describe(&self) -> String {

@@ -20,8 +20,16 @@ use synbench_models::{
 const TOLERANCE: f32 = 1e-4;
 
 /// Fixtures of the timm ViT options beyond the sizes.
-const OPTION_FIXTURES: [&str; 4] =
-    ["vit_clip_prenorm_quickgelu", "vit_dinov2_reg4_ls", "vit_avg_noclass_noqkvbias", "vit_token_fcnorm"];
+const OPTION_FIXTURES: [&str; 8] = [
+    "vit_clip_prenorm_quickgelu",
+    "vit_dinov2_reg4_ls",
+    "vit_avg_noclass_noqkvbias",
+    "vit_token_fcnorm",
+    "vit_deit_distilled",
+    "vit_map_siglip",
+    "vit_dynamic_56to28",
+    "vit_dynamic_28to42",
+];
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -32,15 +40,22 @@ fn config_of(name: &str) -> VitConfig {
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("fixtures.json")).unwrap()).unwrap();
     let k = &summary["fixtures"][name]["kwargs"];
     let get = |key: &str| k[key].as_u64().unwrap() as usize;
+    // A dynamic_img_size fixture runs at its input's size.
+    let img_size = summary["fixtures"][name]["input"][2].as_u64().unwrap() as usize;
     VitConfig {
-        img_size: get("img_size"),
+        img_size,
         patch_size: get("patch_size"),
         in_chans: 3,
         embed_dim: get("embed_dim"),
         depth: get("depth"),
         num_heads: get("num_heads"),
         mlp_ratio: k["mlp_ratio"].as_f64().unwrap(),
-        global_pool: if k["global_pool"] == "avg" { GlobalPool::Avg } else { GlobalPool::Token },
+        global_pool: match k["global_pool"].as_str() {
+            None | Some("token") => GlobalPool::Token,
+            Some("avg") => GlobalPool::Avg,
+            Some("map") => GlobalPool::Map,
+            Some(other) => panic!("fixture global_pool {other:?}"),
+        },
         options: options_of(k),
     }
 }
@@ -62,6 +77,9 @@ fn options_of(k: &serde_json::Value) -> VitOptions {
             Some("quick_gelu") => Activation::QuickGelu,
             Some(other) => panic!("fixture act_layer {other:?}"),
         },
+        dist_token: flag("dist_token", default.dist_token),
+        dynamic_img_size: flag("dynamic_img_size", default.dynamic_img_size),
+        norm_eps: default.norm_eps,
     }
 }
 
@@ -97,8 +115,16 @@ fn check(name: &str, config: VitConfig, weights: &Path, io_dir: &Path, backend: 
     let (input, expected) = io_of(io_dir, name);
     let features = encoder.encode(input.view()).unwrap();
     let diff = max_abs_diff(features.view(), expected.view());
-    eprintln!("{name} [{backend}] ({}): max |Burn - timm| = {diff:.2e}", weights.display());
+    // Relative to the features' scale as well (a fixture with small
+    // features must not pass on the absolute bound alone).
+    let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+    eprintln!(
+        "{name} [{backend}] ({}): max |Burn - timm| = {diff:.2e}, / max |timm| = {:.2e}",
+        weights.display(),
+        diff / scale
+    );
     assert!(diff <= TOLERANCE, "{name} on {backend}: max abs difference {diff} > {TOLERANCE}");
+    assert!(diff <= TOLERANCE * scale, "{name} on {backend}: max abs difference {diff} > {TOLERANCE} × {scale}");
     diff
 }
 
@@ -244,6 +270,41 @@ fn missing_file_and_unknown_format_are_clear_errors() {
 fn image_size_that_does_not_match_the_checkpoint_is_named() {
     let mut config = config_of("vit_p8_d64_token");
     config.img_size = 48; // 36 patches instead of 16
-    let msg = load_error(config, &fixtures().join("vit_p8_d64_token.safetensors")).to_string();
+    let msg = load_error(config.clone(), &fixtures().join("vit_p8_d64_token.safetensors")).to_string();
     assert!(msg.contains("pos_embed"), "{msg}");
+    assert!(msg.contains("dynamic_img_size = true"), "the error says how to load it: {msg}");
+    // With it, the 4×4 position embedding is resampled to 6×6 and loads.
+    config.options.dynamic_img_size = true;
+    let weights = fixtures().join("vit_p8_d64_token.safetensors");
+    let mut encoder = VitEncoder::new("resampled", config, Some(&weights), Backend::Flex, DeviceKind::Cpu, 0).unwrap();
+    let features = encoder.encode(Array2::zeros((1, 3 * 48 * 48)).view()).unwrap();
+    assert_eq!(features.dim(), (1, 64));
+}
+
+#[test]
+fn option_tensors_are_named_by_timm_when_missing_or_unexpected() {
+    // A DINOv2-reg4 checkpoint into a plain ViT of its sizes: the register
+    // tokens and LayerScale are unexpected, the class position mis-shaped.
+    let reg4 = fixtures().join("vit_dinov2_reg4_ls.safetensors");
+    let mut plain = config_of("vit_dinov2_reg4_ls");
+    plain.options = VitOptions::default();
+    let msg = load_error(plain, &reg4).to_string();
+    for needle in ["unexpected tensor `reg_token`", "unexpected tensor `blocks.1.ls2.gamma`", "pos_embed"] {
+        assert!(msg.contains(needle), "{needle:?} not in {msg}");
+    }
+    // A plain checkpoint into a model with those options: the same tensors missing.
+    let mut with_options = config_of("vit_p8_d64_token");
+    with_options.options.init_values = Some(1e-5);
+    with_options.options.pre_norm = true;
+    with_options.global_pool = GlobalPool::Map;
+    let msg = load_error(with_options, &fixtures().join("vit_p8_d64_token.safetensors")).to_string();
+    for needle in [
+        "missing tensor `blocks.0.ls1.gamma`",
+        "missing tensor `norm_pre.weight`",
+        "missing tensor `attn_pool.latent`",
+        "missing tensor `attn_pool.kv.weight`",
+        "unexpected tensor `patch_embed.proj.bias`",
+    ] {
+        assert!(msg.contains(needle), "{needle:?} not in {msg}");
+    }
 }
