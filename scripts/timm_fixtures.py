@@ -55,6 +55,48 @@ FIXTURES = {
                                reg_tokens=4, no_embed_class=True, dynamic_img_size=True),
 }
 
+# ResNets and ConvNeXts (timm classes; "block" names timm's block class).
+# Small widths via channels/dims; every BatchNorm with non-trivial running
+# statistics.
+CNN_FIXTURES = {
+    "resnet_basic_c8": ("resnet", dict(block="basic", layers=[1, 1, 1, 1], channels=[8, 16, 24, 32]), 32),
+    "resnet_deep_basic": ("resnet", dict(block="basic", layers=[2, 1, 1, 1], channels=[8, 16, 24, 32],
+                                         stem_type="deep", stem_width=8), 32),
+    "resnext_tiered_bottleneck": ("resnet", dict(block="bottleneck", layers=[1, 1, 1, 1], channels=[8, 16, 16, 24],
+                                                 stem_type="deep_tiered", stem_width=16, cardinality=2,
+                                                 base_width=32), 32),
+    "convnext_d8": ("convnext", dict(depths=[1, 1, 2, 1], dims=[8, 16, 24, 32]), 64),
+    "convnext_convmlp_headfirst": ("convnext", dict(depths=[1, 1, 1, 1], dims=[8, 16, 24, 32], conv_mlp=True,
+                                                    head_norm_first=True, ls_init_value=None), 64),
+}
+
+
+def cnn(family: str, kwargs: dict) -> torch.nn.Module:
+    if family == "resnet":
+        from timm.models.resnet import BasicBlock, Bottleneck, ResNet
+        block = {"basic": BasicBlock, "bottleneck": Bottleneck}[kwargs["block"]]
+        rest = {k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items() if k != "block"}
+        return ResNet(block=block, num_classes=0, **rest)
+    from timm.models.convnext import ConvNeXt
+    return ConvNeXt(num_classes=0, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()})
+
+
+def perturb_cnn_(model: torch.nn.Module, generator: torch.Generator) -> None:
+    """Norm scales (and LayerScale) near 1, biases random, BatchNorm running
+    statistics away from (0, 1): every parameter and buffer matters."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 1 and (name.endswith("weight") or name.endswith("gamma")):
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=generator))
+            elif p.dim() == 1:
+                p.copy_(0.1 * torch.randn(p.shape, generator=generator))
+        for name, b in model.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(0.2 * torch.randn(b.shape, generator=generator))
+            elif name.endswith("running_var"):
+                b.copy_(torch.exp(0.3 * torch.randn(b.shape, generator=generator)))
+
+
 # Input size where it differs from the model's img_size.
 RUN_SIZE = {"vit_dynamic_56to28": 28, "vit_dynamic_28to42": 42}
 
@@ -102,6 +144,14 @@ def main() -> None:
         size = RUN_SIZE.get(name, kwargs["img_size"])
         x = torch.randn(2, 3, size, size, generator=g)
         summary["fixtures"][name] = dict(kwargs=kwargs, **write(model, x, args.out_dir, name, pth=(i == 0)))
+    summary["cnn_fixtures"] = {}
+    for i, (name, (family, kwargs, size)) in enumerate(CNN_FIXTURES.items()):
+        torch.manual_seed(3000 + i)
+        g = torch.Generator().manual_seed(4000 + i)
+        model = cnn(family, kwargs)
+        perturb_cnn_(model, g)
+        x = torch.randn(2, 3, size, size, generator=g)
+        summary["cnn_fixtures"][name] = dict(family=family, kwargs=kwargs, **write(model, x, args.out_dir, name, pth=False))
     (args.out_dir / "fixtures.json").write_text(json.dumps(summary, indent=1) + "\n")
     if args.vit_base is not None:
         args.vit_base.mkdir(parents=True, exist_ok=True)

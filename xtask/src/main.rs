@@ -9,7 +9,8 @@
 //!   PyPI `torch==2.9.0` that tch 0.22 links against, plus timm for fixtures.
 //! * `cargo xtask fixtures timm [--vit-base DIR]` — regenerate the timm
 //!   parity fixtures of synbench-models; `fixtures torchscript` the
-//!   TorchScript ones.
+//!   TorchScript ones; `fixtures presets` the ViT presets' timm facts and
+//!   pretrained normalisations.
 //! * `cargo xtask bench [--backends flex,tch] [--quick]` — the reduced
 //!   protocol through synbench on each backend and through PyTorch + timm +
 //!   numpy, side by side, per stage (see `bench.rs`).
@@ -38,6 +39,8 @@ commands:
                           regenerate crates/synbench-models/tests/fixtures from timm
   fixtures torchscript    regenerate crates/synbench-models/tests/fixtures/torchscript (traced timm
                           ResNet and ConvNeXt, eager outputs)
+  fixtures presets        regenerate the presets' timm architectures (tests/fixtures/presets.json)
+                          and pretrained normalisations (src/timm_pretrained.rs)
   bench [--backends flex,tch] [--quick]
                           the reduced protocol (ViT-Ti/16 random init, 8 scales, 256 + 256,
                           eps 0 and 0.2) through synbench on each backend and through
@@ -105,7 +108,13 @@ fn xtask() -> Result<()> {
                     .arg("crates/synbench-models/tests/fixtures/torchscript");
                 run("TorchScript fixtures", &mut cmd)
             }
-            _ => bail!("usage: cargo xtask fixtures timm [--vit-base DIR] | cargo xtask fixtures torchscript"),
+            Some("presets") => {
+                let python = setup_libtorch()?;
+                let mut cmd = Command::new(python);
+                cmd.current_dir(project_root()).arg("scripts/timm_presets.py");
+                run("timm presets", &mut cmd)
+            }
+            _ => bail!("usage: cargo xtask fixtures timm [--vit-base DIR] | torchscript | presets"),
         },
         Some("bench") => bench::bench(&args[1..]),
         Some("-h" | "--help" | "help") | None => {

@@ -261,3 +261,18 @@ fn presets_bring_their_options_and_normalize_model_their_normalisation() {
     assert_eq!(err.field, "data.normalize", "{err}");
     assert!(err.to_string().contains("set `[model] preset` to a timm name"), "{err}");
 }
+
+#[test]
+fn every_shipped_config_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut parsed = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            parse(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+            parsed += 1;
+        }
+    }
+    assert!(parsed >= 12, "{parsed} configs in {}", dir.display());
+}

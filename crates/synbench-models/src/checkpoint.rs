@@ -1,5 +1,6 @@
-//! Loading timm checkpoints into the Burn ViT (feature `burn`): see
-//! [`crate::weights`] for the formats and [`crate::vit`] for the key table.
+//! Loading timm checkpoints into the Burn models (feature `burn`): see
+//! [`crate::weights`] for the formats and [`crate::vit`], [`crate::resnet`]
+//! and [`crate::convnext`] for the key tables.
 
 use std::path::Path;
 
@@ -8,6 +9,8 @@ use burn::store::{ApplyResult, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter
 use burn::tensor::{Tensor, TensorData};
 
 use crate::EncoderError;
+use crate::convnext::ConvNext;
+use crate::resnet::ResNet;
 use crate::vit::VisionTransformer;
 
 /// What a successful load applied.
@@ -19,37 +22,158 @@ pub struct LoadReport {
     pub ignored: Vec<String>,
 }
 
-/// timm's name of a Burn parameter path (norm `gamma`/`beta` are timm's
-/// `weight`/`bias`; LayerScale's `gamma` is timm's own name).
-fn timm_name(burn_path: &str) -> String {
-    if burn_path.ends_with(".ls1.gamma") || burn_path.ends_with(".ls2.gamma") {
-        return burn_path.to_string();
+/// A Burn model that loads timm state dicts.
+pub trait TimmModel: ModuleSnapshot + Sized {
+    /// `(timm key regex, Burn path)` rewrites where the two differ (timm's
+    /// `nn.Sequential` indices); applied to every checkpoint key.
+    const REMAPS: &'static [(&'static str, &'static str)] = &[];
+    /// timm's name of a Burn parameter path or of a remapped checkpoint key,
+    /// for messages.
+    fn timm_name(path: &str) -> String;
+    /// Checkpoint keys the model deliberately does not use (the classifier).
+    fn ignored(key: &str) -> bool;
+    /// Adapts the model to the checkpoint before it loads.
+    fn prepare<S: ModuleStore>(&mut self, _store: &mut S, _path: &Path) -> Result<(), String> {
+        Ok(())
     }
-    burn_path.replace(".gamma", ".weight").replace(".beta", ".bias")
+    /// Finishes what [`TimmModel::prepare`] began, once the load succeeded.
+    fn finish(&mut self) {}
+    /// A hint to add to a load problem.
+    fn hint(&self, _problem: &str) -> Option<&'static str> {
+        None
+    }
+}
+
+/// Norm `gamma`/`beta` are timm's `weight`/`bias`.
+fn norm_names(path: &str) -> String {
+    path.replace(".gamma", ".weight").replace(".beta", ".bias")
+}
+
+/// The inverse of `remaps` (Burn path → timm key), for messages.
+fn unmap(path: &str, inverse: &[(&str, &str)]) -> String {
+    inverse.iter().fold(path.to_string(), |p, (from, to)| p.replace(from, to))
+}
+
+impl TimmModel for VisionTransformer {
+    fn timm_name(path: &str) -> String {
+        // LayerScale's `gamma` is timm's own name.
+        if path.ends_with(".ls1.gamma") || path.ends_with(".ls2.gamma") { path.to_string() } else { norm_names(path) }
+    }
+    fn ignored(key: &str) -> bool {
+        key.starts_with("head.") || key.starts_with("head_dist.")
+    }
+    fn prepare<S: ModuleStore>(&mut self, store: &mut S, path: &Path) -> Result<(), String> {
+        self.pending_resample = fit_pos_embed(self, store, path)?;
+        Ok(())
+    }
+    fn finish(&mut self) {
+        if let Some((old, new)) = self.pending_resample.take() {
+            self.resample_pos_embed(old, new);
+        }
+    }
+    fn hint(&self, problem: &str) -> Option<&'static str> {
+        (problem.contains("pos_embed") && !self.dynamic_img_size()).then_some(
+            "a checkpoint made for another image size loads with dynamic_img_size = true, \
+             which resamples its position embedding as timm does",
+        )
+    }
+}
+
+impl TimmModel for ResNet {
+    const REMAPS: &'static [(&'static str, &'static str)] = &[
+        (r"^conv1\.weight$", "stem.conv1.weight"),
+        (r"^conv1\.0\.", "stem.conv1."),
+        (r"^conv1\.1\.", "stem.bn_a."),
+        (r"^conv1\.3\.", "stem.conv2."),
+        (r"^conv1\.4\.", "stem.bn_b."),
+        (r"^conv1\.6\.", "stem.conv3."),
+        (r"\.downsample\.0\.", ".downsample.conv."),
+        (r"\.downsample\.1\.", ".downsample.bn."),
+    ];
+    fn timm_name(path: &str) -> String {
+        let deep = path.starts_with("stem.") && path != "stem.conv1.weight";
+        let stem = if deep {
+            [
+                ("stem.conv1.", "conv1.0."),
+                ("stem.bn_a.", "conv1.1."),
+                ("stem.conv2.", "conv1.3."),
+                ("stem.bn_b.", "conv1.4."),
+                ("stem.conv3.", "conv1.6."),
+            ]
+            .iter()
+            .fold(path.to_string(), |p, (from, to)| p.replace(from, to))
+        } else {
+            path.replace("stem.conv1.", "conv1.")
+        };
+        norm_names(&unmap(&stem, &[(".downsample.conv.", ".downsample.0."), (".downsample.bn.", ".downsample.1.")]))
+    }
+    fn ignored(key: &str) -> bool {
+        key.starts_with("fc.") || key.ends_with(".num_batches_tracked")
+    }
+}
+
+impl TimmModel for ConvNext {
+    const REMAPS: &'static [(&'static str, &'static str)] = &[
+        (r"^stem\.0\.", "stem.conv."),
+        (r"^stem\.1\.", "stem.norm.norm."),
+        (r"\.downsample\.0\.", ".downsample.norm.norm."),
+        (r"\.downsample\.1\.", ".downsample.conv."),
+        (r"^head\.norm\.", "head.norm.norm."),
+        (r"^norm_pre\.", "norm_pre.norm."),
+    ];
+    fn timm_name(path: &str) -> String {
+        let timm = unmap(
+            path,
+            &[
+                ("stem.conv.", "stem.0."),
+                ("stem.norm.norm.", "stem.1."),
+                (".downsample.norm.norm.", ".downsample.0."),
+                (".downsample.conv.", ".downsample.1."),
+                ("head.norm.norm.", "head.norm."),
+                ("norm_pre.norm.", "norm_pre."),
+            ],
+        );
+        // A block's LayerScale is timm's `gamma`; every other gamma a norm's.
+        if timm.ends_with(".gamma") && !timm.ends_with(".norm.gamma") && !timm.contains(".norm.") {
+            timm
+        } else {
+            norm_names(&timm)
+        }
+    }
+    fn ignored(key: &str) -> bool {
+        key.starts_with("head.fc.")
+    }
 }
 
 /// Loads a timm state dict (`.safetensors`, or `.pth`/`.pt`/`.bin`) into `model`.
-pub fn load_timm_checkpoint(model: &mut VisionTransformer, path: &Path) -> Result<LoadReport, EncoderError> {
+pub fn load_timm_checkpoint<M: TimmModel>(model: &mut M, path: &Path) -> Result<LoadReport, EncoderError> {
     let file_error = |message: String| EncoderError::WeightsFile { path: path.to_path_buf(), message };
     if !path.is_file() {
         return Err(file_error("no such file".into()));
     }
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let (result, resample): (ApplyResult, _) = match extension.as_str() {
+    let result: ApplyResult = match extension.as_str() {
         "safetensors" => {
             let mut store = SafetensorsStore::from_file(path)
                 .with_from_adapter(PyTorchToBurnAdapter)
                 .validate(false)
-                .allow_partial(true);
+                .allow_partial(true)
+                .skip_enum_variants(true);
+            for (from, to) in M::REMAPS {
+                store = store.with_key_remapping(*from, *to);
+            }
             let unreadable = |e: String| file_error(format!("not a readable safetensors file: {e}"));
-            let resample = fit_pos_embed(model, &mut store, path).map_err(unreadable)?;
-            (model.load_from(&mut store).map_err(|e| unreadable(e.to_string()))?, resample)
+            model.prepare(&mut store, path).map_err(unreadable)?;
+            model.load_from(&mut store).map_err(|e| unreadable(e.to_string()))?
         }
         "pth" | "pt" | "bin" => {
-            let mut store = PytorchStore::from_file(path).validate(false).allow_partial(true);
+            let mut store = PytorchStore::from_file(path).validate(false).allow_partial(true).skip_enum_variants(true);
+            for (from, to) in M::REMAPS {
+                store = store.with_key_remapping(*from, *to);
+            }
             let unreadable = |e: String| file_error(format!("not a readable PyTorch checkpoint: {e}"));
-            let resample = fit_pos_embed(model, &mut store, path).map_err(unreadable)?;
-            (model.load_from(&mut store).map_err(|e| unreadable(e.to_string()))?, resample)
+            model.prepare(&mut store, path).map_err(unreadable)?;
+            model.load_from(&mut store).map_err(|e| unreadable(e.to_string()))?
         }
         other => {
             return Err(file_error(format!(
@@ -57,10 +181,8 @@ pub fn load_timm_checkpoint(model: &mut VisionTransformer, path: &Path) -> Resul
             )));
         }
     };
-    let report = check_apply_result(path, result, model.dynamic_img_size())?;
-    if let Some((old, new)) = resample {
-        model.resample_pos_embed(old, new);
-    }
+    let report = check_apply_result(model, path, result)?;
+    model.finish();
     Ok(report)
 }
 
@@ -140,7 +262,7 @@ pub(crate) fn antialiased_bicubic_weights(input: usize, output: usize) -> Vec<Ve
 impl VisionTransformer {
     /// Resamples the patch part of `pos_embed` from an `old × old` grid to
     /// `new × new`, prefix positions kept (timm's `resample_abs_pos_embed`).
-    fn resample_pos_embed(&mut self, old: usize, new: usize) {
+    pub(crate) fn resample_pos_embed(&mut self, old: usize, new: usize) {
         let pos = self.pos_embed.val();
         let [_, len, d] = pos.dims();
         let prefix = len - old * old;
@@ -163,24 +285,27 @@ impl VisionTransformer {
     }
 }
 
-fn check_apply_result(path: &Path, result: ApplyResult, dynamic_img_size: bool) -> Result<LoadReport, EncoderError> {
+fn check_apply_result<M: TimmModel>(model: &M, path: &Path, result: ApplyResult) -> Result<LoadReport, EncoderError> {
     let mut problems = Vec::new();
     for (missing, _) in &result.missing {
-        problems.push(format!("missing tensor `{}`", timm_name(missing)));
+        problems.push(format!("missing tensor `{}`", M::timm_name(missing)));
     }
     for error in &result.errors {
+        // burn-store quotes the Burn path: name the tensor as timm does.
         let message = error.to_string();
-        if message.contains("pos_embed") && !dynamic_img_size {
-            problems.push(format!(
-                "{message} (a checkpoint made for another image size loads with dynamic_img_size = true, \
-                 which resamples its position embedding as timm does)"
-            ));
-        } else {
-            problems.push(message);
+        let message = match message.split('\'').nth(1) {
+            Some(burn_path) => {
+                message.replacen(&format!("'{burn_path}'"), &format!("`{}`", M::timm_name(burn_path)), 1)
+            }
+            None => message,
+        };
+        match model.hint(&message) {
+            Some(hint) => problems.push(format!("{message} ({hint})")),
+            None => problems.push(message),
         }
     }
     let (ignored, unexpected): (Vec<String>, Vec<String>) =
-        result.unused.iter().cloned().partition(|k| k.starts_with("head.") || k.starts_with("head_dist."));
+        result.unused.iter().map(|k| M::timm_name(k)).partition(|k| M::ignored(k));
     for key in unexpected {
         problems.push(format!("unexpected tensor `{key}` (this architecture has no such parameter)"));
     }

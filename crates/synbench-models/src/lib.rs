@@ -4,8 +4,10 @@
 //! Everything above this crate sees only the [`Encoder`] trait, which takes a
 //! batch of flattened `f32` inputs and hands back `f32` features as plain
 //! `ndarray` arrays; Burn types and backend choices stay inside this crate.
-//! Encoders: [`VitEncoder`] (timm's ViT family in Burn, loading timm
-//! checkpoints), and the reference encoders of SPEC §5 — [`Identity`] and a
+//! Encoders: [`VitEncoder`], [`ResNetEncoder`] and [`ConvNextEncoder`]
+//! (timm's ViT, ResNet and ConvNeXt families in Burn, loading timm
+//! checkpoints), `TorchScriptEncoder` (any traced PyTorch module, with
+//! `tch`), and the reference encoders of SPEC §5 — [`Identity`] and a
 //! fixed, seeded [`RandomProjection`] — whose effect on the score is known.
 //!
 //! Backends are cargo features forwarded to Burn and chosen at run time:
@@ -14,22 +16,27 @@
 //! without it (`default-features = false`, as `synbench-experiment` depends
 //! on this crate) nothing here compiles Burn: what remains is the seam
 //! ([`Encoder`]), the reference encoders, and the plain-data specs a run plan
-//! checks ([`VitConfig`], [`Backend`], [`DeviceKind`], [`Precision`],
+//! checks ([`VitConfig`], [`ResNetConfig`], [`ConvNextConfig`], [`Backend`], [`DeviceKind`], [`Precision`],
 //! [`WeightsSource`], which reads the hub with the `hub` feature).
 #![deny(missing_docs)]
 #![doc = include_str!("../README.md")]
 
 pub mod backend;
 #[cfg(feature = "burn")]
+mod burn_encoder;
+#[cfg(feature = "burn")]
 mod checkpoint;
+mod cnn_config;
+#[cfg(feature = "burn")]
+pub mod convnext;
+#[cfg(feature = "burn")]
+pub mod resnet;
 mod timm_pretrained;
 #[cfg(feature = "tch")]
 mod torchscript;
 #[cfg(feature = "burn")]
 pub mod vit;
 mod vit_config;
-#[cfg(feature = "burn")]
-mod vit_encoder;
 pub mod weights;
 
 use std::path::PathBuf;
@@ -43,13 +50,14 @@ use thiserror::Error;
 
 pub use backend::{Backend, DeviceKind, Precision};
 #[cfg(feature = "burn")]
+pub use burn_encoder::{BurnArchitecture, BurnEncoder, ConvNextEncoder, FLEX_SUB_BATCH, ResNetEncoder, VitEncoder};
+#[cfg(feature = "burn")]
 pub use checkpoint::LoadReport;
+pub use cnn_config::{CONVNEXT_PRESETS, ConvNextConfig, RESNET_PRESETS, ResNetBlock, ResNetConfig, StemType};
 pub use synbench_data::Normalization;
 #[cfg(feature = "tch")]
 pub use torchscript::TorchScriptEncoder;
 pub use vit_config::{Activation, GlobalPool, PRESETS, VitConfig, VitOptions};
-#[cfg(feature = "burn")]
-pub use vit_encoder::{FLEX_SUB_BATCH, VitEncoder};
 pub use weights::WeightsSource;
 
 /// The Burn release this crate is built against (pinned with `=` in the

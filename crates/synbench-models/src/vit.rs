@@ -114,6 +114,7 @@ impl VitConfig {
             num_prefix_tokens: self.num_prefix_tokens(),
             no_embed_class: o.no_embed_class,
             dynamic_img_size: o.dynamic_img_size,
+            pending_resample: None,
         })
     }
 }
@@ -286,6 +287,10 @@ pub struct VisionTransformer {
     no_embed_class: bool,
     #[module(skip)]
     dynamic_img_size: bool,
+    /// Grid sides `(checkpoint, model)` of a position embedding to resample
+    /// once its checkpoint has loaded.
+    #[module(skip)]
+    pub(crate) pending_resample: Option<(usize, usize)>,
 }
 
 impl VisionTransformer {

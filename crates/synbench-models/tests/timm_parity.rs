@@ -12,8 +12,8 @@ use ndarray::{Array2, ArrayView2};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 use synbench_models::{
-    Activation, Backend, DeviceKind, Encoder, EncoderError, FLEX_SUB_BATCH, GlobalPool, Precision, VitConfig,
-    VitEncoder, VitOptions,
+    Activation, Backend, ConvNextConfig, ConvNextEncoder, DeviceKind, Encoder, EncoderError, FLEX_SUB_BATCH,
+    GlobalPool, Precision, ResNetBlock, ResNetConfig, ResNetEncoder, StemType, VitConfig, VitEncoder, VitOptions,
 };
 
 /// Largest allowed |Burn − timm| on any feature.
@@ -211,14 +211,28 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Rewrites the token fixture with `edit` applied to its tensor list.
 fn edited_checkpoint(file: &str, edit: impl FnOnce(&mut Vec<(String, Vec<usize>, Vec<u8>)>)) -> PathBuf {
-    let bytes = std::fs::read(fixtures().join("vit_p8_d64_token.safetensors")).unwrap();
+    edited_checkpoint_of("vit_p8_d64_token", file, edit)
+}
+
+/// A fixture's checkpoint with `edit` applied (new tensors are float32).
+fn edited_checkpoint_of(
+    fixture: &str,
+    file: &str,
+    edit: impl FnOnce(&mut Vec<(String, Vec<usize>, Vec<u8>)>),
+) -> PathBuf {
+    let bytes = std::fs::read(fixtures().join(format!("{fixture}.safetensors"))).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
+    let dtypes: std::collections::HashMap<String, Dtype> =
+        st.tensors().into_iter().map(|(n, v)| (n, v.dtype())).collect();
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> =
         st.tensors().into_iter().map(|(n, v)| (n, v.shape().to_vec(), v.data().to_vec())).collect();
     edit(&mut tensors);
     let views: Vec<(String, TensorView)> = tensors
         .iter()
-        .map(|(n, shape, data)| (n.clone(), TensorView::new(Dtype::F32, shape.clone(), data).unwrap()))
+        .map(|(n, shape, data)| {
+            let dtype = dtypes.get(n).copied().unwrap_or(Dtype::F32);
+            (n.clone(), TensorView::new(dtype, shape.clone(), data).unwrap())
+        })
         .collect();
     let path = scratch(file);
     safetensors::serialize_to_file(views, None, &path).unwrap();
@@ -307,4 +321,120 @@ fn option_tensors_are_named_by_timm_when_missing_or_unexpected() {
     ] {
         assert!(msg.contains(needle), "{needle:?} not in {msg}");
     }
+}
+
+/// A ResNet or ConvNeXt fixture's config, from its timm kwargs.
+enum Cnn {
+    ResNet(ResNetConfig),
+    ConvNext(ConvNextConfig),
+}
+
+fn cnn_config_of(name: &str) -> Cnn {
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("fixtures.json")).unwrap()).unwrap();
+    let f = &summary["cnn_fixtures"][name];
+    let k = &f["kwargs"];
+    let list = |key: &str| k[key].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect::<Vec<_>>();
+    let size = |key: &str, default: usize| k[key].as_u64().map_or(default, |v| v as usize);
+    match f["family"].as_str().unwrap() {
+        "resnet" => Cnn::ResNet(ResNetConfig {
+            block: if k["block"] == "bottleneck" { ResNetBlock::Bottleneck } else { ResNetBlock::Basic },
+            layers: list("layers"),
+            channels: list("channels"),
+            stem_width: size("stem_width", 64),
+            stem_type: match k["stem_type"].as_str() {
+                None | Some("") => StemType::Default,
+                Some("deep") => StemType::Deep,
+                Some("deep_tiered") => StemType::DeepTiered,
+                Some(other) => panic!("stem_type {other:?}"),
+            },
+            cardinality: size("cardinality", 1),
+            base_width: size("base_width", 64),
+            ..ResNetConfig::default()
+        }),
+        _ => Cnn::ConvNext(ConvNextConfig {
+            depths: list("depths"),
+            dims: list("dims"),
+            ls_init_value: if k.get("ls_init_value").is_some() { k["ls_init_value"].as_f64() } else { Some(1e-6) },
+            conv_mlp: k["conv_mlp"].as_bool().unwrap_or(false),
+            head_norm_first: k["head_norm_first"].as_bool().unwrap_or(false),
+            ..ConvNextConfig::default()
+        }),
+    }
+}
+
+const CNN_FIXTURES: [&str; 5] =
+    ["resnet_basic_c8", "resnet_deep_basic", "resnext_tiered_bottleneck", "convnext_d8", "convnext_convmlp_headfirst"];
+
+fn cnn_encoder(
+    name: &str,
+    weights: &Path,
+    backend: Backend,
+    shape: &[usize],
+) -> Result<Box<dyn Encoder>, EncoderError> {
+    Ok(match cnn_config_of(name) {
+        Cnn::ResNet(c) => {
+            Box::new(ResNetEncoder::new(name, c, Some(weights), backend, DeviceKind::Cpu, 0)?.with_input_shape(shape)?)
+        }
+        Cnn::ConvNext(c) => Box::new(
+            ConvNextEncoder::new(name, c, Some(weights), backend, DeviceKind::Cpu, 0)?.with_input_shape(shape)?,
+        ),
+    })
+}
+
+#[test]
+fn burn_resnet_and_convnext_match_timm_on_every_fixture_and_backend() {
+    for backend in Backend::compiled().into_iter().filter(|b| *b != Backend::Cuda) {
+        for name in CNN_FIXTURES {
+            let weights = fixtures().join(format!("{name}.safetensors"));
+            let bytes = std::fs::read(fixtures().join(format!("{name}.io.safetensors"))).unwrap();
+            let (shape, _) = read_f32(&bytes, "input");
+            let mut encoder =
+                cnn_encoder(name, &weights, backend, &shape[1..]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let (input, expected) = io_of(&fixtures(), name);
+            let features = encoder.encode(input.view()).unwrap();
+            let diff = max_abs_diff(features.view(), expected.view());
+            let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+            eprintln!("{name} [{backend}]: max |Burn - timm| = {diff:.2e}, / max |timm| = {:.2e}", diff / scale);
+            assert!(diff <= TOLERANCE * scale, "{name} on {backend}: max abs difference {diff} (scale {scale})");
+        }
+    }
+}
+
+#[test]
+fn cnn_load_errors_name_timm_tensors() {
+    // A ResNet checkpoint missing a BatchNorm statistic and a shortcut conv,
+    // with an extra tensor: each named by its timm key.
+    let path = edited_checkpoint_of("resnet_basic_c8", "resnet_edited.safetensors", |t| {
+        t.retain(|(n, _, _)| n != "layer2.0.bn1.running_var" && n != "layer3.0.downsample.0.weight");
+        t.push(("layer5.0.conv1.weight".into(), vec![1], vec![0; 4]));
+    });
+    let Cnn::ResNet(config) = cnn_config_of("resnet_basic_c8") else { unreachable!() };
+    let msg = ResNetEncoder::new("r", config.clone(), Some(&path), Backend::Flex, DeviceKind::Cpu, 0)
+        .unwrap_err()
+        .to_string();
+    for needle in [
+        "missing tensor `layer2.0.bn1.running_var`",
+        "missing tensor `layer3.0.downsample.0.weight`",
+        "unexpected tensor `layer5.0.conv1.weight`",
+    ] {
+        assert!(msg.contains(needle), "{needle:?} not in {msg}");
+    }
+    assert!(!msg.contains("num_batches_tracked"), "BatchNorm counters are not parameters: {msg}");
+    // A deep-stem checkpoint into the default stem: timm's Sequential names.
+    let deep = fixtures().join("resnet_deep_basic.safetensors");
+    let msg = ResNetEncoder::new("r", config, Some(&deep), Backend::Flex, DeviceKind::Cpu, 0).unwrap_err().to_string();
+    assert!(msg.contains("unexpected tensor `conv1.3.weight`") && msg.contains("conv1.weight"), "{msg}");
+    // ConvNeXt without LayerScale given one with it: the block gammas, by name.
+    let Cnn::ConvNext(mut convnext) = cnn_config_of("convnext_d8") else { unreachable!() };
+    convnext.ls_init_value = None;
+    let path = fixtures().join("convnext_d8.safetensors");
+    let msg =
+        ConvNextEncoder::new("c", convnext, Some(&path), Backend::Flex, DeviceKind::Cpu, 0).unwrap_err().to_string();
+    assert!(msg.contains("unexpected tensor `stages.2.blocks.1.gamma`"), "{msg}");
+    let Cnn::ConvNext(mut convnext) = cnn_config_of("convnext_d8") else { unreachable!() };
+    convnext.dims[3] = 40;
+    let msg =
+        ConvNextEncoder::new("c", convnext, Some(&path), Backend::Flex, DeviceKind::Cpu, 0).unwrap_err().to_string();
+    assert!(msg.contains("stages.3.downsample.1.weight") && msg.contains("head.norm.weight"), "{msg}");
 }

@@ -1,5 +1,7 @@
-//! The ViT behind the [`Encoder`] seam: ndarray in, ndarray out.
+//! The Burn encoders (ViT, ResNet, ConvNeXt) behind the [`Encoder`] seam:
+//! ndarray in, ndarray out. One generic encoder serves every architecture.
 
+use std::fmt::Debug;
 use std::path::Path;
 
 use burn::module::{Module, ModuleMapper, Param};
@@ -8,9 +10,118 @@ use ndarray::{Array2, ArrayView2, Axis, concatenate};
 use rayon::prelude::*;
 
 use crate::backend::{Backend, DeviceKind, Precision, burn_device};
-use crate::checkpoint::load_timm_checkpoint;
+use crate::checkpoint::{TimmModel, load_timm_checkpoint};
+use crate::convnext::{ConvNext, ConvNextConfig};
+use crate::resnet::{ResNet, ResNetConfig};
 use crate::vit::{VisionTransformer, VitConfig};
 use crate::{Encoder, EncoderError, Normalization};
+
+/// An architecture Burn builds: its config, the model it makes, and what
+/// the encoder needs to know of it.
+pub trait BurnArchitecture: Clone + Debug + Send + Sync {
+    /// The Burn module.
+    type Model: TimmModel + Debug + Send + Sync;
+    /// Checks the config.
+    fn check(&self) -> Result<(), EncoderError>;
+    /// A random init on `device`.
+    fn build(&self, device: &Device) -> Result<Self::Model, EncoderError>;
+    /// Features `[B, D]` of images `[B, C, H, W]`.
+    fn forward(model: &Self::Model, images: Tensor<4>) -> Tensor<2>;
+    /// Feature width.
+    fn output_dim(&self) -> usize;
+    /// Input channels.
+    fn in_chans(&self) -> usize;
+    /// The one image size the model takes (a ViT's `img_size`); `None`:
+    /// any, given by [`BurnEncoder::with_input_shape`].
+    fn img_size(&self) -> Option<usize>;
+    /// timm's normalisation for a preset name (and tag).
+    fn pretrained_normalization(name: &str) -> Option<Normalization>;
+}
+
+impl BurnArchitecture for VitConfig {
+    type Model = VisionTransformer;
+    fn check(&self) -> Result<(), EncoderError> {
+        VitConfig::check(self)
+    }
+    fn build(&self, device: &Device) -> Result<VisionTransformer, EncoderError> {
+        self.init(device)
+    }
+    fn forward(model: &VisionTransformer, images: Tensor<4>) -> Tensor<2> {
+        model.forward(images)
+    }
+    fn output_dim(&self) -> usize {
+        self.embed_dim
+    }
+    fn in_chans(&self) -> usize {
+        self.in_chans
+    }
+    fn img_size(&self) -> Option<usize> {
+        Some(self.img_size)
+    }
+    fn pretrained_normalization(name: &str) -> Option<Normalization> {
+        VitConfig::pretrained_normalization(name)
+    }
+}
+
+impl BurnArchitecture for ResNetConfig {
+    type Model = ResNet;
+    fn check(&self) -> Result<(), EncoderError> {
+        ResNetConfig::check(self)
+    }
+    fn build(&self, device: &Device) -> Result<ResNet, EncoderError> {
+        self.init(device)
+    }
+    fn forward(model: &ResNet, images: Tensor<4>) -> Tensor<2> {
+        model.forward(images)
+    }
+    fn output_dim(&self) -> usize {
+        ResNetConfig::output_dim(self)
+    }
+    fn in_chans(&self) -> usize {
+        self.in_chans
+    }
+    fn img_size(&self) -> Option<usize> {
+        None
+    }
+    fn pretrained_normalization(name: &str) -> Option<Normalization> {
+        ResNetConfig::pretrained_normalization(name)
+    }
+}
+
+impl BurnArchitecture for ConvNextConfig {
+    type Model = ConvNext;
+    fn check(&self) -> Result<(), EncoderError> {
+        ConvNextConfig::check(self)
+    }
+    fn build(&self, device: &Device) -> Result<ConvNext, EncoderError> {
+        self.init(device)
+    }
+    fn forward(model: &ConvNext, images: Tensor<4>) -> Tensor<2> {
+        model.forward(images)
+    }
+    fn output_dim(&self) -> usize {
+        ConvNextConfig::output_dim(self)
+    }
+    fn in_chans(&self) -> usize {
+        self.in_chans
+    }
+    fn img_size(&self) -> Option<usize> {
+        None
+    }
+    fn pretrained_normalization(name: &str) -> Option<Normalization> {
+        ConvNextConfig::pretrained_normalization(name)
+    }
+}
+
+/// A timm ViT on a Burn backend.
+pub type VitEncoder = BurnEncoder<VitConfig>;
+/// A timm ResNet on a Burn backend.
+pub type ResNetEncoder = BurnEncoder<ResNetConfig>;
+/// A timm ConvNeXt on a Burn backend.
+pub type ConvNextEncoder = BurnEncoder<ConvNextConfig>;
+
+/// Default sample shape of models that take any image size.
+const DEFAULT_IMAGE: usize = 224;
 
 /// Images per forward pass on the flex backend, whose element-wise kernels
 /// (GELU, LayerNorm, softmax, residual adds) run on the calling thread: the
@@ -21,11 +132,11 @@ use crate::{Encoder, EncoderError, Normalization};
 pub const FLEX_SUB_BATCH: usize = SUB_BATCH;
 const SUB_BATCH: usize = 4;
 
-/// A timm ViT on a Burn backend.
+/// A timm model on a Burn backend.
 #[derive(Debug)]
-pub struct VitEncoder {
-    model: VisionTransformer,
-    config: VitConfig,
+pub struct BurnEncoder<A: BurnArchitecture> {
+    model: A::Model,
+    config: A,
     device: Device,
     backend: Backend,
     device_kind: DeviceKind,
@@ -45,13 +156,15 @@ impl ModuleMapper for CastParameters {
     }
 }
 
-impl VitEncoder {
+impl<A: BurnArchitecture> BurnEncoder<A> {
     /// Builds the model on `backend`/`device` and loads `weights` (a timm
     /// checkpoint) if given; without weights the model is Burn-initialised
-    /// from `seed` and every description says "random init".
+    /// from `seed` and every description says "random init". A model that
+    /// takes any image size starts at `[C, 224, 224]`
+    /// ([`BurnEncoder::with_input_shape`] changes it).
     pub fn new(
         name: &str,
-        config: VitConfig,
+        config: A,
         weights: Option<&Path>,
         backend: Backend,
         device_kind: DeviceKind,
@@ -60,7 +173,7 @@ impl VitEncoder {
         config.check()?;
         let device = burn_device(backend, device_kind)?;
         device.seed(seed);
-        let mut model = config.init(&device)?;
+        let mut model = config.build(&device)?;
         let weights = match weights {
             Some(path) => {
                 load_timm_checkpoint(&mut model, path)?;
@@ -68,7 +181,8 @@ impl VitEncoder {
             }
             None => None,
         };
-        let input_shape = vec![config.in_chans, config.img_size, config.img_size];
+        let size = config.img_size().unwrap_or(DEFAULT_IMAGE);
+        let input_shape = vec![config.in_chans(), size, size];
         Ok(Self {
             model,
             config,
@@ -80,6 +194,26 @@ impl VitEncoder {
             name: name.to_string(),
             weights,
         })
+    }
+
+    /// The sample shape `[C, H, W]` a model that takes any image size runs
+    /// at; a ViT accepts only its own.
+    pub fn with_input_shape(mut self, shape: &[usize]) -> Result<Self, EncoderError> {
+        let fits = match (shape, self.config.img_size()) {
+            ([c, h, w], None) => *c == self.config.in_chans() && *h > 0 && *w > 0,
+            ([c, h, w], Some(size)) => *c == self.config.in_chans() && *h == size && *w == size,
+            _ => false,
+        };
+        if !fits {
+            return Err(EncoderError::Config(format!(
+                "{} takes images [{}, H, W]{}, not samples of shape {shape:?}",
+                self.name,
+                self.config.in_chans(),
+                self.config.img_size().map(|s| format!(" with H = W = {s}")).unwrap_or_default()
+            )));
+        }
+        self.input_shape = shape.to_vec();
+        Ok(self)
     }
 
     /// Runs the model in `precision`: the weights (loaded or initialised in
@@ -106,7 +240,7 @@ impl VitEncoder {
     }
 
     /// The architecture.
-    pub fn config(&self) -> &VitConfig {
+    pub fn config(&self) -> &A {
         &self.config
     }
 
@@ -127,31 +261,31 @@ impl VitEncoder {
         if self.precision != Precision::F32 {
             images = images.cast(self.precision.dtype());
         }
-        let mut features = self.model.forward(images);
+        let mut features = A::forward(&self.model, images);
         if self.precision != Precision::F32 {
             features = features.cast(FloatDType::F32);
         }
         let features = features.into_data();
         let runtime = |message: String| EncoderError::Runtime { backend: self.backend.to_string(), message };
         let values = features.try_to_vec::<f32>().map_err(|e| runtime(format!("{e:?}")))?;
-        Array2::from_shape_vec((n, self.config.embed_dim), values).map_err(|e| runtime(e.to_string()))
+        Array2::from_shape_vec((n, self.config.output_dim()), values).map_err(|e| runtime(e.to_string()))
     }
 }
 
-impl Encoder for VitEncoder {
+impl<A: BurnArchitecture> Encoder for BurnEncoder<A> {
     fn input_shape(&self) -> &[usize] {
         &self.input_shape
     }
 
     fn output_dim(&self) -> usize {
-        self.config.embed_dim
+        self.config.output_dim()
     }
 
     /// The normalisation timm's pretrained configuration gives the preset
     /// (and tag) this encoder is named after; none for other names and for
     /// a random init.
     fn expected_normalization(&self) -> Option<Normalization> {
-        self.weights.as_ref().and_then(|_| VitConfig::pretrained_normalization(&self.name))
+        self.weights.as_ref().and_then(|_| A::pretrained_normalization(&self.name))
     }
 
     fn describe(&self) -> String {
