@@ -19,11 +19,42 @@ import torch
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+def listed(file: str, const: str) -> list:
+    """A preset list as synbench-models writes it."""
+    text = (ROOT / "crates/synbench-models/src" / file).read_text()
+    block = text.split(f"pub const {const}")[1].split("];")[0]
+    return [w.strip().strip('"') for w in block.split("=", 1)[1].replace("[", "").split(",") if '"' in w]
+
+
 def presets() -> list:
     """PRESETS as synbench-models lists them."""
-    text = (ROOT / "crates/synbench-models/src/vit_config.rs").read_text()
-    block = text.split("pub const PRESETS")[1].split("];")[0]
-    return [line.strip().strip('",') for line in block.splitlines()[1:] if line.strip().startswith('"')]
+    return listed("vit_config.rs", "PRESETS")
+
+
+def cnn_facts(arch: str) -> dict:
+    with torch.device("meta"):
+        m = timm.create_model(arch, pretrained=False, num_classes=0)
+    if arch.startswith("resnet"):
+        from timm.models.resnet import Bottleneck
+        blocks = [getattr(m, f"layer{i}") for i in range(1, 5)]
+        return dict(
+            block="bottleneck" if isinstance(blocks[0][0], Bottleneck) else "basic",
+            layers=[len(b) for b in blocks],
+            channels=[b[0].conv1.out_channels if not isinstance(b[0], Bottleneck) else b[0].conv3.out_channels // 4
+                      for b in blocks],
+            stem_out=m.bn1.num_features,
+            output_dim=m.num_features,
+        )
+    return dict(
+        depths=[len(s.blocks) for s in m.stages],
+        dims=[s.blocks[0].conv_dw.out_channels for s in m.stages],
+        conv_mlp=m.stages[0].blocks[0].use_conv_mlp,
+        layer_scale=m.stages[0].blocks[0].gamma is not None,
+        head_norm_first=not isinstance(m.norm_pre, torch.nn.Identity),
+        kernel_size=m.stages[0].blocks[0].conv_dw.kernel_size[0],
+        patch_size=m.stem[0].kernel_size[0],
+        output_dim=m.num_features,
+    )
 
 
 def facts(arch: str) -> dict:
@@ -54,9 +85,13 @@ def facts(arch: str) -> dict:
 
 def main() -> None:
     names = presets()
-    table, arch_facts = [], {}
-    for arch in names:
-        arch_facts[arch] = facts(arch)
+    cnns = listed("cnn_config.rs", "RESNET_PRESETS") + listed("cnn_config.rs", "CONVNEXT_PRESETS")
+    table, arch_facts, cnn = [], {}, {}
+    for arch in names + cnns:
+        if arch in cnns:
+            cnn[arch] = cnn_facts(arch)
+        else:
+            arch_facts[arch] = facts(arch)
         default = timm.models.get_pretrained_cfg(arch)
         rows = [(arch, default)] + [(t, timm.models.get_pretrained_cfg(t)) for t in timm.list_pretrained(arch + ".*")]
         for name, cfg in rows:
@@ -76,8 +111,8 @@ def main() -> None:
     lines += ["];", ""]
     rs.write_text("\n".join(lines))
     out = ROOT / "crates/synbench-models/tests/fixtures/presets.json"
-    out.write_text(json.dumps({"timm": timm.__version__, "presets": arch_facts}, indent=1) + "\n")
-    print(f"{len(names)} presets, {len(table)} pretrained tags", file=sys.stderr)
+    out.write_text(json.dumps({"timm": timm.__version__, "presets": arch_facts, "cnn_presets": cnn}, indent=1) + "\n")
+    print(f"{len(names)} ViT and {len(cnns)} CNN presets, {len(table)} pretrained tags", file=sys.stderr)
 
 
 if __name__ == "__main__":

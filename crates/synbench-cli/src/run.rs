@@ -3,14 +3,15 @@
 //! back — under a progress bar. The run itself (generation one batch ahead,
 //! statistics, probe, scale files, resume, results) is the experiment's.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use synbench_experiment::config::Weights;
 use synbench_experiment::{
     EncoderInfo, EncoderSpec, Experiment, ModelSpec, Plan, RunResult, StartOptions, StartPolicy,
 };
-use synbench_models::{Encoder, Identity, RandomProjection, VitEncoder};
+use synbench_models::{ConvNextEncoder, Encoder, Identity, RandomProjection, ResNetEncoder, VitEncoder};
 use synbench_probe::ndarray::{Array2, Axis, Slice};
 use tracing::info;
 
@@ -27,7 +28,12 @@ pub struct RunOptions {
 }
 
 /// Builds the encoder `spec` describes, named `name`, for samples of
-/// `shape` (identity and random projection take any shape; a ViT its own).
+/// A checkpoint's local path (downloaded first for `hf:`).
+fn resolve(weights: Option<&Weights>, config: &Path) -> Result<Option<PathBuf>> {
+    weights.map(|w| w.source.resolve().with_context(|| format!("{}: `model.weights`", config.display()))).transpose()
+}
+
+/// `shape` (identity, random projection and the CNNs take any shape; a ViT its own).
 pub fn build_encoder(spec: &EncoderSpec, name: &str, shape: &[usize], config: &Path) -> Result<Box<dyn Encoder>> {
     Ok(match &spec.model {
         ModelSpec::Identity => Box::new(Identity::new(shape.to_vec())),
@@ -35,13 +41,26 @@ pub fn build_encoder(spec: &EncoderSpec, name: &str, shape: &[usize], config: &P
             Box::new(RandomProjection::new(shape.to_vec(), *output_dim, spec.seed)?)
         }
         ModelSpec::Vit { config: vit, weights } => {
-            let weights = match weights {
-                Some(w) => Some(w.source.resolve().with_context(|| format!("{}: `model.weights`", config.display()))?),
-                None => None,
-            };
+            let weights = resolve(weights.as_ref(), config)?;
             let encoder = VitEncoder::new(name, vit.clone(), weights.as_deref(), spec.backend, spec.device, spec.seed)
                 .and_then(|encoder| encoder.with_precision(spec.precision))
                 .with_context(|| format!("{}: cannot build the encoder", config.display()))?;
+            Box::new(encoder)
+        }
+        ModelSpec::ResNet { config: arch, weights } => {
+            let weights = resolve(weights.as_ref(), config)?;
+            let encoder =
+                ResNetEncoder::new(name, arch.clone(), weights.as_deref(), spec.backend, spec.device, spec.seed)
+                    .and_then(|encoder| encoder.with_input_shape(shape))
+                    .with_context(|| format!("{}: cannot build the encoder", config.display()))?;
+            Box::new(encoder)
+        }
+        ModelSpec::ConvNext { config: arch, weights } => {
+            let weights = resolve(weights.as_ref(), config)?;
+            let encoder =
+                ConvNextEncoder::new(name, arch.clone(), weights.as_deref(), spec.backend, spec.device, spec.seed)
+                    .and_then(|encoder| encoder.with_input_shape(shape))
+                    .with_context(|| format!("{}: cannot build the encoder", config.display()))?;
             Box::new(encoder)
         }
         ModelSpec::TorchScript { weights } => torchscript(weights, shape, spec.device, config)?,

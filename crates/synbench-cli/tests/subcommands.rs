@@ -351,3 +351,76 @@ fn a_tch_binary_runs_torchscript_without_ld_library_path() {
     assert_eq!(features.row(0), features.row(1), "two equal inputs, two equal feature rows");
     assert!(features.iter().any(|&v| v != 0.0));
 }
+
+#[test]
+fn encode_runs_each_family_from_a_timm_checkpoint_as_a_user_would() {
+    // A user with a downloaded checkpoint writes timm's constructor
+    // arguments under [model]; synbench encode must give timm's features.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../synbench-models/tests/fixtures");
+    let dir = scratch("encode-families");
+    for (name, model) in [
+        (
+            "vit_dinov2_reg4_ls",
+            "arch = \"vit\"\nimg_size = 28\npatch_size = 14\nembed_dim = 48\ndepth = 2\nnum_heads = 3\n\
+             reg_tokens = 4\ninit_values = 1e-5\nno_embed_class = true",
+        ),
+        (
+            "vit_dynamic_56to28",
+            "arch = \"vit\"\nimg_size = 28\npatch_size = 14\nembed_dim = 48\ndepth = 2\nnum_heads = 3\n\
+             init_values = 1e-5\ndynamic_img_size = true",
+        ),
+        (
+            "vit_clip_prenorm_quickgelu",
+            "arch = \"vit\"\nimg_size = 32\npatch_size = 8\nembed_dim = 64\ndepth = 2\nnum_heads = 4\n\
+             pre_norm = true\nact_layer = \"quick_gelu\"",
+        ),
+        (
+            "vit_deit_distilled",
+            "arch = \"vit\"\nimg_size = 32\npatch_size = 8\nembed_dim = 64\ndepth = 2\nnum_heads = 4\ndist_token = true",
+        ),
+        (
+            "vit_map_siglip",
+            "arch = \"vit\"\nimg_size = 32\npatch_size = 8\nembed_dim = 64\ndepth = 2\nnum_heads = 4\n\
+             class_token = false\nglobal_pool = \"map\"",
+        ),
+        (
+            "resnext_tiered_bottleneck",
+            "arch = \"resnet\"\nblock = \"bottleneck\"\nlayers = [1, 1, 1, 1]\nchannels = [8, 16, 16, 24]\n\
+             stem_type = \"deep_tiered\"\nstem_width = 16\ncardinality = 2\nbase_width = 32",
+        ),
+        ("resnet_basic_c8", "arch = \"resnet\"\nlayers = [1, 1, 1, 1]\nchannels = [8, 16, 24, 32]"),
+        (
+            "convnext_convmlp_headfirst",
+            "arch = \"convnext\"\ndepths = [1, 1, 1, 1]\ndims = [8, 16, 24, 32]\nconv_mlp = true\n\
+             head_norm_first = true\nls_init_value = \"none\"",
+        ),
+        ("convnext_d8", "arch = \"convnext\"\ndepths = [1, 1, 2, 1]\ndims = [8, 16, 24, 32]"),
+    ] {
+        let io = fixtures.join(format!("{name}.io.safetensors"));
+        let (shape, input) = safetensors_f32(&io, "input");
+        let (out_shape, expected) = safetensors_f32(&io, "output");
+        let x = ndarray::ArrayD::from_shape_vec(shape.clone(), input).unwrap();
+        let x_path = dir.join(format!("{name}.x.npy"));
+        write_npy(&x_path, &x).unwrap();
+        let weights = fixtures.join(format!("{name}.safetensors"));
+        let config = dir.join(format!("{name}.toml"));
+        let toml =
+            format!("[model]\n{model}\nweights = {:?}\n[data]\nshape = {:?}\n", weights.to_str().unwrap(), &shape[1..]);
+        std::fs::write(&config, toml).unwrap();
+        let f_path = dir.join(format!("{name}.f.npy"));
+        ok(&[
+            "encode",
+            "--config",
+            config.to_str().unwrap(),
+            "--input",
+            x_path.to_str().unwrap(),
+            "--output",
+            f_path.to_str().unwrap(),
+        ]);
+        let features: Array2<f32> = read_npy(&f_path).unwrap();
+        assert_eq!(features.shape(), out_shape.as_slice(), "{name}");
+        let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = features.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst <= 1e-4 * scale, "{name}: max |synbench encode − timm| = {worst} (scale {scale})");
+    }
+}

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use synbench_data::{DataError, Generator, Mixture, MixtureParams, Normalization};
 use synbench_models::{
-    Activation, Backend, DeviceKind, EncoderError, GlobalPool, PRESETS, Precision, RandomProjection, VitConfig,
-    VitOptions, WeightsSource,
+    Activation, Backend, CONVNEXT_PRESETS, ConvNextConfig, DeviceKind, EncoderError, GlobalPool, PRESETS, Precision,
+    RESNET_PRESETS, RandomProjection, ResNetBlock, ResNetConfig, StemType, VitConfig, VitOptions, WeightsSource,
 };
 use synbench_probe::{AttackNorm, Averaging, BayesProbeParams, BayesProbeValidParams, CovarianceEstimator, ParamGuard};
 use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScoreMode, ScoreSpec};
@@ -50,7 +50,19 @@ macro_rules! named {
         }
     )*};
 }
-named!(AttackNorm, Averaging, CovarianceEstimator, Generator, Precision, ScoreMode, Backend, GlobalPool, Activation);
+named!(
+    AttackNorm,
+    Averaging,
+    CovarianceEstimator,
+    Generator,
+    Precision,
+    ScoreMode,
+    Backend,
+    GlobalPool,
+    Activation,
+    ResNetBlock,
+    StemType
+);
 
 // ---------------------------------------------------------------- raw TOML
 
@@ -138,6 +150,40 @@ pub struct RawModel {
     pub dynamic_img_size: Field<bool>,
     /// LayerNorm epsilon (timm's `norm_layer` eps: 1e-6; CLIP 1e-5).
     pub norm_eps: Field<f64>,
+    /// ResNet block: `basic` or `bottleneck`.
+    pub block: Field<String>,
+    /// ResNet blocks per stage.
+    pub layers: Field<Vec<usize>>,
+    /// ResNet stage widths.
+    pub channels: Field<Vec<usize>>,
+    /// ResNet deep-stem width.
+    pub stem_width: Field<usize>,
+    /// ResNet stem: `""`, `deep` or `deep_tiered`.
+    pub stem_type: Field<String>,
+    /// ResNet(X) groups of the bottleneck 3×3 convolution.
+    pub cardinality: Field<usize>,
+    /// ResNet(X) bottleneck width per group.
+    pub base_width: Field<usize>,
+    /// ConvNeXt blocks per stage.
+    pub depths: Field<Vec<usize>>,
+    /// ConvNeXt stage widths.
+    pub dims: Field<Vec<usize>>,
+    /// ConvNeXt LayerScale initial value, or `"none"` for no LayerScale.
+    pub ls_init_value: Field<RawLayerScale>,
+    /// ConvNeXt MLP as 1×1 convolutions.
+    pub conv_mlp: Field<bool>,
+    /// ConvNeXt final norm before pooling.
+    pub head_norm_first: Field<bool>,
+}
+
+/// `ls_init_value`: a number, or `"none"` (timm's `None`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawLayerScale {
+    /// LayerScale with this initial value.
+    Value(f64),
+    /// `"none"`: no LayerScale.
+    Name(String),
 }
 
 impl RawModel {
@@ -173,6 +219,18 @@ impl RawModel {
             dist_token: None,
             dynamic_img_size: None,
             norm_eps: None,
+            block: None,
+            layers: None,
+            channels: None,
+            stem_width: None,
+            stem_type: None,
+            cardinality: None,
+            base_width: None,
+            depths: None,
+            dims: None,
+            ls_init_value: None,
+            conv_mlp: None,
+            head_norm_first: None,
         }
     }
 }
@@ -296,6 +354,20 @@ pub enum ModelSpec {
         /// Weights; `None` is a random init.
         weights: Option<Weights>,
     },
+    /// A timm ResNet.
+    ResNet {
+        /// Architecture.
+        config: ResNetConfig,
+        /// Weights; `None` is a random init.
+        weights: Option<Weights>,
+    },
+    /// A timm ConvNeXt.
+    ConvNext {
+        /// Architecture.
+        config: ConvNextConfig,
+        /// Weights; `None` is a random init.
+        weights: Option<Weights>,
+    },
     /// `f(x) = x`.
     Identity,
     /// A fixed Gaussian projection.
@@ -317,6 +389,8 @@ impl ModelSpec {
     pub fn arch(&self) -> &'static str {
         match self {
             ModelSpec::Vit { .. } => "vit",
+            ModelSpec::ResNet { .. } => "resnet",
+            ModelSpec::ConvNext { .. } => "convnext",
             ModelSpec::Identity => "identity",
             ModelSpec::RandomProjection { .. } => "random_projection",
             ModelSpec::External => "external",
@@ -355,7 +429,8 @@ impl EncoderSpec {
     /// Whether the encoder itself computes on this machine's CPU cores (a ViT
     /// on `cpu`): the generator then keeps to a thread of its own.
     pub fn computes_on_cpu(&self) -> bool {
-        matches!(self.model, ModelSpec::Vit { .. }) && self.device == DeviceKind::Cpu
+        matches!(self.model, ModelSpec::Vit { .. } | ModelSpec::ResNet { .. } | ModelSpec::ConvNext { .. })
+            && self.device == DeviceKind::Cpu
     }
 }
 
@@ -465,7 +540,7 @@ struct Checker<'a> {
 /// weights: the tag of `weights = "hf:timm/NAME.TAG"` when it names the
 /// preset, else the preset's own tag (none: timm's default tag).
 fn model_normalization(m: &RawModel, model_name: &str) -> Option<Normalization> {
-    if m.arch.get_ref() != "vit" || m.preset.is_none() {
+    if !["vit", "resnet", "convnext"].contains(&m.arch.get_ref().as_str()) || m.preset.is_none() {
         return None;
     }
     let arch = model_name.split('.').next().unwrap_or(model_name);
@@ -499,6 +574,7 @@ impl Checker<'_> {
         let m = &raw.model;
         let (model_name, model) = match m.arch.get_ref().as_str() {
             "vit" => self.vit(m, &base_dir)?,
+            "resnet" | "convnext" => self.cnn(m, &base_dir)?,
             "identity" => ("identity".to_string(), ModelSpec::Identity),
             "external" => ("external".to_string(), ModelSpec::External),
             "torchscript" => self.torchscript(m, &base_dir)?,
@@ -513,7 +589,7 @@ impl Checker<'_> {
                     "model.arch",
                     Some(m.arch.span()),
                     format!(
-                        "unknown arch {other:?}: expected \"vit\", \"torchscript\", \"identity\", \"random_projection\" or \"external\""
+                        "unknown arch {other:?}: expected \"vit\", \"resnet\", \"convnext\", \"torchscript\", \"identity\", \"random_projection\" or \"external\""
                     ),
                 ));
             }
@@ -547,8 +623,18 @@ impl Checker<'_> {
         let shape = match (&model, &d.shape) {
             (_, Some(shape)) => shape.get_ref().clone(),
             (ModelSpec::Vit { config, .. }, None) => config.input_shape(),
+            (ModelSpec::ResNet { .. } | ModelSpec::ConvNext { .. }, None) => vec![3, 224, 224],
             (_, None) => vec![64],
         };
+        if matches!(model, ModelSpec::ResNet { .. } | ModelSpec::ConvNext { .. })
+            && !matches!(shape.as_slice(), [3, h, w] if *h > 0 && *w > 0)
+        {
+            return Err(self.err(
+                "data.shape",
+                span(&d.shape),
+                format!("{shape:?} cannot feed a {}: expected images [3, H, W]", m.arch.get_ref()),
+            ));
+        }
         if let ModelSpec::Vit { config, .. } = &model
             && shape != config.input_shape()
         {
@@ -668,6 +754,7 @@ impl Checker<'_> {
     }
 
     fn vit(&self, m: &RawModel, base_dir: &Path) -> Result<(String, ModelSpec), ConfigError> {
+        self.foreign_fields(m, "arch = \"vit\" does not read it: remove the field")?;
         let preset = match &m.preset {
             Some(name) => Some(VitConfig::preset(name.get_ref()).ok_or_else(|| {
                 self.err(
@@ -794,34 +881,158 @@ impl Checker<'_> {
                 "a TorchScript module runs on LibTorch: set backend = \"tch\"",
             ));
         }
-        for (field, set) in [
-            ("preset", m.preset.is_some()),
-            ("img_size", m.img_size.is_some()),
-            ("embed_dim", m.embed_dim.is_some()),
-            ("depth", m.depth.is_some()),
-            ("output_dim", m.output_dim.is_some()),
-            ("class_token", m.class_token.is_some()),
-            ("reg_tokens", m.reg_tokens.is_some()),
-            ("no_embed_class", m.no_embed_class.is_some()),
-            ("pre_norm", m.pre_norm.is_some()),
-            ("fc_norm", m.fc_norm.is_some()),
-            ("init_values", m.init_values.is_some()),
-            ("qkv_bias", m.qkv_bias.is_some()),
-            ("act_layer", m.act_layer.is_some()),
-            ("dist_token", m.dist_token.is_some()),
-            ("dynamic_img_size", m.dynamic_img_size.is_some()),
-            ("norm_eps", m.norm_eps.is_some()),
-        ] {
-            if set {
-                return Err(self.err(
-                    &format!("model.{field}"),
-                    Some(m.arch.span()),
-                    "a TorchScript module carries its own architecture: remove the field",
-                ));
-            }
-        }
+        self.foreign_fields(m, "a TorchScript module carries its own architecture: remove the field")?;
         let stem = Path::new(&weights.spec).file_stem().map_or("torchscript".into(), |s| s.to_string_lossy().into());
         Ok((stem, ModelSpec::TorchScript { weights }))
+    }
+
+    /// The architecture fields `m` sets that its `arch` does not read: the
+    /// first is an error with `why`.
+    fn foreign_fields(&self, m: &RawModel, why: &str) -> Result<(), ConfigError> {
+        const VIT: &[&str] = &["vit"];
+        const RESNET: &[&str] = &["resnet"];
+        const CONVNEXT: &[&str] = &["convnext"];
+        const TIMM: &[&str] = &["vit", "resnet", "convnext"];
+        let arch = m.arch.get_ref().as_str();
+        let fields: [(&str, bool, &[&str]); 31] = [
+            ("preset", m.preset.is_some(), TIMM),
+            ("img_size", m.img_size.is_some(), VIT),
+            ("patch_size", m.patch_size.is_some(), VIT),
+            ("embed_dim", m.embed_dim.is_some(), VIT),
+            ("depth", m.depth.is_some(), VIT),
+            ("num_heads", m.num_heads.is_some(), VIT),
+            ("mlp_ratio", m.mlp_ratio.is_some(), VIT),
+            ("global_pool", m.global_pool.is_some(), VIT),
+            ("output_dim", m.output_dim.is_some(), &["random_projection"]),
+            ("class_token", m.class_token.is_some(), VIT),
+            ("reg_tokens", m.reg_tokens.is_some(), VIT),
+            ("no_embed_class", m.no_embed_class.is_some(), VIT),
+            ("pre_norm", m.pre_norm.is_some(), VIT),
+            ("fc_norm", m.fc_norm.is_some(), VIT),
+            ("init_values", m.init_values.is_some(), VIT),
+            ("qkv_bias", m.qkv_bias.is_some(), VIT),
+            ("act_layer", m.act_layer.is_some(), VIT),
+            ("dist_token", m.dist_token.is_some(), VIT),
+            ("dynamic_img_size", m.dynamic_img_size.is_some(), VIT),
+            ("norm_eps", m.norm_eps.is_some(), VIT),
+            ("block", m.block.is_some(), RESNET),
+            ("layers", m.layers.is_some(), RESNET),
+            ("channels", m.channels.is_some(), RESNET),
+            ("stem_width", m.stem_width.is_some(), RESNET),
+            ("stem_type", m.stem_type.is_some(), RESNET),
+            ("cardinality", m.cardinality.is_some(), RESNET),
+            ("base_width", m.base_width.is_some(), RESNET),
+            ("depths", m.depths.is_some(), CONVNEXT),
+            ("dims", m.dims.is_some(), CONVNEXT),
+            ("ls_init_value", m.ls_init_value.is_some(), CONVNEXT),
+            ("conv_mlp", m.conv_mlp.is_some() || m.head_norm_first.is_some(), CONVNEXT),
+        ];
+        match fields.iter().find(|(_, set, archs)| *set && !archs.contains(&arch)) {
+            Some((field, _, archs)) => {
+                let field = if *field == "conv_mlp" && m.conv_mlp.is_none() { "head_norm_first" } else { field };
+                Err(self.err(
+                    &format!("model.{field}"),
+                    Some(m.arch.span()),
+                    format!("{why} (`{field}` is for arch {})", archs.join(" or ")),
+                ))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// `arch = "resnet"` or `"convnext"`: a preset and/or timm's constructor
+    /// arguments; `weights` a timm state dict.
+    fn cnn(&self, m: &RawModel, base_dir: &Path) -> Result<(String, ModelSpec), ConfigError> {
+        let arch = m.arch.get_ref().as_str();
+        self.foreign_fields(m, &format!("arch = {arch:?} does not read it: remove the field"))?;
+        let presets: &[&str] = if arch == "resnet" { &RESNET_PRESETS } else { &CONVNEXT_PRESETS };
+        let unknown = |name: &Spanned<String>| {
+            self.err(
+                "model.preset",
+                Some(name.span()),
+                format!("unknown {arch} preset {:?}: expected one of {}", name.get_ref(), presets.join(", ")),
+            )
+        };
+        let weights = match &m.weights {
+            None => None,
+            Some(spec) => Some(self.weights(
+                spec,
+                base_dir,
+                "give a timm .safetensors/.pth file, \"hf:ORG/NAME\", or omit `weights` for a random init",
+            )?),
+        };
+        let check = |e: EncoderError, fields: &[(&str, bool)]| {
+            let message = e.to_string();
+            let field = fields.iter().find(|(f, set)| *set && message.contains(f)).map_or("preset", |(f, _)| f);
+            self.err(&format!("model.{field}"), Some(m.arch.span()), message)
+        };
+        let spec = if arch == "resnet" {
+            let base = match &m.preset {
+                Some(name) => ResNetConfig::preset(name.get_ref()).ok_or_else(|| unknown(name))?,
+                None => ResNetConfig::default(),
+            };
+            let config = ResNetConfig {
+                block: match &m.block {
+                    None => base.block,
+                    raw => self.choice("model.block", raw)?,
+                },
+                layers: value(&m.layers).unwrap_or(base.layers),
+                channels: value(&m.channels).unwrap_or(base.channels),
+                stem_width: value(&m.stem_width).unwrap_or(base.stem_width),
+                stem_type: match &m.stem_type {
+                    None => base.stem_type,
+                    raw => self.choice("model.stem_type", raw)?,
+                },
+                cardinality: value(&m.cardinality).unwrap_or(base.cardinality),
+                base_width: value(&m.base_width).unwrap_or(base.base_width),
+                in_chans: 3,
+            };
+            let fields = [
+                ("layers", m.layers.is_some()),
+                ("channels", m.channels.is_some()),
+                ("stem_width", m.stem_width.is_some()),
+                ("cardinality", m.cardinality.is_some()),
+                ("base_width", m.base_width.is_some()),
+                ("block", m.block.is_some()),
+            ];
+            config.check().map_err(|e| check(e, &fields))?;
+            ModelSpec::ResNet { config, weights }
+        } else {
+            let base = match &m.preset {
+                Some(name) => ConvNextConfig::preset(name.get_ref()).ok_or_else(|| unknown(name))?,
+                None => ConvNextConfig::default(),
+            };
+            let ls_init_value = match &m.ls_init_value {
+                None => base.ls_init_value,
+                Some(raw) => match raw.get_ref() {
+                    RawLayerScale::Value(v) => Some(*v),
+                    RawLayerScale::Name(n) if n == "none" => None,
+                    RawLayerScale::Name(n) => {
+                        return Err(self.err(
+                            "model.ls_init_value",
+                            Some(raw.span()),
+                            format!("{n:?}: expected a number, or \"none\" for no LayerScale"),
+                        ));
+                    }
+                },
+            };
+            let config = ConvNextConfig {
+                depths: value(&m.depths).unwrap_or(base.depths),
+                dims: value(&m.dims).unwrap_or(base.dims),
+                ls_init_value,
+                conv_mlp: value(&m.conv_mlp).unwrap_or(base.conv_mlp),
+                head_norm_first: value(&m.head_norm_first).unwrap_or(base.head_norm_first),
+                ..base
+            };
+            let fields = [
+                ("depths", m.depths.is_some()),
+                ("dims", m.dims.is_some()),
+                ("ls_init_value", m.ls_init_value.is_some()),
+            ];
+            config.check().map_err(|e| check(e, &fields))?;
+            ModelSpec::ConvNext { config, weights }
+        };
+        Ok((value(&m.preset).unwrap_or_else(|| arch.to_string()), spec))
     }
 }
 
@@ -891,7 +1102,7 @@ mod tests {
         );
         check_error(
             "[model]\narch = \"identity\"\nbogus = 1\n",
-            "exp.toml:3: `bogus`: unknown field `bogus`, expected one of `arch`, `name`, `preset`, `img_size`, `patch_size`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`, `global_pool`, `output_dim`, `weights`, `backend`, `device`, `batch_size`, `seed`, `precision`, `class_token`, `reg_tokens`, `no_embed_class`, `pre_norm`, `fc_norm`, `init_values`, `qkv_bias`, `act_layer`, `dist_token`, `dynamic_img_size`, `norm_eps`",
+            "exp.toml:3: `bogus`: unknown field `bogus`, expected one of `arch`, `name`, `preset`, `img_size`, `patch_size`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`, `global_pool`, `output_dim`, `weights`, `backend`, `device`, `batch_size`, `seed`, `precision`, `class_token`, `reg_tokens`, `no_embed_class`, `pre_norm`, `fc_norm`, `init_values`, `qkv_bias`, `act_layer`, `dist_token`, `dynamic_img_size`, `norm_eps`, `block`, `layers`, `channels`, `stem_width`, `stem_type`, `cardinality`, `base_width`, `depths`, `dims`, `ls_init_value`, `conv_mlp`, `head_norm_first`",
         );
     }
 

@@ -59,6 +59,12 @@ pub struct ResolvedModel {
     /// The ViT's architecture.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vit: Option<ResolvedVit>,
+    /// The ResNet's architecture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resnet: Option<ResolvedResNet>,
+    /// The ConvNeXt's architecture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convnext: Option<ResolvedConvNext>,
     /// Output width of a random projection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_dim: Option<usize>,
@@ -74,6 +80,46 @@ pub struct ResolvedModel {
     pub precision: String,
     /// Seed of a random init or projection.
     pub seed: u64,
+}
+
+/// A ResNet's constructor arguments, as timm names them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedResNet {
+    /// `basic` or `bottleneck`.
+    pub block: String,
+    /// Blocks per stage.
+    pub layers: Vec<usize>,
+    /// Stage widths.
+    pub channels: Vec<usize>,
+    /// Deep-stem width.
+    pub stem_width: usize,
+    /// `""`, `deep` or `deep_tiered`.
+    pub stem_type: String,
+    /// Bottleneck groups.
+    pub cardinality: usize,
+    /// Bottleneck width per group.
+    pub base_width: usize,
+}
+
+/// A ConvNeXt's constructor arguments, as timm names them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedConvNext {
+    /// Blocks per stage.
+    pub depths: Vec<usize>,
+    /// Stage widths.
+    pub dims: Vec<usize>,
+    /// LayerScale initial value (`None`: no LayerScale).
+    pub ls_init_value: Option<f64>,
+    /// MLP as 1×1 convolutions.
+    pub conv_mlp: bool,
+    /// Final norm before pooling.
+    pub head_norm_first: bool,
+    /// Stem patch size.
+    pub patch_size: usize,
+    /// Depthwise kernel size.
+    pub kernel_size: usize,
 }
 
 /// A ViT's hyper-parameters.
@@ -231,6 +277,30 @@ impl ResolvedPlan {
     /// The resolved form of a checked plan.
     pub fn of(plan: &Plan) -> Self {
         let e = &plan.encoder;
+        let resnet = match &e.model {
+            ModelSpec::ResNet { config: c, .. } => Some(ResolvedResNet {
+                block: c.block.name().into(),
+                layers: c.layers.clone(),
+                channels: c.channels.clone(),
+                stem_width: c.stem_width,
+                stem_type: c.stem_type.name().into(),
+                cardinality: c.cardinality,
+                base_width: c.base_width,
+            }),
+            _ => None,
+        };
+        let convnext = match &e.model {
+            ModelSpec::ConvNext { config: c, .. } => Some(ResolvedConvNext {
+                depths: c.depths.clone(),
+                dims: c.dims.clone(),
+                ls_init_value: c.ls_init_value,
+                conv_mlp: c.conv_mlp,
+                head_norm_first: c.head_norm_first,
+                patch_size: c.patch_size,
+                kernel_size: c.kernel_size,
+            }),
+            _ => None,
+        };
         let (vit, output_dim, weights) = match &e.model {
             ModelSpec::Vit { config, weights } => (
                 Some(ResolvedVit {
@@ -247,6 +317,9 @@ impl ResolvedPlan {
                 None,
                 weights.as_ref().map(|w| w.spec.clone()),
             ),
+            ModelSpec::ResNet { weights, .. } | ModelSpec::ConvNext { weights, .. } => {
+                (None, None, weights.as_ref().map(|w| w.spec.clone()))
+            }
             ModelSpec::RandomProjection { output_dim } => (None, Some(*output_dim), None),
             ModelSpec::TorchScript { weights } => (None, None, Some(weights.spec.clone())),
             ModelSpec::Identity | ModelSpec::External => (None, None, None),
@@ -263,6 +336,8 @@ impl ResolvedPlan {
                 name: plan.model_name.clone(),
                 arch: e.model.arch().into(),
                 vit,
+                resnet,
+                convnext,
                 output_dim,
                 weights,
                 backend: e.backend.name().into(),

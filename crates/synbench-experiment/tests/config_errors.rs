@@ -276,3 +276,54 @@ fn every_shipped_config_parses() {
     }
     assert!(parsed >= 12, "{parsed} configs in {}", dir.display());
 }
+
+#[test]
+fn resnet_and_convnext_configs_parse_and_errors_name_the_field() {
+    use synbench_experiment::config::ModelSpec;
+    use synbench_models::{ResNetBlock, StemType};
+    let with = |model: &str| format!("[model]\n{model}\n[data]\nshape = [3, 64, 64]\n");
+    let plan = parse(
+        Path::new("configs/r.toml"),
+        &with("arch = \"resnet\"\npreset = \"resnet50.a1_in1k\"\nstem_type = \"deep\"\nstem_width = 32"),
+    )
+    .unwrap();
+    let ModelSpec::ResNet { config, weights: None } = &plan.encoder.model else { panic!("{:?}", plan.encoder.model) };
+    assert_eq!(
+        (config.block, config.stem_type, config.stem_out(), config.output_dim()),
+        (ResNetBlock::Bottleneck, StemType::Deep, 64, 2048)
+    );
+    assert_eq!(plan.model_name, "resnet50.a1_in1k");
+    assert!(plan.encoder.computes_on_cpu());
+    let plan = parse(
+        Path::new("configs/c.toml"),
+        &with("arch = \"convnext\"\npreset = \"convnext_atto\"\nls_init_value = \"none\""),
+    )
+    .unwrap();
+    let ModelSpec::ConvNext { config, .. } = &plan.encoder.model else { panic!() };
+    assert_eq!((config.conv_mlp, config.ls_init_value, config.output_dim()), (true, None, 320));
+    let plan = parse(Path::new("configs/c.toml"), &with("arch = \"convnext\"\npreset = \"convnext_tiny\"")).unwrap();
+    let resolved = serde_json::to_value(synbench_experiment::ResolvedPlan::of(&plan)).unwrap();
+    assert_eq!(resolved["model"]["convnext"]["dims"], serde_json::json!([96, 192, 384, 768]), "{resolved}");
+    assert!(resolved["model"].get("vit").is_none());
+
+    for (model, field, needle) in [
+        ("arch = \"resnet\"\npreset = \"resnet26\"", "model.preset", "expected one of resnet18, resnet34"),
+        ("arch = \"resnet\"\nlayers = [1, 1]", "model.layers", "must list the same number of stages"),
+        ("arch = \"resnet\"\nblock = \"wide\"", "model.block", "expected one of \"basic\", \"bottleneck\""),
+        ("arch = \"resnet\"\nembed_dim = 64", "model.embed_dim", "`embed_dim` is for arch vit"),
+        (
+            "arch = \"vit\"\npreset = \"vit_tiny_patch16_224\"\ndepths = [1]",
+            "model.depths",
+            "`depths` is for arch convnext",
+        ),
+        ("arch = \"convnext\"\nls_init_value = \"off\"", "model.ls_init_value", "or \"none\" for no LayerScale"),
+        ("arch = \"convnext\"\ndims = [8, 16]", "model.dims", "must list the same, non-zero number of stages"),
+        ("arch = \"convnext\"\nprecision = \"bf16\"", "model.precision", "reduced precision"),
+    ] {
+        let err = parse(Path::new("configs/bad.toml"), &with(model)).expect_err(model);
+        assert_eq!(err.field, field, "{model}: {err}");
+        assert!(err.to_string().contains(needle), "{model}: {err}");
+    }
+    let err = parse(Path::new("configs/bad.toml"), "[model]\narch = \"resnet\"\n[data]\nshape = [64]\n").unwrap_err();
+    assert_eq!(err.field, "data.shape", "{err}");
+}

@@ -84,9 +84,51 @@ fn model_normalization_is_timms_for_each_tag() {
         assert_eq!(VitConfig::pretrained_normalization(name).as_ref(), Some(expected), "{name}");
     }
     assert_eq!(VitConfig::pretrained_normalization("vit_base_patch16_224.no_such_tag"), None);
-    assert_eq!(VitConfig::pretrained_normalization("resnet50"), None);
+    assert_eq!(VitConfig::pretrained_normalization("efficientnet_b0"), None, "not a preset");
     // Every preset has its default tag in the table.
     for name in PRESETS {
         assert!(VitConfig::pretrained_normalization(name).is_some(), "{name}");
     }
+}
+
+#[test]
+fn every_resnet_and_convnext_preset_is_what_timm_builds() {
+    use synbench_models::{CONVNEXT_PRESETS, ConvNextConfig, RESNET_PRESETS, ResNetConfig};
+    let timm = timm_presets();
+    let timm = timm["cnn_presets"].as_object().unwrap();
+    assert_eq!(timm.len(), RESNET_PRESETS.len() + CONVNEXT_PRESETS.len());
+    let list =
+        |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect::<Vec<_>>();
+    for name in RESNET_PRESETS {
+        let t = &timm[name];
+        let c = ResNetConfig::preset(&format!("{name}.a1_in1k")).unwrap_or_else(|| panic!("{name}"));
+        c.check().unwrap();
+        assert_eq!(c.block.name(), t["block"].as_str().unwrap(), "{name}");
+        assert_eq!((c.layers.clone(), c.channels.clone()), (list(&t["layers"]), list(&t["channels"])), "{name}");
+        assert_eq!(
+            (c.stem_out(), c.output_dim()),
+            (t["stem_out"].as_u64().unwrap() as usize, t["output_dim"].as_u64().unwrap() as usize)
+        );
+        assert!(ResNetConfig::pretrained_normalization(name).is_some(), "{name}");
+    }
+    for name in CONVNEXT_PRESETS {
+        let t = &timm[name];
+        let c = ConvNextConfig::preset(name).unwrap_or_else(|| panic!("{name}"));
+        c.check().unwrap();
+        assert_eq!((c.depths.clone(), c.dims.clone()), (list(&t["depths"]), list(&t["dims"])), "{name}");
+        let flags = (c.conv_mlp, c.ls_init_value.is_some(), c.head_norm_first);
+        let expected = (
+            t["conv_mlp"].as_bool().unwrap(),
+            t["layer_scale"].as_bool().unwrap(),
+            t["head_norm_first"].as_bool().unwrap(),
+        );
+        assert_eq!(flags, expected, "{name}");
+        assert_eq!(
+            (c.kernel_size, c.patch_size, c.output_dim()),
+            (7, 4, t["output_dim"].as_u64().unwrap() as usize),
+            "{name}"
+        );
+        assert!(ConvNextConfig::pretrained_normalization(name).is_some(), "{name}");
+    }
+    assert_eq!(ResNetConfig::preset("resnet26"), None);
 }
