@@ -148,7 +148,9 @@ fn test(fixtures: &Path) -> Result<()> {
     run("cargo fmt --check", cargo().args(["fmt", "--all", "--check"]))?;
     // One feature set for clippy and tests, so Burn builds once per profile.
     let libtorch = libtorch_env()?;
-    let features: &[&str] = if libtorch.is_some() { &["--features", "synbench-models/tch"] } else { &[] };
+    // synbench-cli/tch (which enables synbench-models/tch): the binary the
+    // Python tests run must have the tch backend and arch = "torchscript".
+    let features: &[&str] = if libtorch.is_some() { &["--features", "synbench-cli/tch"] } else { &[] };
     match &libtorch {
         Some(_) => eprintln!("==> LibTorch venv found: testing the flex and tch backends"),
         None if env::var_os("CI").is_some() => {
