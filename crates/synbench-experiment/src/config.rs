@@ -459,6 +459,9 @@ pub struct Plan {
     pub score: ScoreSpec,
     /// Where results go (`None`: in memory only, no resume).
     pub output_dir: Option<PathBuf>,
+    /// Where `normalize = "model"` took the normalisation from (`None`:
+    /// the config gave it).
+    pub normalize_from: Option<String>,
 }
 
 /// Fewest train samples per scale: two per class for a covariance.
@@ -539,7 +542,7 @@ struct Checker<'a> {
 /// `[data] normalize = "model"`: timm's normalisation for the preset's
 /// weights: the tag of `weights = "hf:timm/NAME.TAG"` when it names the
 /// preset, else the preset's own tag (none: timm's default tag).
-fn model_normalization(m: &RawModel, model_name: &str) -> Option<Normalization> {
+fn model_normalization(m: &RawModel, model_name: &str) -> Option<(Normalization, String)> {
     if !["vit", "resnet", "convnext"].contains(&m.arch.get_ref().as_str()) || m.preset.is_none() {
         return None;
     }
@@ -547,8 +550,8 @@ fn model_normalization(m: &RawModel, model_name: &str) -> Option<Normalization> 
     let hub = value(&m.weights)
         .and_then(|w| w.strip_prefix("hf:timm/").map(str::to_string))
         .filter(|repo| repo.split('.').next() == Some(arch));
-    hub.and_then(|repo| VitConfig::pretrained_normalization(&repo))
-        .or_else(|| VitConfig::pretrained_normalization(model_name))
+    let lookup = |name: String| VitConfig::pretrained_normalization(&name).map(|n| (n, name));
+    hub.and_then(lookup).or_else(|| lookup(model_name.to_string()))
 }
 
 impl Checker<'_> {
@@ -652,6 +655,7 @@ impl Checker<'_> {
             RandomProjection::check(&shape, *output_dim)
                 .map_err(|e| self.err("model.output_dim", span(&m.output_dim), e.to_string()))?;
         }
+        let mut normalize_from = None;
         let normalization = match &d.normalize {
             None if shape.len() == 3 => Normalization::imagenet(),
             None => Normalization::None,
@@ -659,7 +663,7 @@ impl Checker<'_> {
                 RawNormalize::Named(name) if name == "imagenet" => Normalization::imagenet(),
                 RawNormalize::Named(name) if name == "none" => Normalization::None,
                 RawNormalize::Named(name) if name == "model" => {
-                    model_normalization(m, &model_name).ok_or_else(|| {
+                    let (normalization, source) = model_normalization(m, &model_name).ok_or_else(|| {
                         self.err(
                             "data.normalize",
                             Some(n.span()),
@@ -669,7 +673,9 @@ impl Checker<'_> {
                                  .tag), or give \"imagenet\" or {{ mean = [...], std = [...] }}"
                             ),
                         )
-                    })?
+                    })?;
+                    normalize_from = Some(format!("timm's pretrained configuration of {source}"));
+                    normalization
                 }
                 RawNormalize::Named(other) => {
                     return Err(self.err(
@@ -750,6 +756,7 @@ impl Checker<'_> {
             averaging,
             score,
             output_dir: Some(output_dir),
+            normalize_from,
         })
     }
 

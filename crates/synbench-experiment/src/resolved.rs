@@ -243,6 +243,9 @@ pub struct ResolvedNormalize {
     pub mean: Vec<f64>,
     /// Channel stds.
     pub std: Vec<f64>,
+    /// With `normalize = "model"`: the timm configuration it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// `[probe]`, resolved.
@@ -326,7 +329,9 @@ impl ResolvedPlan {
         };
         let normalize = match plan.mixture.normalization() {
             Normalization::None => None,
-            Normalization::PerChannel { mean, std } => Some(ResolvedNormalize { mean: mean.clone(), std: std.clone() }),
+            Normalization::PerChannel { mean, std } => {
+                Some(ResolvedNormalize { mean: mean.clone(), std: std.clone(), from: plan.normalize_from.clone() })
+            }
         };
         Self {
             generator_revision: GENERATOR_REVISION,

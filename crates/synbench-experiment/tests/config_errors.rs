@@ -240,6 +240,11 @@ fn presets_bring_their_options_and_normalize_model_their_normalisation() {
     let clip = clip.unwrap();
     let synbench_data::Normalization::PerChannel { mean, .. } = clip.mixture.normalization() else { panic!() };
     assert_eq!(mean, &[0.48145466, 0.4578275, 0.40821073]);
+    let resolved = serde_json::to_value(synbench_experiment::ResolvedPlan::of(&clip)).unwrap();
+    assert_eq!(
+        resolved["data"]["normalize"]["from"], "timm's pretrained configuration of vit_base_patch16_clip_224.openai",
+        "results say which normalisation was used"
+    );
     let augreg = config(
         "preset = \"vit_base_patch16_224\"\nweights = \"hf:timm/vit_base_patch16_224.augreg_in21k\"",
         "\"model\"",
