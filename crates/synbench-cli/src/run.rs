@@ -11,7 +11,7 @@ use synbench_experiment::config::Weights;
 use synbench_experiment::{
     EncoderInfo, EncoderSpec, Experiment, ModelSpec, Plan, RunResult, StartOptions, StartPolicy,
 };
-use synbench_models::{ConvNextEncoder, Encoder, Identity, RandomProjection, ResNetEncoder, VitEncoder};
+use synbench_models::{BurnArchitecture, BurnEncoder, Encoder, EncoderError, Identity, RandomProjection};
 use synbench_probe::ndarray::{Array2, Axis, Slice};
 use tracing::info;
 
@@ -33,6 +33,22 @@ fn resolve(weights: Option<&Weights>, config: &Path) -> Result<Option<PathBuf>> 
     weights.map(|w| w.source.resolve().with_context(|| format!("{}: `model.weights`", config.display()))).transpose()
 }
 
+/// A Burn encoder of `arch` with the plan's weights, then `finish`ed.
+fn burn<A: BurnArchitecture + 'static>(
+    spec: &EncoderSpec,
+    name: &str,
+    arch: &A,
+    weights: Option<&Weights>,
+    config: &Path,
+    finish: impl FnOnce(BurnEncoder<A>) -> Result<BurnEncoder<A>, EncoderError>,
+) -> Result<Box<dyn Encoder>> {
+    let weights = resolve(weights, config)?;
+    let encoder = BurnEncoder::new(name, arch.clone(), weights.as_deref(), spec.backend, spec.device, spec.seed)
+        .and_then(finish)
+        .with_context(|| format!("{}: cannot build the encoder", config.display()))?;
+    Ok(Box::new(encoder))
+}
+
 /// `shape` (identity, random projection and the CNNs take any shape; a ViT its own).
 pub fn build_encoder(spec: &EncoderSpec, name: &str, shape: &[usize], config: &Path) -> Result<Box<dyn Encoder>> {
     Ok(match &spec.model {
@@ -40,28 +56,16 @@ pub fn build_encoder(spec: &EncoderSpec, name: &str, shape: &[usize], config: &P
         ModelSpec::RandomProjection { output_dim } => {
             Box::new(RandomProjection::new(shape.to_vec(), *output_dim, spec.seed)?)
         }
+        // A ViT takes its own shape (a batch of another is refused, naming
+        // it); the CNNs take the data's.
         ModelSpec::Vit { config: vit, weights } => {
-            let weights = resolve(weights.as_ref(), config)?;
-            let encoder = VitEncoder::new(name, vit.clone(), weights.as_deref(), spec.backend, spec.device, spec.seed)
-                .and_then(|encoder| encoder.with_precision(spec.precision))
-                .with_context(|| format!("{}: cannot build the encoder", config.display()))?;
-            Box::new(encoder)
+            burn(spec, name, vit, weights.as_ref(), config, |e| e.with_precision(spec.precision))?
         }
         ModelSpec::ResNet { config: arch, weights } => {
-            let weights = resolve(weights.as_ref(), config)?;
-            let encoder =
-                ResNetEncoder::new(name, arch.clone(), weights.as_deref(), spec.backend, spec.device, spec.seed)
-                    .and_then(|encoder| encoder.with_input_shape(shape))
-                    .with_context(|| format!("{}: cannot build the encoder", config.display()))?;
-            Box::new(encoder)
+            burn(spec, name, arch, weights.as_ref(), config, |e| e.with_input_shape(shape))?
         }
         ModelSpec::ConvNext { config: arch, weights } => {
-            let weights = resolve(weights.as_ref(), config)?;
-            let encoder =
-                ConvNextEncoder::new(name, arch.clone(), weights.as_deref(), spec.backend, spec.device, spec.seed)
-                    .and_then(|encoder| encoder.with_input_shape(shape))
-                    .with_context(|| format!("{}: cannot build the encoder", config.display()))?;
-            Box::new(encoder)
+            burn(spec, name, arch, weights.as_ref(), config, |e| e.with_input_shape(shape))?
         }
         ModelSpec::TorchScript { weights } => torchscript(weights, shape, spec.device, config)?,
         ModelSpec::External => {

@@ -550,7 +550,7 @@ fn model_normalization(m: &RawModel, model_name: &str) -> Option<(Normalization,
     let hub = value(&m.weights)
         .and_then(|w| w.strip_prefix("hf:timm/").map(str::to_string))
         .filter(|repo| repo.split('.').next() == Some(arch));
-    let lookup = |name: String| VitConfig::pretrained_normalization(&name).map(|n| (n, name));
+    let lookup = |name: String| synbench_models::pretrained_normalization(&name).map(|n| (n, name));
     hub.and_then(lookup).or_else(|| lookup(model_name.to_string()))
 }
 
@@ -809,25 +809,21 @@ impl Checker<'_> {
                 norm_eps: value(&m.norm_eps).unwrap_or(base.norm_eps),
             },
         };
-        if let Err(e) = config.check() {
-            let message = e.to_string();
-            if message.starts_with("class_token") {
-                return Err(self.err("model.class_token", span(&m.class_token), message));
-            }
-            if message.starts_with("init_values") {
-                return Err(self.err("model.init_values", span(&m.init_values), message));
-            }
-            if message.starts_with("dist_token") {
-                return Err(self.err("model.dist_token", span(&m.dist_token), message));
-            }
-            if message.starts_with("norm_eps") {
-                return Err(self.err("model.norm_eps", span(&m.norm_eps), message));
-            }
-        }
         config.check().map_err(|e| {
-            // Blame the field the user can change: the first of the message's
-            // fields, most likely culprit first, that the config sets.
             let message = e.to_string();
+            // A message about one option names it first: blame that field.
+            let options = [
+                ("mlp_ratio", span(&m.mlp_ratio)),
+                ("class_token", span(&m.class_token)),
+                ("init_values", span(&m.init_values)),
+                ("dist_token", span(&m.dist_token)),
+                ("norm_eps", span(&m.norm_eps)),
+            ];
+            if let Some((field, at)) = options.into_iter().find(|(field, _)| message.starts_with(field)) {
+                return self.err(&format!("model.{field}"), at, message);
+            }
+            // Otherwise blame the size the user can change: the first of the
+            // message's fields, most likely culprit first, that the config sets.
             let sizes: [(&str, &Field<usize>); 5] = [
                 ("img_size", &m.img_size),
                 ("patch_size", &m.patch_size),
@@ -842,9 +838,6 @@ impl Checker<'_> {
             } else {
                 &["img_size", "patch_size", "embed_dim", "depth", "num_heads"]
             };
-            if message.starts_with("mlp_ratio") {
-                return self.err("model.mlp_ratio", span(&m.mlp_ratio), message);
-            }
             let set = order.iter().find_map(|key| sizes.iter().find(|(k, raw)| k == key && raw.is_some()));
             match set {
                 Some((key, raw)) => self.err(&format!("model.{key}"), span(raw), message),
@@ -901,7 +894,7 @@ impl Checker<'_> {
         const CONVNEXT: &[&str] = &["convnext"];
         const TIMM: &[&str] = &["vit", "resnet", "convnext"];
         let arch = m.arch.get_ref().as_str();
-        let fields: [(&str, bool, &[&str]); 31] = [
+        let fields: [(&str, bool, &[&str]); 32] = [
             ("preset", m.preset.is_some(), TIMM),
             ("img_size", m.img_size.is_some(), VIT),
             ("patch_size", m.patch_size.is_some(), VIT),
@@ -932,17 +925,15 @@ impl Checker<'_> {
             ("depths", m.depths.is_some(), CONVNEXT),
             ("dims", m.dims.is_some(), CONVNEXT),
             ("ls_init_value", m.ls_init_value.is_some(), CONVNEXT),
-            ("conv_mlp", m.conv_mlp.is_some() || m.head_norm_first.is_some(), CONVNEXT),
+            ("conv_mlp", m.conv_mlp.is_some(), CONVNEXT),
+            ("head_norm_first", m.head_norm_first.is_some(), CONVNEXT),
         ];
         match fields.iter().find(|(_, set, archs)| *set && !archs.contains(&arch)) {
-            Some((field, _, archs)) => {
-                let field = if *field == "conv_mlp" && m.conv_mlp.is_none() { "head_norm_first" } else { field };
-                Err(self.err(
-                    &format!("model.{field}"),
-                    Some(m.arch.span()),
-                    format!("{why} (`{field}` is for arch {})", archs.join(" or ")),
-                ))
-            }
+            Some((field, _, archs)) => Err(self.err(
+                &format!("model.{field}"),
+                Some(m.arch.span()),
+                format!("{why} (`{field}` is for arch {})", archs.join(" or ")),
+            )),
             None => Ok(()),
         }
     }

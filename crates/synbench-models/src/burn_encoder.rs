@@ -34,8 +34,6 @@ pub trait BurnArchitecture: Clone + Debug + Send + Sync {
     /// The one image size the model takes (a ViT's `img_size`); `None`:
     /// any, given by [`BurnEncoder::with_input_shape`].
     fn img_size(&self) -> Option<usize>;
-    /// timm's normalisation for a preset name (and tag).
-    fn pretrained_normalization(name: &str) -> Option<Normalization>;
 }
 
 impl BurnArchitecture for VitConfig {
@@ -57,9 +55,6 @@ impl BurnArchitecture for VitConfig {
     }
     fn img_size(&self) -> Option<usize> {
         Some(self.img_size)
-    }
-    fn pretrained_normalization(name: &str) -> Option<Normalization> {
-        VitConfig::pretrained_normalization(name)
     }
 }
 
@@ -83,9 +78,6 @@ impl BurnArchitecture for ResNetConfig {
     fn img_size(&self) -> Option<usize> {
         None
     }
-    fn pretrained_normalization(name: &str) -> Option<Normalization> {
-        ResNetConfig::pretrained_normalization(name)
-    }
 }
 
 impl BurnArchitecture for ConvNextConfig {
@@ -107,9 +99,6 @@ impl BurnArchitecture for ConvNextConfig {
     }
     fn img_size(&self) -> Option<usize> {
         None
-    }
-    fn pretrained_normalization(name: &str) -> Option<Normalization> {
-        ConvNextConfig::pretrained_normalization(name)
     }
 }
 
@@ -285,7 +274,7 @@ impl<A: BurnArchitecture> Encoder for BurnEncoder<A> {
     /// (and tag) this encoder is named after; none for other names and for
     /// a random init.
     fn expected_normalization(&self) -> Option<Normalization> {
-        self.weights.as_ref().and_then(|_| A::pretrained_normalization(&self.name))
+        self.weights.as_ref().and_then(|_| crate::pretrained_normalization(&self.name))
     }
 
     fn describe(&self) -> String {

@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use burn::module::Param;
-use burn::store::{ApplyResult, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
+use burn::store::{
+    ApplyResult, KeyRemapper, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
+};
 use burn::tensor::{Tensor, TensorData};
 
 use crate::EncoderError;
@@ -93,15 +95,14 @@ impl TimmModel for ResNet {
     fn timm_name(path: &str) -> String {
         let deep = path.starts_with("stem.") && path != "stem.conv1.weight";
         let stem = if deep {
-            [
+            let deep_stem = [
                 ("stem.conv1.", "conv1.0."),
                 ("stem.bn_a.", "conv1.1."),
                 ("stem.conv2.", "conv1.3."),
                 ("stem.bn_b.", "conv1.4."),
                 ("stem.conv3.", "conv1.6."),
-            ]
-            .iter()
-            .fold(path.to_string(), |p, (from, to)| p.replace(from, to))
+            ];
+            unmap(path, &deep_stem)
         } else {
             path.replace("stem.conv1.", "conv1.")
         };
@@ -134,11 +135,7 @@ impl TimmModel for ConvNext {
             ],
         );
         // A block's LayerScale is timm's `gamma`; every other gamma a norm's.
-        if timm.ends_with(".gamma") && !timm.ends_with(".norm.gamma") && !timm.contains(".norm.") {
-            timm
-        } else {
-            norm_names(&timm)
-        }
+        if timm.ends_with(".gamma") && !timm.contains(".norm.") { timm } else { norm_names(&timm) }
     }
     fn ignored(key: &str) -> bool {
         key.starts_with("head.fc.")
@@ -152,29 +149,28 @@ pub fn load_timm_checkpoint<M: TimmModel>(model: &mut M, path: &Path) -> Result<
         return Err(file_error("no such file".into()));
     }
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let result: ApplyResult = match extension.as_str() {
-        "safetensors" => {
-            let mut store = SafetensorsStore::from_file(path)
+    let mut remaps = KeyRemapper::new();
+    for (from, to) in M::REMAPS {
+        remaps = remaps.add_pattern(*from, *to).map_err(|e| file_error(format!("key remap {from:?}: {e}")))?;
+    }
+    let result = match extension.as_str() {
+        "safetensors" => apply(
+            model,
+            SafetensorsStore::from_file(path)
                 .with_from_adapter(PyTorchToBurnAdapter)
                 .validate(false)
                 .allow_partial(true)
-                .skip_enum_variants(true);
-            for (from, to) in M::REMAPS {
-                store = store.with_key_remapping(*from, *to);
-            }
-            let unreadable = |e: String| file_error(format!("not a readable safetensors file: {e}"));
-            model.prepare(&mut store, path).map_err(unreadable)?;
-            model.load_from(&mut store).map_err(|e| unreadable(e.to_string()))?
-        }
-        "pth" | "pt" | "bin" => {
-            let mut store = PytorchStore::from_file(path).validate(false).allow_partial(true).skip_enum_variants(true);
-            for (from, to) in M::REMAPS {
-                store = store.with_key_remapping(*from, *to);
-            }
-            let unreadable = |e: String| file_error(format!("not a readable PyTorch checkpoint: {e}"));
-            model.prepare(&mut store, path).map_err(unreadable)?;
-            model.load_from(&mut store).map_err(|e| unreadable(e.to_string()))?
-        }
+                .skip_enum_variants(true)
+                .remap(remaps),
+            path,
+        )
+        .map_err(|e| file_error(format!("not a readable safetensors file: {e}")))?,
+        "pth" | "pt" | "bin" => apply(
+            model,
+            PytorchStore::from_file(path).validate(false).allow_partial(true).skip_enum_variants(true).remap(remaps),
+            path,
+        )
+        .map_err(|e| file_error(format!("not a readable PyTorch checkpoint: {e}")))?,
         other => {
             return Err(file_error(format!(
                 "unknown weights format {other:?}: expected a .safetensors file or a PyTorch .pth/.pt/.bin state dict"
@@ -184,6 +180,12 @@ pub fn load_timm_checkpoint<M: TimmModel>(model: &mut M, path: &Path) -> Result<
     let report = check_apply_result(model, path, result)?;
     model.finish();
     Ok(report)
+}
+
+/// Prepares `model` for the checkpoint in `store`, then loads it.
+fn apply<M: TimmModel, S: ModuleStore>(model: &mut M, mut store: S, path: &Path) -> Result<ApplyResult, String> {
+    model.prepare(&mut store, path)?;
+    model.load_from(&mut store).map_err(|e| e.to_string())
 }
 
 /// With `dynamic_img_size`, a checkpoint's position embedding for another

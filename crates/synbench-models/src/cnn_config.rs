@@ -156,15 +156,6 @@ fn arch_of(name: &str) -> &str {
     name.split('.').next().unwrap_or(name)
 }
 
-/// The normalisation timm's pretrained configuration gives `name` or
-/// `name.tag` (see `scripts/timm_presets.py`).
-pub(crate) fn pretrained_normalization(name: &str) -> Option<Normalization> {
-    crate::timm_pretrained::PRETRAINED
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, mean, std)| Normalization::PerChannel { mean: mean.to_vec(), std: std.to_vec() })
-}
-
 impl ResNetConfig {
     /// The ResNet timm builds for `name` (tag ignored), see [`RESNET_PRESETS`].
     pub fn preset(name: &str) -> Option<Self> {
@@ -181,7 +172,7 @@ impl ResNetConfig {
 
     /// See [`crate::VitConfig::pretrained_normalization`].
     pub fn pretrained_normalization(name: &str) -> Option<Normalization> {
-        pretrained_normalization(name)
+        crate::pretrained_normalization(name)
     }
 
     /// Channels after the stem.
@@ -255,7 +246,7 @@ impl ConvNextConfig {
 
     /// See [`crate::VitConfig::pretrained_normalization`].
     pub fn pretrained_normalization(name: &str) -> Option<Normalization> {
-        pretrained_normalization(name)
+        crate::pretrained_normalization(name)
     }
 
     /// Feature width: the last stage's channels.

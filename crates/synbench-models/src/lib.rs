@@ -60,6 +60,17 @@ pub use torchscript::TorchScriptEncoder;
 pub use vit_config::{Activation, GlobalPool, PRESETS, VitConfig, VitOptions};
 pub use weights::WeightsSource;
 
+/// The input normalisation timm's pretrained configuration gives a preset of
+/// any family, `name` or `name.tag` (the bare name is timm's default tag), as
+/// timm 1.0.31 lists it (`scripts/timm_presets.py` writes the table); `None`
+/// for a name that is not a preset or a tag timm does not know.
+pub fn pretrained_normalization(name: &str) -> Option<Normalization> {
+    timm_pretrained::PRETRAINED
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, mean, std)| Normalization::PerChannel { mean: mean.to_vec(), std: std.to_vec() })
+}
+
 /// The Burn release this crate is built against (pinned with `=` in the
 /// workspace manifest; a test keeps the two equal), for result provenance.
 pub const BURN_VERSION: &str = "0.22.1";

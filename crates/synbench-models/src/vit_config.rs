@@ -240,10 +240,7 @@ impl VitConfig {
     /// timm 1.0.31 lists it (`scripts/timm_presets.py`); `None` for a name
     /// that is not a preset or a tag timm does not know.
     pub fn pretrained_normalization(name: &str) -> Option<Normalization> {
-        crate::timm_pretrained::PRETRAINED
-            .iter()
-            .find(|(n, _, _)| *n == name)
-            .map(|(_, mean, std)| Normalization::PerChannel { mean: mean.to_vec(), std: std.to_vec() })
+        crate::pretrained_normalization(name)
     }
 
     /// Checks the sizes fit together.
