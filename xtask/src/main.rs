@@ -230,7 +230,10 @@ fn run_config(config: &Path, extra: &[String]) -> Result<()> {
     let config = env::current_dir()?.join(config);
     let backend = config_backend(&config)?;
     let mut cmd = cargo();
-    cmd.args(["run", "--release", "--quiet", "--package", "synbench-cli", "--features", &backend, "--"]);
+    // `--bin synbench`: a tch build also has `synbench-tch`, which the
+    // `synbench` launcher runs once it has checked that LibTorch loads.
+    cmd.args(["run", "--release", "--quiet", "--package", "synbench-cli", "--bin", "synbench", "--features", &backend]);
+    cmd.arg("--");
     cmd.arg("run").arg(&config).args(extra).env("SYNBENCH_GIT_HASH", git_hash());
     if backend == "tch" {
         setup_libtorch()?;

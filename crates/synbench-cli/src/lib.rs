@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod analysis;
+pub mod app;
 pub mod commands;
 pub mod conformance;
 pub mod logging;

@@ -352,6 +352,61 @@ fn a_tch_binary_runs_torchscript_without_ld_library_path() {
     assert!(features.iter().any(|&v| v != 0.0));
 }
 
+/// A tch build's `synbench` is a launcher: when the LibTorch it was built
+/// against has gone (here: both binaries patched to point at a folder that
+/// does not exist, as if the venv had moved), it names the missing libraries
+/// and what to do instead of failing in the dynamic loader; with
+/// `LD_LIBRARY_PATH` at a LibTorch it runs; without `synbench-tch` beside it,
+/// it says so.
+#[cfg(all(feature = "tch", target_os = "linux", target_env = "gnu"))]
+#[test]
+fn a_tch_launcher_explains_a_missing_libtorch() {
+    let dir = scratch("tch-launcher");
+    let lib = env!("SYNBENCH_LIBTORCH_LIB");
+    let moved = format!("{}X", &lib[..lib.len() - 1]);
+    for (name, built) in
+        [("synbench", env!("CARGO_BIN_EXE_synbench")), ("synbench-tch", env!("CARGO_BIN_EXE_synbench-tch"))]
+    {
+        let bytes = std::fs::read(built).unwrap();
+        let (from, to) = (lib.as_bytes(), moved.as_bytes());
+        let mut patched = Vec::with_capacity(bytes.len());
+        let (mut i, mut hits) = (0, 0);
+        while i < bytes.len() {
+            if bytes[i..].starts_with(from) {
+                patched.extend_from_slice(to);
+                i += from.len();
+                hits += 1;
+            } else {
+                patched.push(bytes[i]);
+                i += 1;
+            }
+        }
+        assert!(hits >= 1, "{name} does not carry {lib}");
+        let path = dir.join(name);
+        std::fs::write(&path, patched).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let launcher = dir.join("synbench");
+    let out = Command::new(&launcher).env_remove("LD_LIBRARY_PATH").arg("--version").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("libtorch_cpu.so") && err.contains("libc10.so"), "names the missing libraries: {err}");
+    assert!(err.contains(&format!("{moved} (its run path), which is no longer there")), "{err}");
+    assert!(err.contains("LD_LIBRARY_PATH") && err.contains("cargo xtask setup libtorch"), "{err}");
+
+    // LD_LIBRARY_PATH at the real LibTorch: the loader finds it, the command runs.
+    let out = Command::new(&launcher).env("LD_LIBRARY_PATH", lib).arg("--version").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("synbench "));
+
+    std::fs::remove_file(dir.join("synbench-tch")).unwrap();
+    let out = Command::new(&launcher).arg("--version").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("synbench-tch, which is not there") && err.contains("--features tch"), "{err}");
+}
+
 #[test]
 fn encode_runs_each_family_from_a_timm_checkpoint_as_a_user_would() {
     // A user with a downloaded checkpoint writes timm's constructor

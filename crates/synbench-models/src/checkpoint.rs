@@ -29,9 +29,9 @@ pub trait TimmModel: ModuleSnapshot + Sized {
     /// `(timm key regex, Burn path)` rewrites where the two differ (timm's
     /// `nn.Sequential` indices); applied to every checkpoint key.
     const REMAPS: &'static [(&'static str, &'static str)] = &[];
-    /// timm's name of a Burn parameter path or of a remapped checkpoint key,
-    /// for messages.
-    fn timm_name(path: &str) -> String;
+    /// timm's name, in this model, of a Burn parameter path or of a
+    /// remapped checkpoint key, for messages.
+    fn timm_name(&self, path: &str) -> String;
     /// Checkpoint keys the model deliberately does not use (the classifier).
     fn ignored(key: &str) -> bool;
     /// Adapts the model to the checkpoint before it loads.
@@ -57,7 +57,7 @@ fn unmap(path: &str, inverse: &[(&str, &str)]) -> String {
 }
 
 impl TimmModel for VisionTransformer {
-    fn timm_name(path: &str) -> String {
+    fn timm_name(&self, path: &str) -> String {
         // LayerScale's `gamma` is timm's own name.
         if path.ends_with(".ls1.gamma") || path.ends_with(".ls2.gamma") { path.to_string() } else { norm_names(path) }
     }
@@ -92,8 +92,10 @@ impl TimmModel for ResNet {
         (r"\.downsample\.0\.", ".downsample.conv."),
         (r"\.downsample\.1\.", ".downsample.bn."),
     ];
-    fn timm_name(path: &str) -> String {
-        let deep = path.starts_with("stem.") && path != "stem.conv1.weight";
+    fn timm_name(&self, path: &str) -> String {
+        // The first stem conv is `conv1.weight` in the default stem and
+        // `conv1.0.weight` in a deep one; other stem paths exist only deep.
+        let deep = path.starts_with("stem.") && (path != "stem.conv1.weight" || self.stem.conv2.is_some());
         let stem = if deep {
             let deep_stem = [
                 ("stem.conv1.", "conv1.0."),
@@ -122,7 +124,7 @@ impl TimmModel for ConvNext {
         (r"^head\.norm\.", "head.norm.norm."),
         (r"^norm_pre\.", "norm_pre.norm."),
     ];
-    fn timm_name(path: &str) -> String {
+    fn timm_name(&self, path: &str) -> String {
         let timm = unmap(
             path,
             &[
@@ -290,14 +292,14 @@ impl VisionTransformer {
 fn check_apply_result<M: TimmModel>(model: &M, path: &Path, result: ApplyResult) -> Result<LoadReport, EncoderError> {
     let mut problems = Vec::new();
     for (missing, _) in &result.missing {
-        problems.push(format!("missing tensor `{}`", M::timm_name(missing)));
+        problems.push(format!("missing tensor `{}`", model.timm_name(missing)));
     }
     for error in &result.errors {
         // burn-store quotes the Burn path: name the tensor as timm does.
         let message = error.to_string();
         let message = match message.split('\'').nth(1) {
             Some(burn_path) => {
-                message.replacen(&format!("'{burn_path}'"), &format!("`{}`", M::timm_name(burn_path)), 1)
+                message.replacen(&format!("'{burn_path}'"), &format!("`{}`", model.timm_name(burn_path)), 1)
             }
             None => message,
         };
@@ -307,7 +309,7 @@ fn check_apply_result<M: TimmModel>(model: &M, path: &Path, result: ApplyResult)
         }
     }
     let (ignored, unexpected): (Vec<String>, Vec<String>) =
-        result.unused.iter().map(|k| M::timm_name(k)).partition(|k| M::ignored(k));
+        result.unused.iter().map(|k| model.timm_name(k)).partition(|k| M::ignored(k));
     for key in unexpected {
         problems.push(format!("unexpected tensor `{key}` (this architecture has no such parameter)"));
     }

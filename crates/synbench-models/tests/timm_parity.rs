@@ -425,6 +425,15 @@ fn cnn_load_errors_name_timm_tensors() {
     let deep = fixtures().join("resnet_deep_basic.safetensors");
     let msg = ResNetEncoder::new("r", config, Some(&deep), Backend::Flex, DeviceKind::Cpu, 0).unwrap_err().to_string();
     assert!(msg.contains("unexpected tensor `conv1.3.weight`") && msg.contains("conv1.weight"), "{msg}");
+    // A deep-stem checkpoint missing its first conv: named as timm names it
+    // in that stem (`conv1.0.weight`, not the default stem's `conv1.weight`).
+    let path = edited_checkpoint_of("resnet_deep_basic", "resnet_deep_edited.safetensors", |t| {
+        t.retain(|(n, _, _)| n != "conv1.0.weight");
+    });
+    let Cnn::ResNet(deep_config) = cnn_config_of("resnet_deep_basic") else { unreachable!() };
+    let msg =
+        ResNetEncoder::new("r", deep_config, Some(&path), Backend::Flex, DeviceKind::Cpu, 0).unwrap_err().to_string();
+    assert!(msg.contains("missing tensor `conv1.0.weight`"), "{msg}");
     // ConvNeXt without LayerScale given one with it: the block gammas, by name.
     let Cnn::ConvNext(mut convnext) = cnn_config_of("convnext_d8") else { unreachable!() };
     convnext.ls_init_value = None;
