@@ -238,6 +238,10 @@ fn run_config(config: &Path, extra: &[String]) -> Result<()> {
     if backend == "tch" {
         setup_libtorch()?;
         let vars = libtorch_env()?.context("the LibTorch venv is not usable after setup")?;
+        // `cargo run --bin synbench` builds the launcher only: build the command too.
+        let mut build = cargo();
+        build.args(["build", "--release", "--quiet", "--package", "synbench-cli", "--bins", "--features", &backend]);
+        run("cargo build --release -p synbench-cli --bins --features tch", build.envs(vars.clone()))?;
         cmd.envs(vars);
     }
     run(&format!("synbench run {} (backend {backend}, release build)", config.display()), &mut cmd)
