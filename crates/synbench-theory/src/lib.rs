@@ -5,6 +5,8 @@
 //!   sample and the raw-data reference outcome of a mean scale;
 //! * [`qcqp`]: the exact ℓ2-constrained QCQP that makes the Bayes probe
 //!   ε-robust (SPEC §3);
+//! * [`population`]: the population score of the ε-robust probe (known
+//!   moments) and its random-matrix estimate from a train split (SPEC §7);
 //! * [`score`]: the expected-bound curve over the threshold grid and the
 //!   SynBench score in `reference` (grid) and `exact` (integral) modes.
 //!
@@ -17,12 +19,14 @@
 pub mod bound;
 mod error;
 pub mod normal;
+pub mod population;
 pub mod qcqp;
 pub mod scales;
 pub mod score;
 
 pub use bound::{expected_scaled_bound, raw_reference};
 pub use error::TheoryError;
+pub use population::{SampleMoments, estimate_population_outcome, population_outcome};
 pub use qcqp::{QcqpSolution, attack_radius, solve_l2_qcqp};
 pub use scales::ScaleGrid;
 pub use score::{
