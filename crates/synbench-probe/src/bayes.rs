@@ -9,7 +9,9 @@ use std::borrow::Cow;
 use faer::{Mat, Side};
 use linfa::ParamGuard;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
-use synbench_theory::{ScaleOutcome, TheoryError, attack_radius, solve_l2_qcqp};
+use synbench_theory::{
+    SampleMoments, ScaleOutcome, TheoryError, attack_radius, estimate_population_outcome, solve_l2_qcqp,
+};
 
 use crate::attack::{AttackNorm, solve_attack_qcqp};
 use crate::error::{ProbeError, Result, check_batch};
@@ -187,6 +189,8 @@ pub struct BayesProbe {
     shrinkage: f64,
     directions: Vec<RobustDirection>,
     batch_size: usize,
+    counts: [u64; 2],
+    attack: AttackNorm,
 }
 
 impl BayesProbeValidParams {
@@ -257,6 +261,8 @@ impl BayesProbeValidParams {
             shrinkage,
             directions,
             batch_size: self.batch_size,
+            counts: [stats.count(1), stats.count(0)],
+            attack: self.attack,
         })
     }
 }
@@ -355,6 +361,39 @@ impl BayesProbe {
     /// One robust direction per ε, in the order of the parameters.
     pub fn directions(&self) -> &[RobustDirection] {
         &self.directions
+    }
+
+    /// Train samples of class 1 and class 0 the probe was fitted on.
+    pub fn counts(&self) -> [u64; 2] {
+        self.counts
+    }
+
+    /// The estimated population outcome per ε (SPEC §7,
+    /// [`synbench_theory::population`]) from the statistics this probe was
+    /// fitted on; `None` for the ℓ∞/ℓ1 attacks, whose QCQP has no ridge form.
+    /// With Ledoit–Wolf shrinkage the estimate uses the unshrunk sample
+    /// eigenvalues (the random-matrix correction is of the plug-in `S`).
+    pub fn population_outcomes(&self) -> Option<Vec<ScaleOutcome>> {
+        if self.attack != AttackNorm::L2 {
+            return None;
+        }
+        let eigenvalues: Vec<f64> = if self.shrinkage > 0.0 && self.shrinkage < 1.0 {
+            let target = self.shrinkage_target();
+            self.eigenvalues.iter().map(|l| ((l - self.shrinkage * target) / (1.0 - self.shrinkage)).max(0.0)).collect()
+        } else {
+            self.eigenvalues.clone()
+        };
+        let kept: Vec<usize> = (0..eigenvalues.len()).filter(|&i| eigenvalues[i] > 0.0).collect();
+        let l: Vec<f64> = kept.iter().map(|&i| eigenvalues[i]).collect();
+        let m2: Vec<f64> = kept.iter().map(|&i| self.mu_eigbasis[i] * self.mu_eigbasis[i]).collect();
+        let moments = SampleMoments { eigenvalues: &l, mu_squared: &m2, counts: self.counts };
+        Some(self.directions.iter().map(|d| estimate_population_outcome(&moments, d.epsilon)).collect())
+    }
+
+    /// `tr S / d` of the Ledoit–Wolf target, recovered from the shrunk
+    /// spectrum: `Σ l_lw = (1 − ρ)·tr S + ρ·tr S` when nothing was cut.
+    fn shrinkage_target(&self) -> f64 {
+        self.eigenvalues.iter().sum::<f64>() / self.dim as f64
     }
 
     /// Starts a streamed evaluation on test batches (SPEC §3 steps 5–6).

@@ -5,6 +5,7 @@
 //! * [`bayes`]: the ε-robust Bayes probe (eigendecomposition via faer, the
 //!   exact ℓ2 QCQP of `synbench-theory`, ℓ∞/ℓ1 through clarabel), evaluated by
 //!   streaming test batches in `reference` or `exact` averaging;
+//! * [`jackknife`]: delete-a-group replicates of a scale, for standard errors;
 //! * [`attack`]: the attack QCQP in the feature basis on the clarabel conic solver;
 //! * [`linear`]: linear probes through linfa — linfa-logistic and an ε-robust
 //!   logistic regression — and exact attacked accuracy of linear models.
@@ -17,6 +18,7 @@
 pub mod attack;
 pub mod bayes;
 mod error;
+pub mod jackknife;
 pub mod linear;
 pub mod stats;
 
@@ -29,6 +31,7 @@ pub use bayes::{
     ProbeEvaluator, RobustDirection,
 };
 pub use error::{ProbeError, Result};
+pub use jackknife::{HeldSplit, JACKKNIFE_GROUPS, Replicate, T975};
 pub use linear::{
     FeatureDataset, FittedRobustLogistic, LinearModel, RobustLogisticParams, RobustLogisticValidParams,
     features_dataset, fit_logistic, fit_multinomial_logistic,

@@ -102,6 +102,30 @@ impl ClassMoments {
     }
 }
 
+impl ClassMoments {
+    /// The inverse of [`ClassMoments::merge`]: the moments of the samples of
+    /// `self` that are not in `part` (a subset folded on its own).
+    fn remove(&mut self, part: &ClassMoments) {
+        if part.count == 0 {
+            return;
+        }
+        if part.count >= self.count {
+            *self = ClassMoments::empty(self.mean.len());
+            return;
+        }
+        let (fourth, third) = part.fourth_moments_about(&self.anchor);
+        let (n, nb) = (self.count as f64, part.count as f64);
+        let na = n - nb;
+        let mean = (&self.mean * n - &part.mean * nb) / na;
+        let delta = &part.mean - &mean;
+        self.m2 = &self.m2 - &part.m2 - &(outer(&delta.view(), &delta.view()) * (na * nb / n));
+        self.mean = mean;
+        self.fourth -= fourth;
+        self.third = &self.third - &third;
+        self.count -= part.count;
+    }
+}
+
 fn outer(a: &ArrayView1<'_, f64>, b: &ArrayView1<'_, f64>) -> Array2<f64> {
     let a2 = a.view().insert_axis(Axis(1));
     let b2 = b.view().insert_axis(Axis(0));
@@ -158,6 +182,20 @@ impl ClassStatistics {
             mine.merge(theirs);
         }
         Ok(())
+    }
+
+    /// The statistics without the samples of `part` (a subset of the samples
+    /// folded here, folded on its own): the delete-a-group replicates of a
+    /// jackknife, without refolding the rest.
+    pub fn without(&self, part: &ClassStatistics) -> Result<ClassStatistics> {
+        if part.dim != self.dim {
+            return Err(ProbeError::MergeMismatch { expected: self.dim, found: part.dim });
+        }
+        let mut rest = self.clone();
+        for (mine, theirs) in rest.classes.iter_mut().zip(&part.classes) {
+            mine.remove(theirs);
+        }
+        Ok(rest)
     }
 
     /// Samples of class `label` (0 or 1) seen so far.

@@ -184,7 +184,11 @@ fn solve(functional: &Functional<'_>, epsilon: f64) -> ScaleOutcome {
         }
         for _ in 0..200 {
             let mid = 0.5 * (lo + hi);
-            if excess(mid) < 0.0 { lo = mid } else { hi = mid }
+            if excess(mid) < 0.0 {
+                lo = mid
+            } else {
+                hi = mid
+            }
             if hi - lo < 1e-13 {
                 break;
             }

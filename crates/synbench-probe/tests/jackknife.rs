@@ -1,0 +1,125 @@
+//! Jackknife replicates and the population estimate (SPEC §7) on Gaussian
+//! features whose population outcome is a closed form.
+
+use ndarray::{Array1, Array2, Axis};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use synbench_probe::jackknife::{replicates, standard_error};
+use synbench_probe::{BayesProbeParams, ClassStatistics, HeldSplit, ParamGuard};
+use synbench_theory::population_outcome;
+
+/// x | y ~ N(±mean, diag(std²)) + 0.3: diagonal covariance, so the
+/// population moments are `std²` and `mean²` in the standard basis.
+fn gaussian(n: usize, mean: &[f64], std: &[f64], seed: u64) -> HeldSplit {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let labels: Array1<u8> = (0..n).map(|_| u8::from(rng.gen_bool(0.5))).collect();
+    let mut x = Array2::zeros((n, mean.len()));
+    for (mut row, &y) in x.outer_iter_mut().zip(&labels) {
+        let sign = if y == 1 { 1.0 } else { -1.0 };
+        for j in 0..mean.len() {
+            let z: f64 = StandardNormal.sample(&mut rng);
+            row[j] = (0.3 + sign * mean[j] + std[j] * z) as f32;
+        }
+    }
+    HeldSplit { features: x, labels }
+}
+
+fn spectrum(d: usize, kappa: f64) -> (Vec<f64>, Vec<f64>) {
+    // Decaying variances; the class mean spread over all directions with
+    // Mahalanobis half-distance kappa.
+    let std: Vec<f64> = (1..=d).map(|i| (1.0 / (i as f64).powf(0.7)).sqrt()).collect();
+    let raw: Vec<f64> = (0..d).map(|i| std[i] * (1.0 + ((i * 7) % 5) as f64 / 4.0)).collect();
+    let maha: f64 = raw.iter().zip(&std).map(|(m, s)| (m / s) * (m / s)).sum::<f64>().sqrt();
+    (raw.iter().map(|m| m * kappa / maha).collect(), std)
+}
+
+#[test]
+fn removing_a_group_equals_folding_the_rest() {
+    let (mean, std) = spectrum(12, 1.0);
+    let split = gaussian(500, &mean, &std, 3);
+    let all = ClassStatistics::from_batch(split.features.view(), split.labels.view()).unwrap();
+    let rows = |keep: &dyn Fn(usize) -> bool| -> Vec<usize> { (0..500).filter(|&i| keep(i)).collect() };
+    let (part, rest) = (rows(&|i| i % 7 == 2), rows(&|i| i % 7 != 2));
+    let stats = |r: &[usize]| {
+        ClassStatistics::from_batch(split.features.select(Axis(0), r).view(), split.labels.select(Axis(0), r).view())
+            .unwrap()
+    };
+    let without = all.without(&stats(&part)).unwrap();
+    let direct = stats(&rest);
+    assert_eq!((without.count(0), without.count(1)), (direct.count(0), direct.count(1)));
+    let diff = (&without.pooled_covariance().unwrap() - &direct.pooled_covariance().unwrap())
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(diff < 1e-12, "pooled covariance differs by {diff}");
+    for class in [0, 1] {
+        let d = (without.class_mean(class) - direct.class_mean(class)).iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(d < 1e-12, "class {class} mean differs by {d}");
+    }
+    assert!(
+        (without.ledoit_wolf_shrinkage().unwrap() - direct.ledoit_wolf_shrinkage().unwrap()).abs() < 1e-10,
+        "the fourth moments are removed too"
+    );
+}
+
+/// D = 128 from n = 512: the plug-in probe's accuracy falls well short of
+/// the population one, the estimate does not.
+#[test]
+fn the_population_estimate_recovers_the_closed_form() {
+    let d = 128;
+    let (mean, std) = spectrum(d, 1.2);
+    let lambda: Vec<f64> = std.iter().map(|s| s * s).collect();
+    let mu2: Vec<f64> = mean.iter().map(|m| m * m).collect();
+    let params = BayesProbeParams::new(vec![0.0, 0.2]).check().unwrap();
+    let (mut plug_gap, mut est_gap) = ([0.0f64; 2], [0.0f64; 2]);
+    let seeds = 6;
+    for seed in 0..seeds {
+        let train = gaussian(512, &mean, &std, 100 + seed);
+        let test = gaussian(4096, &mean, &std, 200 + seed);
+        let stats = ClassStatistics::from_batch(train.features.view(), train.labels.view()).unwrap();
+        let probe = params.fit(&stats).unwrap();
+        let plug = probe.evaluate(test.features.view(), test.labels.view()).unwrap();
+        let est = probe.population_outcomes().unwrap();
+        for (e, &epsilon) in [0.0, 0.2].iter().enumerate() {
+            let truth = population_outcome(&lambda, &mu2, epsilon).accuracy;
+            plug_gap[e] += (plug[e].exact.accuracy - truth) / seeds as f64;
+            est_gap[e] += (est[e].accuracy - truth) / seeds as f64;
+        }
+    }
+    for e in 0..2 {
+        assert!(plug_gap[e] < -0.03, "ε index {e}: the plug-in probe loses {:.4} of accuracy", plug_gap[e]);
+        eprintln!("ε index {e}: plug-in {:.4}, estimate {:.4}", plug_gap[e], est_gap[e]);
+        assert!(est_gap[e].abs() < 0.01, "ε index {e}: the estimate is {:.4} off the closed form", est_gap[e]);
+    }
+}
+
+#[test]
+fn replicates_drop_one_group_of_each_split() {
+    let (mean, std) = spectrum(8, 1.0);
+    let (train, test) = (gaussian(400, &mean, &std, 1), gaussian(300, &mean, &std, 2));
+    let params = BayesProbeParams::new(vec![0.0]).check().unwrap();
+    let stats = ClassStatistics::from_batch(train.features.view(), train.labels.view()).unwrap();
+    let reps = replicates(&params, &stats, &train, &test, 10).unwrap();
+    assert_eq!(reps.len(), 10);
+    for rep in &reps {
+        assert_eq!(rep.epsilons[0].samples, 270, "a tenth of the test split left out");
+    }
+    // Replicate 0 equals a probe fitted and evaluated on the kept rows directly.
+    let keep = |n: usize| -> Vec<usize> { (0..n).filter(|i| i % 10 != 0).collect() };
+    let direct = ClassStatistics::from_batch(
+        train.features.select(Axis(0), &keep(400)).view(),
+        train.labels.select(Axis(0), &keep(400)).view(),
+    )
+    .unwrap();
+    let outcome = params
+        .fit(&direct)
+        .unwrap()
+        .evaluate(test.features.select(Axis(0), &keep(300)).view(), test.labels.select(Axis(0), &keep(300)).view())
+        .unwrap();
+    assert_eq!(reps[0].epsilons[0].correct, outcome[0].correct);
+    assert!((reps[0].epsilons[0].exact.scaled_bound - outcome[0].exact.scaled_bound).abs() < 1e-9);
+    // The standard error of constant replicates is 0; of ±1 around 0 it is √((G−1)/G·G).
+    assert!(standard_error(&[0.7; 10]) < 1e-12);
+    let alternating: Vec<f64> = (0..10).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+    assert!((standard_error(&alternating) - 9f64.sqrt()).abs() < 1e-12);
+}
