@@ -283,11 +283,21 @@ fn score_options(scoring: &ScoringArgs) -> synbench_experiment::ScoreOptions {
 fn table(dirs: &[PathBuf], scoring: &ScoringArgs, files: &TableFiles) -> Result<()> {
     use synbench_experiment::table;
     let runs = table::load_runs(dirs)?;
-    let table = table::score_table(&runs, &score_options(scoring))?;
-    let markdown = table.markdown();
+    // The reference estimator's table, then the population estimate's where
+    // every run carries it; the CSV holds both, as a run's scores.csv does.
+    let tables = table::score_tables(&runs, &score_options(scoring))?;
+    let mut markdown = String::new();
+    let mut csv = String::from(table::CSV_HEADER);
+    for (i, t) in tables.iter().enumerate() {
+        if i > 0 {
+            markdown.push_str(&format!("\n### {} estimator\n\n", t.estimator.name()));
+        }
+        markdown.push_str(&t.markdown());
+        csv.push_str(&t.csv_rows());
+    }
     print!("{markdown}");
     if let Some(path) = &files.csv {
-        write_atomic(path, table.csv().as_bytes())?;
+        write_atomic(path, csv.as_bytes())?;
     }
     if let Some(path) = &files.markdown {
         write_atomic(path, markdown.as_bytes())?;

@@ -76,8 +76,29 @@ fn a_run_writes_every_output_and_identity_scores_near_one() {
     }
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
-    assert_eq!(results["schema"], "synbench-result/3");
+    assert_eq!(results["schema"], "synbench-result/4");
     assert_eq!(results["feature_dim"], 16, "the identity's width");
+    // Every score carries a jackknife standard error and its 95 % interval,
+    // and the population estimate its own (SPEC §7).
+    for eps in results["scores"].as_array().unwrap() {
+        let score = eps["reference"][0].as_f64().unwrap();
+        let interval = &eps["uncertainty"]["reference"];
+        let se = interval["stderr"][0].as_f64().unwrap();
+        assert!(se > 0.0 && se < 0.05, "stderr {se} at t = 0.6");
+        let (low, high) = (interval["ci_low"][0].as_f64().unwrap(), interval["ci_high"][0].as_f64().unwrap());
+        assert!((high - low - 2.0 * 2.262_157_162_740_992 * se).abs() < 1e-9 && low < score && score < high);
+        let population = eps["population"]["reference"][0].as_f64().unwrap();
+        let pop_se = eps["population"]["uncertainty"]["reference"]["stderr"][0].as_f64().unwrap();
+        // The identity's population score is 1 (SPEC §5); 16 dimensions from
+        // 1024 samples cost the plug-in probe little, so both are near it.
+        assert!((population - 1.0).abs() < 0.1 && pop_se > 0.0, "population {population} ± {pop_se}");
+    }
+    let csv = std::fs::read_to_string(out.join("scores.csv")).unwrap();
+    assert!(csv.starts_with("model,epsilon,threshold,score,stderr,ci_low,ci_high,estimator,mode,averaging\n"));
+    let estimator = |name: &str| csv.lines().filter(|l| l.split(',').nth(7) == Some(name)).count();
+    assert!(estimator("reference") > 0 && estimator("population") == estimator("reference"), "{csv}");
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(table.contains(" ± ") && table.contains("## Population estimate"), "{table}");
     // Identity (SPEC §5): the accuracy at scale s is Φ(s) up to the test
     // set's binomial noise (4 standard errors at n = 1024) plus the loss from
     // estimating a 16-dimensional probe from 1024 samples (< 0.01 here).

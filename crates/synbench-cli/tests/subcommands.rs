@@ -86,11 +86,19 @@ fn score_rescoring_reproduces_the_run_and_switches_modes() {
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let text = std::fs::read_to_string(&exact).unwrap();
     let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(',').collect()).collect();
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 16, "8 rows of each estimator");
     for (i, row) in rows.iter().enumerate() {
-        let expected = results["scores"][i / 4]["exact"][i % 4].as_f64().unwrap();
-        assert_eq!(row[3].parse::<f64>().unwrap(), expected, "row {row:?}");
-        assert_eq!(row[4], "exact");
+        let (estimator, block) = if i < 8 {
+            ("reference", &results["scores"][i / 4])
+        } else {
+            ("population", &results["scores"][(i - 8) / 4]["population"])
+        };
+        let (score, stderr) = (block["exact"][i % 4].as_f64().unwrap(), row[4].parse::<f64>().unwrap());
+        assert_eq!(row[3].parse::<f64>().unwrap(), score, "row {row:?}");
+        let interval = &block["uncertainty"]["exact"];
+        assert_eq!(stderr, interval["stderr"][i % 4].as_f64().unwrap(), "row {row:?}");
+        assert_eq!(row[5].parse::<f64>().unwrap(), interval["ci_low"][i % 4].as_f64().unwrap());
+        assert_eq!((row[7], row[8]), (estimator, "exact"));
     }
 
     // A killed run (no results.json) still rescores from its finished scales.
@@ -107,10 +115,12 @@ fn table_over_several_runs_labels_repeated_models_by_folder() {
     let table = ok(&["table", a.to_str().unwrap(), b.to_str().unwrap(), "--thresholds", "0.6,0.8"]);
     let header = table.lines().next().unwrap();
     assert_eq!(header, "| model | ε | t=0.6 | t=0.8 |");
-    // 2 runs × 2 ε + one best-ε row each, labelled by their (distinct) paths.
+    // 2 runs × 2 ε + one best-ε row each, labelled by their (distinct)
+    // paths, in the reference table and again in the population one.
+    assert!(table.contains("\n### population estimator\n"), "{table}");
     for run in [&a, &b] {
         let label = format!("| identity ({}) |", run.display());
-        assert_eq!(table.lines().filter(|l| l.starts_with(&label)).count(), 3, "{table}");
+        assert_eq!(table.lines().filter(|l| l.starts_with(&label)).count(), 6, "{table}");
     }
 }
 

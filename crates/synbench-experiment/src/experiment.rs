@@ -28,9 +28,10 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Instant;
 
 use synbench_data::{Mixture, Normalization, Split};
-use synbench_probe::ndarray::{Array1, Array2, ArrayView2};
+use synbench_probe::jackknife::{self, HeldSplit, JACKKNIFE_GROUPS};
+use synbench_probe::ndarray::{Array1, Array2, ArrayView2, Axis, concatenate};
 use synbench_probe::{ClassStatistics, ProbeEvaluator};
-use synbench_theory::{ScoreMode, raw_reference};
+use synbench_theory::{ScaleOutcome, ScoreMode, raw_reference};
 
 use crate::config::Plan;
 use crate::error::{ExperimentError, Result};
@@ -38,10 +39,10 @@ use crate::io::{create_dir_all, read_json, write_json};
 use crate::resolved::{RUN_SCHEMA, ResolvedPlan, RunFile};
 use crate::saved::{RESULTS_FILE, RUN_FILE, SavedRun, read_scale, scale_files, scale_path};
 use crate::schema::{
-    CrateVersions, EpsilonScores, JsonF64, OutcomeJson, Provenance, RESULT_SCHEMA, ResultsFile, ScaleFile, ScaleRecord,
-    ScaleSummary, ScoredEpsilon, StageSeconds, peak_rss_mib,
+    CrateVersions, EpsilonScores, Interval, JsonF64, ModeIntervals, OutcomeJson, PopulationScores, Provenance,
+    RESULT_SCHEMA, ResultsFile, ScaleFile, ScaleRecord, ScaleSummary, ScoredEpsilon, StageSeconds, peak_rss_mib,
 };
-use crate::table::{ScoreTable, best_epsilons};
+use crate::table::{Estimator, ScoreRow, ScoreTable, best_epsilons};
 
 /// What to do with finished scales already in the output folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -167,6 +168,10 @@ struct Current {
     scale: f64,
     phase: Phase,
     folded: u64,
+    /// The scale's features in fold order, for the jackknife replicates.
+    held: [Vec<(Array2<f32>, Array1<u8>)>; 2],
+    /// The full train statistics and the population estimate, once fitted.
+    fitted: Option<(Box<ClassStatistics>, Option<Vec<ScaleOutcome>>)>,
 }
 
 /// A run in progress.
@@ -337,8 +342,14 @@ impl Experiment {
         self.times.generation += generated.seconds;
         let batch = generated.batch;
         if self.current.as_ref().is_none_or(|c| c.index != batch.scale_index) {
-            self.current =
-                Some(Current { index: batch.scale_index, scale: batch.scale, phase: Phase::Train(None), folded: 0 });
+            self.current = Some(Current {
+                index: batch.scale_index,
+                scale: batch.scale,
+                phase: Phase::Train(None),
+                folded: 0,
+                held: [Vec::new(), Vec::new()],
+                fitted: None,
+            });
         }
         self.outstanding = Some((batch.id, Instant::now()));
         Ok(Some(batch))
@@ -431,6 +442,8 @@ impl Experiment {
             }
             Phase::Test(evaluator) => evaluator.fold(features, batch.labels.view()).map_err(probe_error)?,
         }
+        let split = usize::from(matches!(current.phase, Phase::Test(_)));
+        current.held[split].push((features.to_owned(), batch.labels.clone()));
         current.folded += batch.len() as u64;
         self.times.statistics += clock.elapsed().as_secs_f64();
         self.images += batch.len() as u64;
@@ -440,6 +453,7 @@ impl Experiment {
             let clock = Instant::now();
             let stats = stats.take().expect("train batches were folded");
             let probe = self.plan.probe.fit(&stats).map_err(probe_error)?;
+            current.fitted = Some((stats, probe.population_outcomes()));
             self.times.probe += clock.elapsed().as_secs_f64();
             current.phase = Phase::Test(Box::new(probe.into_evaluator()));
             current.folded = 0;
@@ -449,8 +463,23 @@ impl Experiment {
         if current.folded < n_test {
             return Ok(None);
         }
-        let Some(Current { phase: Phase::Test(evaluator), .. }) = self.current.take() else { unreachable!() };
-        let record = ScaleRecord { index, scale, raw: raw_reference(scale)?, epsilons: evaluator.finish() };
+        let Some(Current { phase: Phase::Test(evaluator), held, fitted, .. }) = self.current.take() else {
+            unreachable!()
+        };
+        let (train_stats, population) = fitted.expect("the probe was fitted before the test split");
+        let clock = Instant::now();
+        let [train, test] = held.map(|parts| held_split(parts, dim));
+        let replicates = jackknife::replicates(&self.plan.probe, &train_stats, &train, &test, JACKKNIFE_GROUPS)
+            .map_err(probe_error)?;
+        self.times.probe += clock.elapsed().as_secs_f64();
+        let record = ScaleRecord {
+            index,
+            scale,
+            raw: raw_reference(scale)?,
+            epsilons: evaluator.finish(),
+            population,
+            replicates,
+        };
         if let Some(dir) = &self.plan.output_dir {
             write_json(&scale_path(dir, index), &ScaleFile::new(&record, &self.hash))?;
         }
@@ -476,9 +505,17 @@ impl Experiment {
         let mode = self.plan.score.mode();
         let other = if mode == ScoreMode::Exact { ScoreMode::Reference } else { ScoreMode::Exact };
         let thresholds = self.plan.score.thresholds();
-        let first = saved.scores(thresholds, saved.averaging, mode)?;
-        let second = saved.scores(thresholds, saved.averaging, other)?;
+        let scored = |estimator, mode| saved.scores(thresholds, saved.averaging, mode, estimator);
+        let first = scored(Estimator::Reference, mode)?.expect("every run carries the reference outcomes");
+        let second = scored(Estimator::Reference, other)?.expect("every run carries the reference outcomes");
         let (reference, exact) = if mode == ScoreMode::Reference { (&first, &second) } else { (&second, &first) };
+        let population = match (
+            scored(Estimator::Population, ScoreMode::Reference)?,
+            scored(Estimator::Population, ScoreMode::Exact)?,
+        ) {
+            (Some(r), Some(x)) => Some((r, x)),
+            _ => None,
+        };
         self.times.score = scoring.elapsed().as_secs_f64();
         let (times, wall) = (self.times, self.started.elapsed().as_secs_f64());
         let r = &self.resolved;
@@ -540,8 +577,14 @@ impl Experiment {
                 .enumerate()
                 .map(|(e, &epsilon)| EpsilonScores {
                     epsilon,
-                    reference: reference[e].scores.iter().map(|&s| JsonF64(s)).collect(),
-                    exact: exact[e].scores.iter().map(|&s| JsonF64(s)).collect(),
+                    reference: json_scores(&reference[e].scores),
+                    exact: json_scores(&exact[e].scores),
+                    uncertainty: mode_intervals(&reference[e], &exact[e]),
+                    population: population.as_ref().map(|(r, x)| PopulationScores {
+                        reference: json_scores(&r[e].scores),
+                        exact: json_scores(&x[e].scores),
+                        uncertainty: mode_intervals(&r[e], &x[e]),
+                    }),
                 })
                 .collect(),
             score_mode: mode.name().into(),
@@ -593,6 +636,41 @@ impl RunResult {
         let mut saved = self.saved.clone();
         saved.dir = dir.to_path_buf();
         saved.write_outputs(&self.table, &self.results)
+    }
+}
+
+fn json_scores(v: &[f64]) -> Vec<JsonF64> {
+    v.iter().map(|&s| JsonF64(s)).collect()
+}
+
+fn interval(row: &ScoreRow) -> Interval {
+    let bounds: Vec<(f64, f64)> = (0..row.scores.len()).map(|t| row.interval(t)).collect();
+    Interval {
+        stderr: json_scores(&row.stderr),
+        ci_low: bounds.iter().map(|b| JsonF64(b.0)).collect(),
+        ci_high: bounds.iter().map(|b| JsonF64(b.1)).collect(),
+    }
+}
+
+/// The intervals of a row in both modes; `None` when no replicate was kept.
+fn mode_intervals(reference: &ScoreRow, exact: &ScoreRow) -> Option<ModeIntervals> {
+    reference
+        .stderr
+        .iter()
+        .any(|s| s.is_finite())
+        .then(|| ModeIntervals { reference: interval(reference), exact: interval(exact) })
+}
+
+/// One split's batches, in fold order, as one block of rows.
+fn held_split(parts: Vec<(Array2<f32>, Array1<u8>)>, dim: usize) -> HeldSplit {
+    if parts.is_empty() {
+        return HeldSplit { features: Array2::zeros((0, dim)), labels: Array1::zeros(0) };
+    }
+    let features: Vec<_> = parts.iter().map(|(f, _)| f.view()).collect();
+    let labels: Vec<_> = parts.iter().map(|(_, l)| l.view()).collect();
+    HeldSplit {
+        features: concatenate(Axis(0), &features).expect("batches share the feature width"),
+        labels: concatenate(Axis(0), &labels).expect("labels are one-dimensional"),
     }
 }
 

@@ -14,8 +14,10 @@ use crate::error::{ExperimentError, Result};
 use crate::io::{read_json, write_atomic, write_json};
 use crate::plot;
 use crate::resolved::{RUN_SCHEMA, ResolvedPlan, RunFile};
-use crate::schema::{READABLE_RESULT_SCHEMAS, RESULT_SCHEMA, ResultsFile, SCALE_SCHEMA, ScaleFile, ScaleRecord};
-use crate::table::{ScoreRow, ScoreTable, score_records};
+use crate::schema::{
+    READABLE_RESULT_SCHEMAS, READABLE_SCALE_SCHEMAS, RESULT_SCHEMA, ResultsFile, SCALE_SCHEMA, ScaleFile, ScaleRecord,
+};
+use crate::table::{Estimator, ScoreRow, ScoreTable, score_records};
 
 /// `run.json` in a run folder.
 pub const RUN_FILE: &str = "run.json";
@@ -52,7 +54,7 @@ pub fn read_scale(path: &Path, plan_hash: &str, scales: &[f64]) -> Result<ScaleR
     let corrupt =
         |message: String| ExperimentError::CorruptScale { path: path.to_path_buf(), message, recompute: None };
     let file: ScaleFile = read_json(path).map_err(|e| corrupt(e.to_string()))?;
-    if file.schema != SCALE_SCHEMA {
+    if !READABLE_SCALE_SCHEMAS.contains(&file.schema.as_str()) {
         return Err(corrupt(format!("`schema` is {:?}, expected {SCALE_SCHEMA:?}", file.schema)));
     }
     if file.plan_hash != plan_hash {
@@ -174,30 +176,57 @@ impl SavedRun {
         self.records.len() < self.planned_scales
     }
 
-    /// Scores per ε at `thresholds`, in `mode`, with `averaging`.
-    pub fn scores(&self, thresholds: &[f64], averaging: Averaging, mode: ScoreMode) -> Result<Vec<ScoreRow>> {
-        let scores = score_records(&self.records, &self.epsilons, thresholds, averaging, mode)?;
-        Ok(self
-            .epsilons
-            .iter()
-            .zip(scores)
-            .map(|(&epsilon, scores)| ScoreRow { model: self.model.clone(), epsilon, scores })
-            .collect())
+    /// Scores per ε at `thresholds`, in `mode`, with `averaging`, of
+    /// `estimator`, with their standard errors; `None` when the run does not
+    /// carry that estimator's outcomes (population: ℓ∞/ℓ1 attacks, runs of
+    /// an earlier version).
+    pub fn scores(
+        &self,
+        thresholds: &[f64],
+        averaging: Averaging,
+        mode: ScoreMode,
+        estimator: Estimator,
+    ) -> Result<Option<Vec<ScoreRow>>> {
+        let Some(scores) = score_records(&self.records, &self.epsilons, thresholds, averaging, mode, estimator)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.epsilons
+                .iter()
+                .zip(scores)
+                .map(|(&epsilon, s)| ScoreRow {
+                    model: self.model.clone(),
+                    epsilon,
+                    scores: s.scores,
+                    stderr: s.stderr,
+                })
+                .collect(),
+        ))
     }
 
-    /// The table of this run in its own configuration.
-    pub fn table(&self) -> Result<ScoreTable> {
+    /// The table of this run in its own configuration, of `estimator`
+    /// (`None` when the run does not carry it).
+    pub fn table_of(&self, estimator: Estimator) -> Result<Option<ScoreTable>> {
         let mut notes = vec![format!("{}: {}", self.model, self.encoder)];
         if self.is_partial() {
             notes.push(format!("{}: partial run, {} finished scale(s) only", self.model, self.records.len()));
         }
-        Ok(ScoreTable {
+        let Some(rows) = self.scores(&self.thresholds, self.averaging, self.mode, estimator)? else {
+            return Ok(None);
+        };
+        Ok(Some(ScoreTable {
             thresholds: self.thresholds.clone(),
             mode: self.mode,
             averaging: self.averaging,
-            rows: self.scores(&self.thresholds, self.averaging, self.mode)?,
+            estimator,
+            rows,
             notes,
-        })
+        }))
+    }
+
+    /// The reference estimator's table of this run in its own configuration.
+    pub fn table(&self) -> Result<ScoreTable> {
+        Ok(self.table_of(Estimator::Reference)?.expect("every run carries the reference outcomes"))
     }
 
     /// Draws the paper's two figures into the run folder.
@@ -225,16 +254,33 @@ impl SavedRun {
         )
     }
 
+    /// scores.csv and table.md as text: `table` (the reference estimator's)
+    /// and, where the run carries it, the population estimator's.
+    pub fn texts(&self, table: &ScoreTable) -> Result<(String, String)> {
+        let population = self.table_of(Estimator::Population)?;
+        let mut csv = table.csv();
+        let mut markdown = format!("## SynBench-score: {}\n\n{}", self.model, table.markdown());
+        if let Some(population) = &population {
+            csv.push_str(&population.csv_rows());
+            markdown.push_str(&format!(
+                "\n## Population estimate (SPEC §7): {}\n\nThe score of the ε-robust probe built from the features' \
+                 population moments, estimated from the train split; not biased by the feature width as the \
+                 reference estimator is.\n\n{}",
+                self.model,
+                population.markdown()
+            ));
+        }
+        Ok((csv, markdown))
+    }
+
     /// Writes scores.csv and table.md (from `table`), the figures, then
     /// `results` last: a folder with results.json is complete.
     pub fn write_outputs(&self, table: &ScoreTable, results: &ResultsFile) -> Result<Vec<PathBuf>> {
         let dir = &self.dir;
         crate::io::create_dir_all(dir)?;
-        write_atomic(&dir.join("scores.csv"), table.csv().as_bytes())?;
-        write_atomic(
-            &dir.join("table.md"),
-            format!("## SynBench-score: {}\n\n{}", self.model, table.markdown()).as_bytes(),
-        )?;
+        let (csv, markdown) = self.texts(table)?;
+        write_atomic(&dir.join("scores.csv"), csv.as_bytes())?;
+        write_atomic(&dir.join("table.md"), markdown.as_bytes())?;
         let mut written = vec![dir.join("scores.csv"), dir.join("table.md")];
         written.extend(self.write_figures()?);
         write_json(&dir.join(RESULTS_FILE), results)?;

@@ -14,19 +14,27 @@
 //!
 //! `results.json` version 3 (from 2) adds `feature_dim`, the encoder's output
 //! width (the sweep leaderboard lists it); version 2 files are still read.
+//!
+//! Scale files version 3 (from 2) add the population estimate per ε and the
+//! jackknife replicates of the scale (SPEC §7); `results.json` version 4
+//! (from 3) adds, per ε, each score's jackknife standard error and 95 %
+//! interval (`uncertainty`) and the population estimator's scores with
+//! theirs (`population`). Earlier versions are still read (no intervals).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use synbench_probe::EpsilonOutcome;
+use synbench_probe::{EpsilonOutcome, Replicate};
 use synbench_theory::ScaleOutcome;
 
 use crate::resolved::ResolvedPlan;
 
 /// Schema tag of a per-scale file.
-pub const SCALE_SCHEMA: &str = "synbench-scale/2";
+pub const SCALE_SCHEMA: &str = "synbench-scale/3";
+/// Scale-file schemas that are read (a finished run of an earlier version).
+pub const READABLE_SCALE_SCHEMAS: [&str; 2] = [SCALE_SCHEMA, "synbench-scale/2"];
 /// Schema tag of `results.json`.
-pub const RESULT_SCHEMA: &str = "synbench-result/3";
+pub const RESULT_SCHEMA: &str = "synbench-result/4";
 /// Earlier `results.json` schemas that are still read.
-pub const READABLE_RESULT_SCHEMAS: [&str; 2] = [RESULT_SCHEMA, "synbench-result/2"];
+pub const READABLE_RESULT_SCHEMAS: [&str; 3] = [RESULT_SCHEMA, "synbench-result/3", "synbench-result/2"];
 
 /// An `f64` that JSON can hold whatever its value: NaN and ±∞ (a score
 /// whose raw area is empty) are written as the strings the fixtures use.
@@ -117,6 +125,44 @@ pub struct ScaleRecord {
     pub raw: ScaleOutcome,
     /// The representation, per ε.
     pub epsilons: Vec<EpsilonOutcome>,
+    /// The population estimate per ε (ℓ2 attacks; `None` otherwise and in
+    /// scale files before version 3).
+    pub population: Option<Vec<ScaleOutcome>>,
+    /// The delete-a-group jackknife replicates (empty before version 3).
+    pub replicates: Vec<Replicate>,
+}
+
+impl EpsilonJson {
+    fn of(e: &EpsilonOutcome) -> Self {
+        Self {
+            epsilon: e.epsilon,
+            reference: e.reference.into(),
+            exact: e.exact.into(),
+            correct: e.correct,
+            samples: e.samples,
+        }
+    }
+
+    fn outcome(&self) -> EpsilonOutcome {
+        EpsilonOutcome {
+            epsilon: self.epsilon,
+            reference: self.reference.into(),
+            exact: self.exact.into(),
+            correct: self.correct,
+            samples: self.samples,
+        }
+    }
+}
+
+/// One jackknife replicate of a scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicateJson {
+    /// The plug-in probe per ε.
+    pub representation: Vec<EpsilonJson>,
+    /// The population estimate per ε.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population: Option<Vec<OutcomeJson>>,
 }
 
 /// `scales/scale_NNN.json`.
@@ -135,6 +181,21 @@ pub struct ScaleFile {
     pub raw: OutcomeJson,
     /// Per ε.
     pub representation: Vec<EpsilonJson>,
+    /// The population estimate per ε (version 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population: Option<Vec<OutcomeJson>>,
+    /// Jackknife replicates, group g leaving out samples i ≡ g (mod G) of
+    /// both splits (version 3).
+    #[serde(default)]
+    pub replicates: Vec<ReplicateJson>,
+}
+
+fn outcomes_json(o: &Option<Vec<ScaleOutcome>>) -> Option<Vec<OutcomeJson>> {
+    o.as_ref().map(|v| v.iter().map(|&o| o.into()).collect())
+}
+
+fn outcomes(o: &Option<Vec<OutcomeJson>>) -> Option<Vec<ScaleOutcome>> {
+    o.as_ref().map(|v| v.iter().map(|&o| o.into()).collect())
 }
 
 impl ScaleFile {
@@ -146,15 +207,14 @@ impl ScaleFile {
             index: record.index,
             scale: record.scale,
             raw: record.raw.into(),
-            representation: record
-                .epsilons
+            representation: record.epsilons.iter().map(EpsilonJson::of).collect(),
+            population: outcomes_json(&record.population),
+            replicates: record
+                .replicates
                 .iter()
-                .map(|e| EpsilonJson {
-                    epsilon: e.epsilon,
-                    reference: e.reference.into(),
-                    exact: e.exact.into(),
-                    correct: e.correct,
-                    samples: e.samples,
+                .map(|r| ReplicateJson {
+                    representation: r.epsilons.iter().map(EpsilonJson::of).collect(),
+                    population: outcomes_json(&r.population),
                 })
                 .collect(),
         }
@@ -166,15 +226,14 @@ impl ScaleFile {
             index: self.index,
             scale: self.scale,
             raw: self.raw.into(),
-            epsilons: self
-                .representation
+            epsilons: self.representation.iter().map(EpsilonJson::outcome).collect(),
+            population: outcomes(&self.population),
+            replicates: self
+                .replicates
                 .iter()
-                .map(|e| EpsilonOutcome {
-                    epsilon: e.epsilon,
-                    reference: e.reference.into(),
-                    exact: e.exact.into(),
-                    correct: e.correct,
-                    samples: e.samples,
+                .map(|r| Replicate {
+                    epsilons: r.representation.iter().map(EpsilonJson::outcome).collect(),
+                    population: outcomes(&r.population),
                 })
                 .collect(),
         }
@@ -290,6 +349,49 @@ pub struct EpsilonScores {
     pub reference: Vec<JsonF64>,
     /// Integral mode, per threshold.
     pub exact: Vec<JsonF64>,
+    /// The jackknife standard errors and 95 % intervals of `reference` and
+    /// `exact` (absent before version 4, or without replicates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertainty: Option<ModeIntervals>,
+    /// The population estimator's scores (SPEC §7), with theirs (absent
+    /// for ℓ∞/ℓ1 attacks and before version 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population: Option<PopulationScores>,
+}
+
+/// Standard error and 95 % interval per threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interval {
+    /// Jackknife standard error.
+    pub stderr: Vec<JsonF64>,
+    /// `score − t₀.₉₇₅·stderr` (t with G − 1 degrees of freedom).
+    pub ci_low: Vec<JsonF64>,
+    /// `score + t₀.₉₇₅·stderr`.
+    pub ci_high: Vec<JsonF64>,
+}
+
+/// Intervals of both score modes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModeIntervals {
+    /// Of the grid-mode scores.
+    pub reference: Interval,
+    /// Of the integral-mode scores.
+    pub exact: Interval,
+}
+
+/// The population estimator's scores of one ε.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PopulationScores {
+    /// Grid mode, per threshold.
+    pub reference: Vec<JsonF64>,
+    /// Integral mode, per threshold.
+    pub exact: Vec<JsonF64>,
+    /// Their standard errors and intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertainty: Option<ModeIntervals>,
 }
 
 /// `results.json`.

@@ -374,7 +374,10 @@ impl Leaderboard {
                     }
                 }
             }
-            for scored in run.scores(&run.thresholds, run.averaging, run.mode)? {
+            for scored in run
+                .scores(&run.thresholds, run.averaging, run.mode, crate::table::Estimator::Reference)?
+                .unwrap_or_default()
+            {
                 rows.push(row(Some(scored.epsilon), scored.scores));
             }
         }

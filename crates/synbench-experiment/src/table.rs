@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use synbench_probe::Averaging;
+use synbench_probe::jackknife::standard_error;
+use synbench_probe::{Averaging, JACKKNIFE_GROUPS, T975};
 use synbench_theory::{ScaleOutcome, ScoreMode, synbench_scores};
 
 use crate::error::{ExperimentError, Result};
@@ -23,6 +24,16 @@ pub struct ScoreRow {
     pub epsilon: f64,
     /// SynBench-score per threshold.
     pub scores: Vec<f64>,
+    /// Its jackknife standard error per threshold (NaN where unknown).
+    pub stderr: Vec<f64>,
+}
+
+impl ScoreRow {
+    /// The 95 % interval `(low, high)` at threshold index `t`.
+    pub fn interval(&self, t: usize) -> (f64, f64) {
+        let (s, se) = (self.scores[t], self.stderr[t]);
+        (s - T975 * se, s + T975 * se)
+    }
 }
 
 /// Scores of several models × ε × thresholds, as the paper tabulates them.
@@ -34,6 +45,8 @@ pub struct ScoreTable {
     pub mode: ScoreMode,
     /// Averaging used.
     pub averaging: Averaging,
+    /// Estimator of the scores.
+    pub estimator: Estimator,
     /// Rows, grouped by model.
     pub rows: Vec<ScoreRow>,
     /// Lines printed under the table (encoders, "random init", partial runs).
@@ -97,8 +110,12 @@ impl ScoreTable {
         out.push('\n');
         for row in &self.rows {
             let _ = write!(out, "| {} | {} |", row.model, row.epsilon);
-            for s in &row.scores {
-                let _ = write!(out, " {} |", format_score(*s));
+            for (s, se) in row.scores.iter().zip(&row.stderr) {
+                if se.is_finite() {
+                    let _ = write!(out, " {} ± {se:.4} |", format_score(*s));
+                } else {
+                    let _ = write!(out, " {} |", format_score(*s));
+                }
             }
             out.push('\n');
         }
@@ -109,8 +126,19 @@ impl ScoreTable {
             }
             out.push('\n');
         }
-        let _ =
-            writeln!(out, "\nSynBench-score, {} score mode, {} averaging.", self.mode.name(), self.averaging.name());
+        let _ = writeln!(
+            out,
+            "\nSynBench-score, {} score mode, {} averaging, {} estimator.",
+            self.mode.name(),
+            self.averaging.name(),
+            self.estimator.name()
+        );
+        if self.rows.iter().any(|r| r.stderr.iter().any(|s| s.is_finite())) {
+            let _ = writeln!(
+                out,
+                "± is the delete-a-group jackknife standard error ({JACKKNIFE_GROUPS} groups); the 95 % interval is ± {T975:.3}·stderr."
+            );
+        }
         for note in &self.notes {
             let _ = writeln!(out, "{note}");
         }
@@ -119,38 +147,134 @@ impl ScoreTable {
 
     /// CSV in long format, one row per (model, ε, threshold), for pandas.
     pub fn csv(&self) -> String {
-        let mut out = String::from("model,epsilon,threshold,score,mode,averaging\n");
-        let (mode, averaging) = (self.mode.name(), self.averaging.name());
+        let mut out = String::from(CSV_HEADER);
+        out.push_str(&self.csv_rows());
+        out
+    }
+
+    /// [`Self::csv`] without its header, to append another estimator's table.
+    pub fn csv_rows(&self) -> String {
+        let mut out = String::new();
+        let (mode, averaging, estimator) = (self.mode.name(), self.averaging.name(), self.estimator.name());
         for row in &self.rows {
-            for (threshold, score) in self.thresholds.iter().zip(&row.scores) {
-                let _ =
-                    writeln!(out, "{},{},{threshold},{score},{mode},{averaging}", csv_field(&row.model), row.epsilon);
+            for (t, (threshold, score)) in self.thresholds.iter().zip(&row.scores).enumerate() {
+                let (low, high) = row.interval(t);
+                let _ = writeln!(
+                    out,
+                    "{},{},{threshold},{score},{},{low},{high},{estimator},{mode},{averaging}",
+                    csv_field(&row.model),
+                    row.epsilon,
+                    row.stderr[t]
+                );
             }
         }
         out
     }
 }
 
+/// The header of `scores.csv`.
+pub const CSV_HEADER: &str = "model,epsilon,threshold,score,stderr,ci_low,ci_high,estimator,mode,averaging\n";
+
 /// Quotes a CSV field when it needs it (RFC 4180).
 pub fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_string() }
 }
 
-/// Scores of per-scale records: one row per ε, per threshold.
+/// Which per-scale outcomes a score is computed from (SPEC §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Estimator {
+    /// The plug-in probe evaluated on the test split (SPEC §3, the reference).
+    #[default]
+    Reference,
+    /// The estimated population outcome of the ε-robust probe.
+    Population,
+}
+
+impl Estimator {
+    /// Every estimator, the default first.
+    pub const ALL: [Self; 2] = [Self::Reference, Self::Population];
+
+    /// The config spelling.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Reference => "reference",
+            Self::Population => "population",
+        }
+    }
+}
+
+/// Scores per threshold with their jackknife standard errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// The score per threshold.
+    pub scores: Vec<f64>,
+    /// Its standard error per threshold (NaN without replicates).
+    pub stderr: Vec<f64>,
+}
+
+/// The outcomes of ε index `e` per scale, from the full run (`replicate`
+/// `None`) or one jackknife replicate; `None` when a record lacks them.
+fn outcomes_of(
+    records: &[ScaleRecord],
+    e: usize,
+    averaging: Averaging,
+    estimator: Estimator,
+    replicate: Option<usize>,
+) -> Option<Vec<ScaleOutcome>> {
+    records
+        .iter()
+        .map(|r| {
+            let (epsilons, population) = match replicate {
+                None => (&r.epsilons, &r.population),
+                Some(g) => {
+                    let rep = r.replicates.get(g)?;
+                    (&rep.epsilons, &rep.population)
+                }
+            };
+            match estimator {
+                Estimator::Reference => Some(epsilons[e].outcome(averaging)),
+                Estimator::Population => population.as_ref().map(|p| p[e]),
+            }
+        })
+        .collect()
+}
+
+/// Scores of per-scale records: per ε, per threshold, with standard errors
+/// from the records' jackknife replicates (a replicate's score is the score
+/// of its per-scale replicates, the same group left out at every scale).
+/// `None` when the records do not carry that estimator's outcomes.
 pub fn score_records(
     records: &[ScaleRecord],
     epsilons: &[f64],
     thresholds: &[f64],
     averaging: Averaging,
     mode: ScoreMode,
-) -> Result<Vec<Vec<f64>>> {
+    estimator: Estimator,
+) -> Result<Option<Vec<Scored>>> {
     let raw: Vec<ScaleOutcome> = records.iter().map(|r| r.raw).collect();
-    (0..epsilons.len())
-        .map(|e| {
-            let rep: Vec<ScaleOutcome> = records.iter().map(|r| r.epsilons[e].outcome(averaging)).collect();
-            Ok(synbench_scores(&rep, &raw, thresholds, mode)?)
-        })
-        .collect()
+    let groups = records.iter().map(|r| r.replicates.len()).min().unwrap_or(0);
+    let mut all = Vec::with_capacity(epsilons.len());
+    for e in 0..epsilons.len() {
+        let Some(rep) = outcomes_of(records, e, averaging, estimator, None) else { return Ok(None) };
+        let scores = synbench_scores(&rep, &raw, thresholds, mode)?;
+        let mut replicate_scores = Vec::with_capacity(groups);
+        for g in 0..groups {
+            match outcomes_of(records, e, averaging, estimator, Some(g)) {
+                Some(outcomes) => replicate_scores.push(synbench_scores(&outcomes, &raw, thresholds, mode)?),
+                None => break,
+            }
+        }
+        let stderr = (0..thresholds.len())
+            .map(|t| {
+                if replicate_scores.len() < groups.max(2) {
+                    return f64::NAN;
+                }
+                standard_error(&replicate_scores.iter().map(|r| r[t]).collect::<Vec<_>>())
+            })
+            .collect();
+        all.push(Scored { scores, stderr });
+    }
+    Ok(Some(all))
 }
 
 /// Overrides for rescoring saved runs; `None` keeps what the runs used.
@@ -234,8 +358,24 @@ pub fn load_runs(dirs: &[PathBuf]) -> Result<Vec<SavedRun>> {
 }
 
 /// One paper-style table (models × ε × thresholds) over saved runs,
-/// rescored from their per-scale outcomes (no encoder runs).
+/// rescored from their per-scale outcomes (no encoder runs), of the
+/// reference estimator.
 pub fn score_table(runs: &[SavedRun], options: &ScoreOptions) -> Result<ScoreTable> {
+    Ok(score_table_of(runs, options, Estimator::Reference)?.expect("every run carries the reference outcomes"))
+}
+
+/// The tables of every estimator all `runs` carry: the reference one, then
+/// the population one where every run has its outcomes.
+pub fn score_tables(runs: &[SavedRun], options: &ScoreOptions) -> Result<Vec<ScoreTable>> {
+    let mut tables = Vec::new();
+    for estimator in Estimator::ALL {
+        tables.extend(score_table_of(runs, options, estimator)?);
+    }
+    Ok(tables)
+}
+
+/// [`score_table`] of `estimator`; `None` when a run does not carry it.
+pub fn score_table_of(runs: &[SavedRun], options: &ScoreOptions, estimator: Estimator) -> Result<Option<ScoreTable>> {
     let mode = match options.mode {
         Some(m) => m,
         None => agreed("score modes", "--mode", runs.iter().map(|r| r.mode).collect())?,
@@ -251,7 +391,8 @@ pub fn score_table(runs: &[SavedRun], options: &ScoreOptions) -> Result<ScoreTab
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     for (run, label) in runs.iter().zip(run_labels(runs)) {
-        for mut row in run.scores(&thresholds, averaging, mode)? {
+        let Some(scored) = run.scores(&thresholds, averaging, mode, estimator)? else { return Ok(None) };
+        for mut row in scored {
             row.model.clone_from(&label);
             rows.push(row);
         }
@@ -261,7 +402,7 @@ pub fn score_table(runs: &[SavedRun], options: &ScoreOptions) -> Result<ScoreTab
             notes.push(format!("{label}: partial run, {} finished scale(s) only", run.records.len()));
         }
     }
-    Ok(ScoreTable { thresholds, mode, averaging, rows, notes })
+    Ok(Some(ScoreTable { thresholds, mode, averaging, estimator, rows, notes }))
 }
 
 #[cfg(test)]
@@ -274,11 +415,13 @@ mod tests {
             model: model.into(),
             epsilon,
             scores: scores.to_vec(),
+            stderr: if model == "vit_tiny" { vec![0.012, 0.0, f64::NAN] } else { vec![f64::NAN; 3] },
         };
         ScoreTable {
             thresholds: vec![0.6, 0.8, 0.99],
             mode: ScoreMode::Reference,
             averaging: Averaging::Exact,
+            estimator: Estimator::Reference,
             rows: vec![
                 row("vit_tiny", 0.0, [0.91, 0.875, f64::NAN]),
                 row("vit_tiny", 0.2, [0.93, 0.875, 0.5]),

@@ -200,7 +200,7 @@ fn a_corrupt_scale_file_is_named_with_what_to_do() {
     let text = config(3, 200, 8, "");
     drive(start(plan_in(&dir, &text), StartPolicy::Fresh).unwrap(), identity, None).unwrap();
     let path = dir.join("out/scales/scale_001.json");
-    fs::write(&path, "{ \"schema\": \"synbench-scale/2\", ").unwrap();
+    fs::write(&path, "{ \"schema\": \"synbench-scale/3\", ").unwrap();
     let err = start(plan_in(&dir, &text), StartPolicy::Resume).unwrap_err().to_string();
     assert!(err.starts_with(&path.display().to_string()), "{err}");
     assert!(err.contains("Delete that file and run again with --resume: only that scale is recomputed"), "{err}");
@@ -251,7 +251,7 @@ fn results_json_round_trips_through_its_schema() {
     let text = fs::read_to_string(&path).unwrap();
     assert!(text.contains("\"NaN\"") || text.contains("\"Infinity\""), "non-finite scores are strings");
     assert!(read.scores[0].reference[0].0.is_finite(), "t = 0.6 has a raw area");
-    assert_eq!(read.schema, "synbench-result/3");
+    assert_eq!(read.schema, "synbench-result/4");
     assert_eq!(read.feature_dim, Some(8), "the identity's width");
     // And the folder reads back as a run, with the same table.
     let saved = SavedRun::load(&dir.join("out")).unwrap();

@@ -153,7 +153,10 @@ fn the_leaderboard_ranks_every_model_and_says_where_each_stands() {
     assert_eq!(scored.len(), 4 * 2, "four models with scales, two ε each");
     for row in &scored {
         let run = SavedRun::load(&dir.join(&row.model)).unwrap();
-        let own = run.scores(&run.thresholds, run.averaging, run.mode).unwrap();
+        let own = run
+            .scores(&run.thresholds, run.averaging, run.mode, synbench_experiment::table::Estimator::Reference)
+            .unwrap()
+            .unwrap();
         let same = own.iter().find(|r| Some(r.epsilon) == row.epsilon).unwrap();
         let bits = |v: &[f64]| v.iter().map(|s| s.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&same.scores), bits(&row.scores), "{}", row.model);

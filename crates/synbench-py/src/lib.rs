@@ -247,6 +247,37 @@ impl PyRunResult {
         let t = self.inner.table.thresholds.len();
         Array2::from_shape_fn((rows.len(), t), |(e, k)| rows[e].scores[k]).into_pyarray(py)
     }
+    /// `what` ("scores", "stderr", "ci_low", "ci_high") of `estimator`
+    /// ("reference" or "population") in the run's score mode,
+    /// `(len(epsilons), len(thresholds))`; NaN where the run has no such value.
+    fn estimate<'py>(&self, py: Python<'py>, estimator: &str, what: &str) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        use synbench_experiment::table::Estimator;
+        let estimator = match estimator {
+            "reference" => Estimator::Reference,
+            "population" => Estimator::Population,
+            other => return Err(error(format!("estimator {other:?}: expected \"reference\" or \"population\""))),
+        };
+        let t = self.inner.table.thresholds.len();
+        let e = self.inner.table.rows.len();
+        let Some(table) = self.inner.saved.table_of(estimator).map_err(error)? else {
+            return Ok(Array2::from_elem((e, t), f64::NAN).into_pyarray(py));
+        };
+        let rows = &table.rows;
+        let value = |r: &synbench_experiment::table::ScoreRow, k: usize| match what {
+            "scores" => Ok(r.scores[k]),
+            "stderr" => Ok(r.stderr[k]),
+            "ci_low" => Ok(r.interval(k).0),
+            "ci_high" => Ok(r.interval(k).1),
+            other => Err(error(format!("{other:?}: expected scores, stderr, ci_low or ci_high"))),
+        };
+        let mut out = Array2::zeros((rows.len(), t));
+        for (i, r) in rows.iter().enumerate() {
+            for k in 0..t {
+                out[[i, k]] = value(r, k)?;
+            }
+        }
+        Ok(out.into_pyarray(py))
+    }
     /// Scores in `mode` ("reference" or "exact"), `(len(epsilons), len(thresholds))`.
     fn scores_in<'py>(&self, py: Python<'py>, mode: &str) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let r = &self.inner.results;
@@ -305,12 +336,12 @@ impl PyRunResult {
         serde_json::to_string_pretty(&self.inner.results).expect("results serialise")
     }
     /// scores.csv as text.
-    fn csv(&self) -> String {
-        self.inner.table.csv()
+    fn csv(&self) -> PyResult<String> {
+        Ok(self.inner.saved.texts(&self.inner.table).map_err(error)?.0)
     }
     /// table.md as text.
-    fn markdown(&self) -> String {
-        self.inner.table.markdown()
+    fn markdown(&self) -> PyResult<String> {
+        Ok(self.inner.saved.texts(&self.inner.table).map_err(error)?.1)
     }
     /// Writes the run folder into `dir`; returns the files written.
     fn save(&self, py: Python<'_>, dir: PathBuf) -> PyResult<Vec<PathBuf>> {

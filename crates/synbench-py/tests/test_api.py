@@ -80,8 +80,19 @@ def test_result_arrays_and_files(tmp_path):
     for name in ["run.json", "results.json", "scores.csv", "table.md", "bound_vs_threshold.png", "accuracy_vs_scale.svg"]:
         assert (tmp_path / "run" / name).is_file(), name
     frame = result.to_pandas()
-    assert list(frame.columns) == ["model", "epsilon", "threshold", "score", "mode", "averaging"]
-    assert len(frame) == 6 and set(frame["model"]) == {"mine"}
+    assert list(frame.columns) == [
+        "model", "epsilon", "threshold", "score", "stderr", "ci_low", "ci_high", "estimator", "mode", "averaging"
+    ]
+    assert len(frame) == 12 and set(frame["model"]) == {"mine"}
+    assert set(frame["estimator"]) == {"reference", "population"}
+    # Intervals shaped like the scores, around them, as scores.csv has them.
+    assert result.stderr.shape == result.scores.shape and (result.stderr > 0).all()
+    assert np.allclose(result.ci_high - result.ci_low, 2 * 2.262157162740992 * result.stderr)
+    assert ((result.ci_low < result.scores) & (result.scores < result.ci_high)).all()
+    reference = frame[frame["estimator"] == "reference"]
+    assert np.allclose(reference["stderr"].to_numpy(), result.stderr.ravel())
+    population = result.estimate("population")
+    assert population.shape == result.scores.shape and np.isfinite(population).all()
     # result.save writes a folder `synbench table` reads, with the same scores.
     result.save(tmp_path / "copy")
     assert (tmp_path / "copy" / "scores.csv").read_bytes() == (tmp_path / "run" / "scores.csv").read_bytes()

@@ -178,6 +178,27 @@ class Result:
         """(len(epsilons), len(thresholds)) SynBench scores in the run's score mode."""
         return self._inner.scores
 
+    @property
+    def stderr(self) -> np.ndarray:
+        """Jackknife standard errors of `scores` (same shape; SPEC §7)."""
+        return self._inner.estimate("reference", "stderr")
+
+    @property
+    def ci_low(self) -> np.ndarray:
+        """Lower ends of the 95 % intervals of `scores`."""
+        return self._inner.estimate("reference", "ci_low")
+
+    @property
+    def ci_high(self) -> np.ndarray:
+        """Upper ends of the 95 % intervals of `scores`."""
+        return self._inner.estimate("reference", "ci_high")
+
+    def estimate(self, estimator: str = "population", what: str = "scores") -> np.ndarray:
+        """`what` ('scores', 'stderr', 'ci_low', 'ci_high') of `estimator`
+        ('reference' or 'population': the estimated score of the probe built
+        from the features' population moments), shaped like `scores`."""
+        return self._inner.estimate(estimator, what)
+
     def scores_in(self, mode: str) -> np.ndarray:
         """Scores in `mode` ('reference' or 'exact'); results carry both."""
         return self._inner.scores_in(mode)
