@@ -97,7 +97,7 @@ def test_result_arrays_and_files(tmp_path):
     result.save(tmp_path / "copy")
     assert (tmp_path / "copy" / "scores.csv").read_bytes() == (tmp_path / "run" / "scores.csv").read_bytes()
     table = run_cli("table", tmp_path / "copy", tmp_path / "run")
-    assert table.count("| mine (") == 6, table
+    assert table.count("| mine (") == 12, table  # reference and population tables
 
 
 def test_features_of_other_dtypes_and_array_types_score_the_same():
