@@ -21,6 +21,7 @@ use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScoreMode, ScoreSpec};
 use toml::Spanned;
 
 use crate::error::ConfigError;
+use crate::table::Estimator;
 
 /// An option value with a config spelling, owned by the crate that defines it.
 pub trait Named: Copy + PartialEq + 'static {
@@ -61,7 +62,8 @@ named!(
     GlobalPool,
     Activation,
     ResNetBlock,
-    StemType
+    StemType,
+    Estimator
 );
 
 // ---------------------------------------------------------------- raw TOML
@@ -331,6 +333,9 @@ pub struct RawScore {
     pub thresholds: Field<Vec<f64>>,
     /// `reference` or `exact`.
     pub mode: Field<String>,
+    /// `reference` or `population` (SPEC §7): which estimator's scores are
+    /// the run's headline; results carry both.
+    pub estimator: Field<String>,
 }
 
 /// `[output]`.
@@ -457,6 +462,8 @@ pub struct Plan {
     pub averaging: Averaging,
     /// Thresholds and score mode.
     pub score: ScoreSpec,
+    /// The estimator of the headline scores (both are always computed).
+    pub estimator: Estimator,
     /// Where results go (`None`: in memory only, no resume).
     pub output_dir: Option<PathBuf>,
     /// Where `normalize = "model"` took the normalisation from (`None`:
@@ -741,6 +748,17 @@ impl Checker<'_> {
             self.choice("score.mode", &s.mode)?,
         )
         .map_err(|e| self.err("score.thresholds", span(&s.thresholds), e.to_string()))?;
+        let estimator: Estimator = self.choice("score.estimator", &s.estimator)?;
+        if estimator == Estimator::Population && probe.attack() != AttackNorm::L2 {
+            return Err(self.err(
+                "score.estimator",
+                span(&s.estimator),
+                format!(
+                    "\"population\" is defined for the l2 attack (its QCQP is a ridge direction), not probe.norm = {:?}",
+                    probe.attack().name()
+                ),
+            ));
+        }
 
         let output_dir =
             normalize_lexically(&base_dir.join(value(&raw.output.dir).unwrap_or_else(|| "results".into())));
@@ -755,6 +773,7 @@ impl Checker<'_> {
             probe,
             averaging,
             score,
+            estimator,
             output_dir: Some(output_dir),
             normalize_from,
         })

@@ -588,7 +588,8 @@ impl Experiment {
                 })
                 .collect(),
             score_mode: mode.name().into(),
-            best_epsilon: best_epsilons(&first.iter().collect::<Vec<_>>(), thresholds.len()),
+            score_estimator: table.estimator.name().into(),
+            best_epsilon: best_epsilons(&table.rows.iter().collect::<Vec<_>>(), thresholds.len()),
             warnings: self.warnings.clone(),
         };
         let files = match &dir {

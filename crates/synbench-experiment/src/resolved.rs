@@ -274,6 +274,18 @@ pub struct ResolvedScore {
     pub thresholds: Vec<f64>,
     /// Mode.
     pub mode: String,
+    /// The headline estimator; absent for `reference` (so plans that do not
+    /// choose keep their hash).
+    #[serde(default = "reference_estimator", skip_serializing_if = "is_reference")]
+    pub estimator: String,
+}
+
+fn reference_estimator() -> String {
+    "reference".into()
+}
+
+fn is_reference(name: &str) -> bool {
+    name == "reference"
 }
 
 impl ResolvedPlan {
@@ -373,6 +385,7 @@ impl ResolvedPlan {
             score: ResolvedScore {
                 thresholds: plan.score.thresholds().to_vec(),
                 mode: plan.score.mode().name().into(),
+                estimator: plan.estimator.name().into(),
             },
         }
     }

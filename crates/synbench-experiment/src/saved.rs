@@ -88,6 +88,8 @@ pub struct SavedRun {
     pub averaging: Averaging,
     /// Score mode the run was configured with.
     pub mode: ScoreMode,
+    /// Estimator of the run's headline scores.
+    pub estimator: Estimator,
     /// Thresholds the run was configured with.
     pub thresholds: Vec<f64>,
     /// Robustness levels.
@@ -111,6 +113,7 @@ impl SavedRun {
             encoder,
             averaging: parse_named(&path, "plan.probe.averaging", &plan.probe.averaging)?,
             mode: parse_named(&path, "plan.score.mode", &plan.score.mode)?,
+            estimator: parse_named(&path, "plan.score.estimator", &plan.score.estimator)?,
             thresholds: plan.score.thresholds.clone(),
             epsilons: plan.probe.epsilons.clone(),
             planned_scales: plan.data.scales.len(),
@@ -224,9 +227,13 @@ impl SavedRun {
         }))
     }
 
-    /// The reference estimator's table of this run in its own configuration.
+    /// The table of this run in its own configuration: of its headline
+    /// estimator, or the reference one where the run does not carry that.
     pub fn table(&self) -> Result<ScoreTable> {
-        Ok(self.table_of(Estimator::Reference)?.expect("every run carries the reference outcomes"))
+        match self.table_of(self.estimator)? {
+            Some(table) => Ok(table),
+            None => Ok(self.table_of(Estimator::Reference)?.expect("every run carries the reference outcomes")),
+        }
     }
 
     /// Draws the paper's two figures into the run folder.
@@ -257,17 +264,26 @@ impl SavedRun {
     /// scores.csv and table.md as text: `table` (the reference estimator's)
     /// and, where the run carries it, the population estimator's.
     pub fn texts(&self, table: &ScoreTable) -> Result<(String, String)> {
-        let population = self.table_of(Estimator::Population)?;
         let mut csv = table.csv();
         let mut markdown = format!("## SynBench-score: {}\n\n{}", self.model, table.markdown());
-        if let Some(population) = &population {
-            csv.push_str(&population.csv_rows());
+        for estimator in Estimator::ALL.into_iter().filter(|&e| e != table.estimator) {
+            let Some(other) = self.table_of(estimator)? else { continue };
+            csv.push_str(&other.csv_rows());
+            let about = match estimator {
+                Estimator::Population => {
+                    "The score of the ε-robust probe built from the features' population moments, estimated from \
+                     the train split (SPEC §7); not biased by the feature width as the reference estimator is."
+                }
+                Estimator::Reference => {
+                    "The reference protocol's score (SPEC §3): the probe fitted on the train split, evaluated on \
+                     the test split."
+                }
+            };
             markdown.push_str(&format!(
-                "\n## Population estimate (SPEC §7): {}\n\nThe score of the ε-robust probe built from the features' \
-                 population moments, estimated from the train split; not biased by the feature width as the \
-                 reference estimator is.\n\n{}",
+                "\n## {} estimator: {}\n\n{about}\n\n{}",
+                estimator.name(),
                 self.model,
-                population.markdown()
+                other.markdown()
             ));
         }
         Ok((csv, markdown))

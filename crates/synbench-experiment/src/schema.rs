@@ -424,10 +424,18 @@ pub struct ResultsFile {
     pub scores: Vec<EpsilonScores>,
     /// The configured score mode.
     pub score_mode: String,
+    /// The estimator of the headline scores (`best_epsilon`, tables): both
+    /// estimators are in `scores` (absent before version 4: `reference`).
+    #[serde(default = "reference_name")]
+    pub score_estimator: String,
     /// Per threshold, the ε with the highest score in the configured mode.
     pub best_epsilon: Vec<Option<f64>>,
     /// Things the reader should know (e.g. a normalisation other than the weights expect).
     pub warnings: Vec<String>,
+}
+
+fn reference_name() -> String {
+    "reference".into()
 }
 
 /// The process's peak resident set size in MiB, from `/proc/self/status`

@@ -298,3 +298,32 @@ fn one_process_at_a_time_runs_into_a_folder() {
     let again = drive(start(plan_in(&dir, &text), StartPolicy::Resume).unwrap(), identity, None).unwrap();
     assert_eq!(again.results.provenance.scales_computed, 0, "and when a run finishes");
 }
+
+/// `[score] estimator = "population"` makes the population estimate the
+/// headline (tables, best ε, results.json's `score_estimator`); the reference
+/// scores are still in results.json, and a resumed folder's table follows
+/// the plan. The l∞ attack has no population estimate: a config error.
+#[test]
+fn the_population_estimator_can_be_the_headline() {
+    let dir = scratch("estimator");
+    let plan = plan_in(&dir, &config(4, 300, 6, "[score]\nestimator = \"population\"\nthresholds = [0.6, 0.7]\n"));
+    assert_eq!(plan.estimator.name(), "population");
+    let result = drive(start(plan, StartPolicy::Fresh).unwrap(), identity, None).unwrap();
+    assert_eq!(result.results.score_estimator, "population");
+    assert_eq!(result.table.estimator.name(), "population");
+    let population = result.results.scores[1].population.as_ref().unwrap();
+    assert_eq!(result.table.rows[1].scores, population.reference.iter().map(|s| s.0).collect::<Vec<_>>());
+    let markdown = String::from_utf8(file(&dir.join("out"), "table.md")).unwrap();
+    let (headline, rest) = markdown.split_once("## reference estimator").expect("the reference section follows");
+    assert!(headline.contains("population estimator.") && rest.contains("reference estimator."), "{markdown}");
+    let saved = SavedRun::load(&dir.join("out")).unwrap();
+    assert_eq!(saved.table().unwrap(), result.table);
+
+    let err = parse(
+        &dir.join("linf.toml"),
+        &config(2, 100, 4, "[score]\nestimator = \"population\"\n").replace("epsilons", "norm = \"linf\"\nepsilons"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("score.estimator") && err.contains("l2 attack") && err.contains("\"linf\""), "{err}");
+}

@@ -253,6 +253,7 @@ impl PyRunResult {
     fn estimate<'py>(&self, py: Python<'py>, estimator: &str, what: &str) -> PyResult<Bound<'py, PyArray2<f64>>> {
         use synbench_experiment::table::Estimator;
         let estimator = match estimator {
+            "headline" => self.inner.table.estimator,
             "reference" => Estimator::Reference,
             "population" => Estimator::Population,
             other => return Err(error(format!("estimator {other:?}: expected \"reference\" or \"population\""))),

@@ -70,6 +70,18 @@ def test_batches_are_bit_identical_whatever_the_batch_size():
     assert np.array_equal(a, b)
 
 
+def test_estimator_population_makes_the_population_estimate_the_headline():
+    reference = drive(synbench.Experiment(**SMALL))
+    population = drive(synbench.Experiment(**SMALL, estimator="population"))
+    # Both runs carry both estimators; the headline (`scores`, `stderr`) follows `estimator`.
+    assert np.array_equal(population.scores, reference.estimate("population"))
+    assert np.array_equal(reference.scores, population.estimate("reference"))
+    assert np.array_equal(population.stderr, reference.estimate("population", "stderr"))
+    assert not np.array_equal(population.scores, reference.scores)
+    with pytest.raises(synbench.SynbenchError, match="estimator"):
+        synbench.Experiment(**SMALL, estimator="plugin")
+
+
 def test_result_arrays_and_files(tmp_path):
     result = drive(synbench.Experiment(**SMALL, output_dir=tmp_path / "run", model="mine"))
     assert result.scores.shape == (2, 3) and result.accuracy.shape == (3, 2) and result.bound.shape == (3, 2)

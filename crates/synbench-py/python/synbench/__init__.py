@@ -49,6 +49,7 @@ _CHOICES = {
     "averaging": ("reference", "exact"),
     "covariance": ("pooled", "ledoit_wolf"),
     "score_mode": ("reference", "exact"),
+    "estimator": ("reference", "population"),
 }
 
 
@@ -95,6 +96,7 @@ def _keyword_toml(
     covariance: str,
     thresholds: Sequence[float],
     score_mode: str,
+    estimator: str,
     model: str,
     batch_size: int,
     output_dir: Optional[Union[str, os.PathLike]],
@@ -133,6 +135,7 @@ def _keyword_toml(
         "[score]",
         f"thresholds = {_toml_value(list(thresholds))}",
         f"mode = {_toml_value(_choice('score_mode', score_mode))}",
+        f"estimator = {_toml_value(_choice('estimator', estimator))}",
     ]
     if output_dir is not None:
         lines += ["[output]", f"dir = {_toml_value(os.fspath(os.path.abspath(output_dir)))}"]
@@ -181,17 +184,17 @@ class Result:
     @property
     def stderr(self) -> np.ndarray:
         """Jackknife standard errors of `scores` (same shape; SPEC §7)."""
-        return self._inner.estimate("reference", "stderr")
+        return self._inner.estimate("headline", "stderr")
 
     @property
     def ci_low(self) -> np.ndarray:
         """Lower ends of the 95 % intervals of `scores`."""
-        return self._inner.estimate("reference", "ci_low")
+        return self._inner.estimate("headline", "ci_low")
 
     @property
     def ci_high(self) -> np.ndarray:
         """Upper ends of the 95 % intervals of `scores`."""
-        return self._inner.estimate("reference", "ci_high")
+        return self._inner.estimate("headline", "ci_high")
 
     def estimate(self, estimator: str = "population", what: str = "scores") -> np.ndarray:
         """`what` ('scores', 'stderr', 'ci_low', 'ci_high') of `estimator`
@@ -309,6 +312,7 @@ class Experiment:
         covariance: str = "pooled",
         thresholds: Sequence[float] = PAPER_THRESHOLDS,
         score_mode: str = "reference",
+        estimator: str = "reference",
         model: str = "model",
         output_dir: Optional[Union[str, os.PathLike]] = None,
         resume: bool = False,
@@ -319,7 +323,7 @@ class Experiment:
         toml = _keyword_toml(
             shape=shape, scales=scales, n_train=n_train, n_test=n_test, prior=prior, shift=shift, seed=seed,
             normalize=normalize, epsilons=epsilons, norm=norm, averaging=averaging, covariance=covariance,
-            thresholds=thresholds, score_mode=score_mode, model=model, batch_size=_DEFAULT_BATCH,
+            thresholds=thresholds, score_mode=score_mode, estimator=estimator, model=model, batch_size=_DEFAULT_BATCH,
             output_dir=output_dir,
         )
         if output_dir is None and (resume or restart):
