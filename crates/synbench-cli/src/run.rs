@@ -11,7 +11,9 @@ use synbench_experiment::config::Weights;
 use synbench_experiment::{
     EncoderInfo, EncoderSpec, Experiment, ModelSpec, Plan, RunResult, StartOptions, StartPolicy,
 };
-use synbench_models::{BurnArchitecture, BurnEncoder, Encoder, EncoderError, Identity, RandomProjection};
+use synbench_models::{
+    BurnArchitecture, BurnEncoder, Encoder, EncoderError, Identity, LinearGaussian, RandomProjection,
+};
 use synbench_probe::ndarray::{Array2, Axis, Slice};
 use tracing::info;
 
@@ -55,6 +57,9 @@ pub fn build_encoder(spec: &EncoderSpec, name: &str, shape: &[usize], config: &P
         ModelSpec::Identity => Box::new(Identity::new(shape.to_vec())),
         ModelSpec::RandomProjection { output_dim } => {
             Box::new(RandomProjection::new(shape.to_vec(), *output_dim, spec.seed)?)
+        }
+        ModelSpec::LinearGaussian { spec: oracle } => {
+            Box::new(LinearGaussian::new(shape.to_vec(), oracle.clone(), spec.seed)?)
         }
         // A ViT takes its own shape (a batch of another is refused, naming
         // it); the CNNs take the data's.

@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use synbench_data::{DataError, Generator, Mixture, MixtureParams, Normalization};
 use synbench_models::{
-    Activation, Backend, CONVNEXT_PRESETS, ConvNextConfig, DeviceKind, EncoderError, GlobalPool, PRESETS, Precision,
-    RESNET_PRESETS, RandomProjection, ResNetBlock, ResNetConfig, StemType, VitConfig, VitOptions, WeightsSource,
+    Activation, Backend, CONVNEXT_PRESETS, ConvNextConfig, DeviceKind, EncoderError, GlobalPool, LinearGaussianSpec,
+    OracleNonlinearity, PRESETS, Precision, RESNET_PRESETS, RandomProjection, ResNetBlock, ResNetConfig, StemType,
+    VitConfig, VitOptions, WeightsSource,
 };
 use synbench_probe::{AttackNorm, Averaging, BayesProbeParams, BayesProbeValidParams, CovarianceEstimator, ParamGuard};
 use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScoreMode, ScoreSpec};
@@ -63,7 +64,8 @@ named!(
     Activation,
     ResNetBlock,
     StemType,
-    Estimator
+    Estimator,
+    OracleNonlinearity
 );
 
 // ---------------------------------------------------------------- raw TOML
@@ -115,8 +117,14 @@ pub struct RawModel {
     pub mlp_ratio: Field<f64>,
     /// `token` or `avg`.
     pub global_pool: Field<String>,
-    /// Output width of `random_projection`.
+    /// Output width of `random_projection` and `linear_gaussian`.
     pub output_dim: Field<usize>,
+    /// `linear_gaussian`: the spectrum `λ_i ∝ i^(−spectrum_decay)` (default 0, flat).
+    pub spectrum_decay: Field<f64>,
+    /// `linear_gaussian`: the noise σ (default 0.1).
+    pub noise: Field<f64>,
+    /// `linear_gaussian`: `"none"` (default) or `"tanh"` after the linear map.
+    pub nonlinearity: Field<String>,
     /// Checkpoint path or `hf:ORG/NAME`; absent = random init.
     pub weights: Field<String>,
     /// `flex`, `tch` or `cuda`.
@@ -204,6 +212,9 @@ impl RawModel {
             mlp_ratio: None,
             global_pool: None,
             output_dim: None,
+            spectrum_decay: None,
+            noise: None,
+            nonlinearity: None,
             weights: None,
             backend: None,
             device: None,
@@ -380,6 +391,11 @@ pub enum ModelSpec {
         /// Output width.
         output_dim: usize,
     },
+    /// The oracle `h = A·x + σ·η` (SPEC §7), whose population score is known.
+    LinearGaussian {
+        /// Width, spectrum, noise and nonlinearity.
+        spec: LinearGaussianSpec,
+    },
     /// An encoder outside synbench (a Python model): the plan only names it.
     External,
     /// A TorchScript module, run by LibTorch (the `tch` backend).
@@ -398,6 +414,7 @@ impl ModelSpec {
             ModelSpec::ConvNext { .. } => "convnext",
             ModelSpec::Identity => "identity",
             ModelSpec::RandomProjection { .. } => "random_projection",
+            ModelSpec::LinearGaussian { .. } => "linear_gaussian",
             ModelSpec::External => "external",
             ModelSpec::TorchScript { .. } => "torchscript",
         }
@@ -594,6 +611,18 @@ impl Checker<'_> {
                 })?;
                 ("random_projection".to_string(), ModelSpec::RandomProjection { output_dim })
             }
+            "linear_gaussian" => {
+                let output_dim = value(&m.output_dim).ok_or_else(|| {
+                    self.err("model.output_dim", Some(m.arch.span()), "linear_gaussian needs output_dim")
+                })?;
+                let spec = LinearGaussianSpec {
+                    output_dim,
+                    decay: value(&m.spectrum_decay).unwrap_or(0.0),
+                    noise: value(&m.noise).unwrap_or(0.1),
+                    nonlinearity: self.choice("model.nonlinearity", &m.nonlinearity)?,
+                };
+                ("linear_gaussian".to_string(), ModelSpec::LinearGaussian { spec })
+            }
             other => {
                 return Err(self.err(
                     "model.arch",
@@ -661,6 +690,18 @@ impl Checker<'_> {
         if let ModelSpec::RandomProjection { output_dim } = &model {
             RandomProjection::check(&shape, *output_dim)
                 .map_err(|e| self.err("model.output_dim", span(&m.output_dim), e.to_string()))?;
+        }
+        if let ModelSpec::LinearGaussian { spec } = &model {
+            spec.check(shape.iter().product()).map_err(|e| {
+                let (field, at) = if !(spec.decay.is_finite() && spec.decay >= 0.0) {
+                    ("model.spectrum_decay", span(&m.spectrum_decay))
+                } else if !(spec.noise.is_finite() && spec.noise >= 0.0) {
+                    ("model.noise", span(&m.noise))
+                } else {
+                    ("model.output_dim", span(&m.output_dim))
+                };
+                self.err(field, at, e.to_string())
+            })?;
         }
         let mut normalize_from = None;
         let normalization = match &d.normalize {
@@ -912,8 +953,9 @@ impl Checker<'_> {
         const RESNET: &[&str] = &["resnet"];
         const CONVNEXT: &[&str] = &["convnext"];
         const TIMM: &[&str] = &["vit", "resnet", "convnext"];
+        const ORACLE: &[&str] = &["linear_gaussian"];
         let arch = m.arch.get_ref().as_str();
-        let fields: [(&str, bool, &[&str]); 32] = [
+        let fields: [(&str, bool, &[&str]); 35] = [
             ("preset", m.preset.is_some(), TIMM),
             ("img_size", m.img_size.is_some(), VIT),
             ("patch_size", m.patch_size.is_some(), VIT),
@@ -922,7 +964,10 @@ impl Checker<'_> {
             ("num_heads", m.num_heads.is_some(), VIT),
             ("mlp_ratio", m.mlp_ratio.is_some(), VIT),
             ("global_pool", m.global_pool.is_some(), VIT),
-            ("output_dim", m.output_dim.is_some(), &["random_projection"]),
+            ("output_dim", m.output_dim.is_some(), &["random_projection", "linear_gaussian"]),
+            ("spectrum_decay", m.spectrum_decay.is_some(), ORACLE),
+            ("noise", m.noise.is_some(), ORACLE),
+            ("nonlinearity", m.nonlinearity.is_some(), ORACLE),
             ("class_token", m.class_token.is_some(), VIT),
             ("reg_tokens", m.reg_tokens.is_some(), VIT),
             ("no_embed_class", m.no_embed_class.is_some(), VIT),

@@ -591,6 +591,7 @@ impl Experiment {
             score_estimator: table.estimator.name().into(),
             best_epsilon: best_epsilons(&table.rows.iter().collect::<Vec<_>>(), thresholds.len()),
             warnings: self.warnings.clone(),
+            oracle: oracle_scores(&self.plan, &saved, thresholds)?,
         };
         let files = match &dir {
             Some(_) => saved.write_outputs(&table, &results)?,
@@ -638,6 +639,24 @@ impl RunResult {
         saved.dir = dir.to_path_buf();
         saved.write_outputs(&self.table, &self.results)
     }
+}
+
+/// The oracle's closed-form scores per ε in both modes (module `oracle`).
+fn oracle_scores(plan: &Plan, saved: &SavedRun, thresholds: &[f64]) -> Result<Option<Vec<EpsilonScores>>> {
+    let Some(closed) = crate::oracle::closed_form(plan) else { return Ok(None) };
+    let raw: Vec<ScaleOutcome> = saved.records.iter().map(|r| r.raw).collect();
+    let mut scores = Vec::new();
+    for (&epsilon, outcomes) in saved.epsilons.iter().zip(&closed) {
+        let score = |mode| synbench_theory::synbench_scores(outcomes, &raw, thresholds, mode);
+        scores.push(EpsilonScores {
+            epsilon,
+            reference: json_scores(&score(ScoreMode::Reference)?),
+            exact: json_scores(&score(ScoreMode::Exact)?),
+            uncertainty: None,
+            population: None,
+        });
+    }
+    Ok(Some(scores))
 }
 
 fn json_scores(v: &[f64]) -> Vec<JsonF64> {

@@ -10,6 +10,7 @@
 //! * [`schema`]: the versioned result files as serde types;
 //! * [`saved`]: a run folder read back ([`SavedRun`]);
 //! * [`table`]: score tables (Markdown, CSV) and rescoring of saved runs;
+//! * [`oracle`]: the linear-Gaussian oracle's closed-form population score;
 //! * [`plot`]: the paper's two figures (SVG, PNG);
 //! * [`sweep`]: a sweep folder's model list, failures and leaderboard.
 //!
@@ -23,6 +24,7 @@ pub mod config;
 mod error;
 pub mod experiment;
 pub mod io;
+pub mod oracle;
 pub mod plot;
 pub mod resolved;
 pub mod saved;

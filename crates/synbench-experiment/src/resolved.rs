@@ -65,9 +65,12 @@ pub struct ResolvedModel {
     /// The ConvNeXt's architecture.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub convnext: Option<ResolvedConvNext>,
-    /// Output width of a random projection.
+    /// Output width of a random projection or the linear-Gaussian oracle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_dim: Option<usize>,
+    /// The linear-Gaussian oracle's spectrum, noise and nonlinearity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oracle: Option<ResolvedOracle>,
     /// Weights as written in the config; `None` is a random init.
     pub weights: Option<String>,
     /// Backend.
@@ -80,6 +83,18 @@ pub struct ResolvedModel {
     pub precision: String,
     /// Seed of a random init or projection.
     pub seed: u64,
+}
+
+/// The linear-Gaussian oracle (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedOracle {
+    /// `λ_i ∝ i^(−spectrum_decay)`.
+    pub spectrum_decay: f64,
+    /// Noise σ.
+    pub noise: f64,
+    /// `none` or `tanh`.
+    pub nonlinearity: String,
 }
 
 /// A ResNet's constructor arguments, as timm names them.
@@ -336,6 +351,7 @@ impl ResolvedPlan {
                 (None, None, weights.as_ref().map(|w| w.spec.clone()))
             }
             ModelSpec::RandomProjection { output_dim } => (None, Some(*output_dim), None),
+            ModelSpec::LinearGaussian { spec } => (None, Some(spec.output_dim), None),
             ModelSpec::TorchScript { weights } => (None, None, Some(weights.spec.clone())),
             ModelSpec::Identity | ModelSpec::External => (None, None, None),
         };
@@ -356,6 +372,14 @@ impl ResolvedPlan {
                 resnet,
                 convnext,
                 output_dim,
+                oracle: match &e.model {
+                    ModelSpec::LinearGaussian { spec } => Some(ResolvedOracle {
+                        spectrum_decay: spec.decay,
+                        noise: spec.noise,
+                        nonlinearity: spec.nonlinearity.name().into(),
+                    }),
+                    _ => None,
+                },
                 weights,
                 backend: e.backend.name().into(),
                 device: e.device.to_string(),

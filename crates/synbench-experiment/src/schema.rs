@@ -432,6 +432,10 @@ pub struct ResultsFile {
     pub best_epsilon: Vec<Option<f64>>,
     /// Things the reader should know (e.g. a normalisation other than the weights expect).
     pub warnings: Vec<String>,
+    /// The closed-form population scores of the linear-Gaussian oracle, per
+    /// ε in both modes (`arch = "linear_gaussian"` only; version 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oracle: Option<Vec<EpsilonScores>>,
 }
 
 fn reference_name() -> String {

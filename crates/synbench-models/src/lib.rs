@@ -8,7 +8,8 @@
 //! (timm's ViT, ResNet and ConvNeXt families in Burn, loading timm
 //! checkpoints), `TorchScriptEncoder` (any traced PyTorch module, with
 //! `tch`), and the reference encoders of SPEC §5 — [`Identity`] and a
-//! fixed, seeded [`RandomProjection`] — whose effect on the score is known.
+//! fixed, seeded [`RandomProjection`] — whose effect on the score is known,
+//! and the [`oracle`] [`LinearGaussian`], whose population score is (SPEC §7).
 //!
 //! Backends are cargo features forwarded to Burn and chosen at run time:
 //! `flex` (pure-Rust CPU, default), `tch` (LibTorch, CPU and CUDA), `cuda`
@@ -29,6 +30,7 @@ mod checkpoint;
 mod cnn_config;
 #[cfg(feature = "burn")]
 pub mod convnext;
+pub mod oracle;
 #[cfg(feature = "burn")]
 pub mod resnet;
 mod timm_pretrained;
@@ -54,6 +56,7 @@ pub use burn_encoder::{BurnArchitecture, BurnEncoder, ConvNextEncoder, FLEX_SUB_
 #[cfg(feature = "burn")]
 pub use checkpoint::LoadReport;
 pub use cnn_config::{CONVNEXT_PRESETS, ConvNextConfig, RESNET_PRESETS, ResNetBlock, ResNetConfig, StemType};
+pub use oracle::{LinearGaussian, LinearGaussianSpec, OracleNonlinearity};
 pub use synbench_data::Normalization;
 #[cfg(feature = "tch")]
 pub use torchscript::TorchScriptEncoder;

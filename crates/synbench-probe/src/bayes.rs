@@ -269,7 +269,7 @@ impl BayesProbeValidParams {
 
 /// Symmetric eigendecomposition through faer, eigenvalues descending, each
 /// eigenvector's largest-magnitude entry made positive (deterministic signs).
-fn symmetric_eigen(cov: &Array2<f64>) -> Result<(Vec<f64>, Array2<f64>)> {
+pub fn symmetric_eigen(cov: &Array2<f64>) -> Result<(Vec<f64>, Array2<f64>)> {
     let d = cov.nrows();
     let mat = Mat::<f64>::from_fn(d, d, |i, j| cov[[i, j]]);
     let eig = mat
