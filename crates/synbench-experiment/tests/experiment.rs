@@ -345,7 +345,7 @@ fn the_population_estimate_recovers_the_oracle_closed_form() {
     );
     let plan = plan_in(&dir, &text);
     let ModelSpec::LinearGaussian { spec } = &plan.encoder.model else { panic!("not the oracle") };
-    let mut oracle = LinearGaussian::new(vec![64], spec.clone(), plan.encoder.seed).unwrap();
+    let oracle = LinearGaussian::new(vec![64], spec.clone(), plan.encoder.seed).unwrap();
     let result = drive(start(plan, StartPolicy::Fresh).unwrap(), |x| oracle.clone().encode(x).unwrap(), None).unwrap();
     let closed = result.results.oracle.as_ref().expect("the oracle's closed form is in results.json");
     for (e, eps) in result.results.scores.iter().enumerate() {
