@@ -249,6 +249,9 @@ fn run(config: &Path, resume: bool, restart: bool, progress: bool) -> Result<()>
     };
     let result = crate::run::run(plan, crate::run::RunOptions { policy, progress })?;
     print!("{}", result.table.markdown());
+    if result.saved.finite_n()?.len() > 1 {
+        print!("\nScore vs train size:\n\n{}", result.saved.finite_n_markdown()?);
+    }
     if let Some(dir) = &result.dir {
         println!("\nresults in {}:", dir.display());
     }

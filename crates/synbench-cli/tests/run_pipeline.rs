@@ -97,8 +97,18 @@ fn a_run_writes_every_output_and_identity_scores_near_one() {
     assert!(csv.starts_with("model,epsilon,threshold,score,stderr,ci_low,ci_high,estimator,mode,averaging\n"));
     let estimator = |name: &str| csv.lines().filter(|l| l.split(',').nth(7) == Some(name)).count();
     assert!(estimator("reference") > 0 && estimator("population") == estimator("reference"), "{csv}");
+    // The finite-n picture: n/4, n/2 and n, both estimators, and its figure.
+    let sizes: Vec<u64> =
+        results["finite_n"].as_array().unwrap().iter().map(|f| f["n_train"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [256, 512, 1024]);
+    let full = &results["finite_n"][2];
+    assert_eq!(full["reference"][0], results["scores"][0]["reference"]);
+    assert_eq!(full["population"][1], results["scores"][1]["population"]["reference"]);
+    let png = std::fs::read(out.join("score_vs_n.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "score_vs_n.png is not a drawn PNG");
     let table = std::fs::read_to_string(out.join("table.md")).unwrap();
-    assert!(table.contains(" ± ") && table.contains("## Population estimate"), "{table}");
+    assert!(table.contains("## Score vs train size") && table.contains("n_train=256"), "{table}");
+    assert!(table.contains(" ± ") && table.contains("## population estimator"), "{table}");
     // Identity (SPEC §5): the accuracy at scale s is Φ(s) up to the test
     // set's binomial noise (4 standard errors at n = 1024) plus the loss from
     // estimating a 16-dimensional probe from 1024 samples (< 0.01 here).

@@ -39,8 +39,9 @@ use crate::io::{create_dir_all, read_json, write_json};
 use crate::resolved::{RUN_SCHEMA, ResolvedPlan, RunFile};
 use crate::saved::{RESULTS_FILE, RUN_FILE, SavedRun, read_scale, scale_files, scale_path};
 use crate::schema::{
-    CrateVersions, EpsilonScores, Interval, JsonF64, ModeIntervals, OutcomeJson, PopulationScores, Provenance,
-    RESULT_SCHEMA, ResultsFile, ScaleFile, ScaleRecord, ScaleSummary, ScoredEpsilon, StageSeconds, peak_rss_mib,
+    CrateVersions, EpsilonScores, FiniteNJson, Interval, JsonF64, ModeIntervals, OutcomeJson, PopulationScores,
+    Provenance, RESULT_SCHEMA, ResultsFile, ScaleFile, ScaleRecord, ScaleSummary, ScoredEpsilon, StageSeconds,
+    peak_rss_mib,
 };
 use crate::table::{Estimator, ScoreRow, ScoreTable, best_epsilons};
 
@@ -471,6 +472,8 @@ impl Experiment {
         let [train, test] = held.map(|parts| held_split(parts, dim));
         let replicates = jackknife::replicates(&self.plan.probe, &train_stats, &train, &test, JACKKNIFE_GROUPS)
             .map_err(probe_error)?;
+        let sizes = jackknife::nested_sizes(n_train, dim);
+        let nested = jackknife::nested(&self.plan.probe, &train, &test, &sizes).map_err(probe_error)?;
         self.times.probe += clock.elapsed().as_secs_f64();
         let record = ScaleRecord {
             index,
@@ -479,6 +482,7 @@ impl Experiment {
             epsilons: evaluator.finish(),
             population,
             replicates,
+            nested,
         };
         if let Some(dir) = &self.plan.output_dir {
             write_json(&scale_path(dir, index), &ScaleFile::new(&record, &self.hash))?;
@@ -591,6 +595,15 @@ impl Experiment {
             score_estimator: table.estimator.name().into(),
             best_epsilon: best_epsilons(&table.rows.iter().collect::<Vec<_>>(), thresholds.len()),
             warnings: self.warnings.clone(),
+            finite_n: saved
+                .finite_n()?
+                .into_iter()
+                .map(|f| FiniteNJson {
+                    n_train: f.n_train,
+                    reference: f.reference.iter().map(|r| json_scores(&r.scores)).collect(),
+                    population: f.population.map(|p| p.iter().map(|r| json_scores(&r.scores)).collect()),
+                })
+                .collect(),
             oracle: oracle_scores(&self.plan, &saved, thresholds)?,
         };
         let files = match &dir {

@@ -5,8 +5,14 @@
 //!   threshold accuracy a_t (SPEC §4), for the raw data and for the
 //!   representation at each ε; SynBench-score(t) is the ratio of the areas
 //!   right of t;
+//!   The representation's curves carry a band: the pointwise 95 % interval
+//!   from the run's jackknife replicates (SPEC §7);
 //! * `accuracy_vs_scale` — test accuracy against the mean scale s, the raw
-//!   data's Φ(s) beside the representation at each ε.
+//!   data's Φ(s) beside the representation at each ε;
+//! * `score_vs_n` — the score at the first threshold against the train size
+//!   (nested prefixes of the train split, then all of it), the reference and
+//!   the population estimator at each ε, with the 95 % interval at the full
+//!   size: how far from converged in n the reference score is.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -14,6 +20,8 @@ use std::sync::OnceLock;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
+use synbench_probe::T975;
+use synbench_probe::jackknife::standard_error;
 use synbench_theory::{ScaleOutcome, expected_bound_curve, reference_threshold_grid};
 
 use crate::error::{ExperimentError, Result};
@@ -28,6 +36,21 @@ pub struct Series {
     pub label: String,
     /// Per-scale outcomes, in scale order.
     pub outcomes: Vec<ScaleOutcome>,
+    /// The jackknife replicates' per-scale outcomes, for the band (none: no band).
+    pub replicates: Vec<Vec<ScaleOutcome>>,
+}
+
+/// One line of `score_vs_n`: `(n_train, score, stderr)` points.
+#[derive(Debug, Clone)]
+pub struct SizeSeries {
+    /// Legend label.
+    pub label: String,
+    /// Whether it is the population estimator's (drawn dashed).
+    pub population: bool,
+    /// Index of its ε (its colour).
+    pub epsilon_index: usize,
+    /// Points by train size; stderr NaN where unknown.
+    pub points: Vec<(f64, f64, f64)>,
 }
 
 /// What a figure shows.
@@ -43,6 +66,10 @@ pub struct Figure<'a> {
     pub raw: &'a [ScaleOutcome],
     /// The representation, one series per ε.
     pub representation: &'a [Series],
+    /// The score by train size (empty: no `score_vs_n` figure).
+    pub by_size: &'a [SizeSeries],
+    /// The threshold `by_size` is scored at.
+    pub size_threshold: f64,
 }
 
 fn register_embedded_font() -> Result<()> {
@@ -73,7 +100,11 @@ fn drawing_error<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> Expe
 pub fn write_figures(dir: &Path, figure: &Figure<'_>) -> Result<Vec<PathBuf>> {
     register_embedded_font()?;
     let mut written = Vec::new();
-    for (stem, kind) in [("bound_vs_threshold", Kind::BoundVsThreshold), ("accuracy_vs_scale", Kind::AccuracyVsScale)] {
+    let mut kinds = vec![("bound_vs_threshold", Kind::BoundVsThreshold), ("accuracy_vs_scale", Kind::AccuracyVsScale)];
+    if figure.by_size.iter().any(|s| s.points.len() > 1) {
+        kinds.push(("score_vs_n", Kind::ScoreVsN));
+    }
+    for (stem, kind) in kinds {
         let svg = dir.join(format!("{stem}.svg"));
         let png = dir.join(format!("{stem}.png"));
         // Draw to a temp name and rename, like every other output.
@@ -101,6 +132,7 @@ pub fn write_figures(dir: &Path, figure: &Figure<'_>) -> Result<Vec<PathBuf>> {
 enum Kind {
     BoundVsThreshold,
     AccuracyVsScale,
+    ScoreVsN,
 }
 
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, kind: Kind, figure: &Figure<'_>) -> Result<()>
@@ -110,6 +142,7 @@ where
     match kind {
         Kind::BoundVsThreshold => draw_bound_vs_threshold(root, figure),
         Kind::AccuracyVsScale => draw_accuracy_vs_scale(root, figure),
+        Kind::ScoreVsN => draw_score_vs_n(root, figure),
     }
 }
 
@@ -120,17 +153,21 @@ struct Axes {
     x: std::ops::Range<f64>,
     y: std::ops::Range<f64>,
     x_desc: &'static str,
-    y_desc: &'static str,
+    y_desc: String,
     legend: SeriesLabelPosition,
     markers: bool,
 }
 
 type Line = (String, RGBColor, Vec<(f64, f64)>);
 
+/// A shaded interval: colour and `(x, low, high)` points.
+type Band = (RGBColor, Vec<(f64, f64, f64)>);
+
 fn draw_lines<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     figure: &Figure<'_>,
     axes: Axes,
+    bands: Vec<Band>,
     lines: Vec<Line>,
 ) -> Result<()>
 where
@@ -148,10 +185,15 @@ where
     chart
         .configure_mesh()
         .x_desc(axes.x_desc)
-        .y_desc(axes.y_desc)
+        .y_desc(axes.y_desc.as_str())
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(&err)?;
+    for (colour, points) in bands {
+        let mut outline: Vec<(f64, f64)> = points.iter().map(|&(x, lo, _)| (x, lo)).collect();
+        outline.extend(points.iter().rev().map(|&(x, _, hi)| (x, hi)));
+        chart.draw_series(std::iter::once(Polygon::new(outline, colour.mix(0.18).filled()))).map_err(&err)?;
+    }
     for (label, colour, points) in lines {
         let style = ShapeStyle::from(&colour).stroke_width(2);
         chart
@@ -184,8 +226,25 @@ where
         Ok(grid.iter().copied().zip(values).filter(|(_, v)| v.is_finite()).collect())
     };
     let mut lines = vec![("raw data".to_string(), BLACK, curve(figure.raw)?)];
+    let mut bands = Vec::new();
     for (i, series) in figure.representation.iter().enumerate() {
         lines.push((series.label.clone(), colour(i), curve(&series.outcomes)?));
+        if series.replicates.len() >= 2 {
+            let centre = expected_bound_curve(&series.outcomes, &grid)?;
+            let replicates = series
+                .replicates
+                .iter()
+                .map(|r| expected_bound_curve(r, &grid))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let band: Vec<(f64, f64, f64)> = (0..grid.len())
+                .filter_map(|k| {
+                    let se = standard_error(&replicates.iter().map(|r| r[k]).collect::<Vec<_>>());
+                    let c = centre[k];
+                    (c.is_finite() && se.is_finite()).then(|| (grid[k], (c - T975 * se).max(0.0), c + T975 * se))
+                })
+                .collect();
+            bands.push((colour(i), band));
+        }
     }
     let top = lines.iter().flat_map(|(_, _, c)| c.iter().map(|p| p.1)).fold(0.0, f64::max);
     let axes = Axes {
@@ -193,11 +252,11 @@ where
         x: 0.6..1.0,
         y: 0.0..if top > 0.0 { top * 1.08 } else { 1.0 },
         x_desc: "threshold accuracy a_t",
-        y_desc: "expected scaled bound E(a_t)",
+        y_desc: "expected scaled bound E(a_t)".into(),
         legend: SeriesLabelPosition::UpperRight,
         markers: false,
     };
-    draw_lines(root, figure, axes, lines)
+    draw_lines(root, figure, axes, bands, lines)
 }
 
 fn draw_accuracy_vs_scale<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, figure: &Figure<'_>) -> Result<()>
@@ -220,9 +279,55 @@ where
         x: (lo - pad)..(hi + pad),
         y: 0.4..1.02,
         x_desc: "mean scale s",
-        y_desc: "test accuracy",
+        y_desc: "test accuracy".into(),
         legend: SeriesLabelPosition::LowerRight,
         markers: true,
     };
-    draw_lines(root, figure, axes, lines)
+    draw_lines(root, figure, axes, Vec::new(), lines)
+}
+
+fn draw_score_vs_n<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, figure: &Figure<'_>) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    // log2 of the train size on x, so n/4, n/2, n are evenly spaced.
+    let xs: Vec<f64> = figure.by_size.iter().flat_map(|s| s.points.iter().map(|p| p.0.log2())).collect();
+    let (lo, hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 1.0, lo + 1.0) };
+    let mut lines = Vec::new();
+    let mut bands = Vec::new();
+    let (mut bottom, mut top) = (f64::INFINITY, f64::NEG_INFINITY);
+    for series in figure.by_size {
+        let c = colour(series.epsilon_index);
+        let c = if series.population { RGBColor(c.0 / 2, c.1 / 2, c.2 / 2) } else { c };
+        let points: Vec<(f64, f64)> =
+            series.points.iter().filter(|p| p.1.is_finite()).map(|&(n, v, _)| (n.log2(), v)).collect();
+        for &(n, v, se) in &series.points {
+            if v.is_finite() && se.is_finite() {
+                let (l, h) = (v - T975 * se, v + T975 * se);
+                bottom = bottom.min(l);
+                top = top.max(h);
+                let w = 0.04 * (hi - lo);
+                bands.push((c, vec![(n.log2() - w, l, h), (n.log2() + w, l, h)]));
+            }
+        }
+        for &(_, v) in &points {
+            bottom = bottom.min(v);
+            top = top.max(v);
+        }
+        lines.push((series.label.clone(), c, points));
+    }
+    let (bottom, top) = if top > bottom { (bottom, top) } else { (0.0, 1.0) };
+    let pad = 0.08 * (top - bottom).max(0.05);
+    let pad_x = 0.1 * (hi - lo);
+    let axes = Axes {
+        name: "score_vs_n",
+        x: (lo - pad_x)..(hi + pad_x),
+        y: (bottom - pad)..(top + pad),
+        x_desc: "log2 of the train samples per scale",
+        y_desc: format!("SynBench-score at t = {}", figure.size_threshold),
+        legend: SeriesLabelPosition::LowerRight,
+        markers: true,
+    };
+    draw_lines(root, figure, axes, bands, lines)
 }

@@ -98,6 +98,19 @@ pub struct SavedRun {
     pub records: Vec<ScaleRecord>,
     /// Scales in the plan (more than `records` for a partial run).
     pub planned_scales: usize,
+    /// Train samples per scale.
+    pub n_train: u64,
+}
+
+/// Scores of one train size: a nested prefix of the train split, or all of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiniteN {
+    /// Train samples per scale.
+    pub n_train: u64,
+    /// The reference estimator's rows (stderr only at the full size).
+    pub reference: Vec<ScoreRow>,
+    /// The population estimator's rows.
+    pub population: Option<Vec<ScoreRow>>,
 }
 
 fn parse_named<T: Named>(path: &Path, field: &str, name: &str) -> Result<T> {
@@ -117,6 +130,7 @@ impl SavedRun {
             thresholds: plan.score.thresholds.clone(),
             epsilons: plan.probe.epsilons.clone(),
             planned_scales: plan.data.scales.len(),
+            n_train: plan.data.n_train,
             records,
             dir,
         })
@@ -207,6 +221,85 @@ impl SavedRun {
         ))
     }
 
+    /// The scores, in the run's own configuration, at each nested train
+    /// size the scales carry (n/4, n/2 where the covariance is not singular)
+    /// and at the full size: how far from converged in n each estimator is.
+    pub fn finite_n(&self) -> Result<Vec<FiniteN>> {
+        let sizes: Vec<u64> =
+            self.records.first().map(|r| r.nested.iter().map(|n| n.n_train).collect()).unwrap_or_default();
+        let mut out = Vec::new();
+        for (k, &n_train) in sizes.iter().enumerate() {
+            if !self.records.iter().all(|r| r.nested.get(k).is_some_and(|n| n.n_train == n_train)) {
+                continue;
+            }
+            let prefix = SavedRun {
+                records: self
+                    .records
+                    .iter()
+                    .map(|r| ScaleRecord {
+                        epsilons: r.nested[k].epsilons.clone(),
+                        population: r.nested[k].population.clone(),
+                        replicates: Vec::new(),
+                        nested: Vec::new(),
+                        ..r.clone()
+                    })
+                    .collect(),
+                ..self.clone()
+            };
+            let scores = |e| prefix.scores(&self.thresholds, self.averaging, self.mode, e);
+            out.push(FiniteN {
+                n_train,
+                reference: scores(Estimator::Reference)?.expect("every run carries the reference outcomes"),
+                population: scores(Estimator::Population)?,
+            });
+        }
+        let scores = |e| self.scores(&self.thresholds, self.averaging, self.mode, e);
+        out.push(FiniteN {
+            n_train: self.n_train,
+            reference: scores(Estimator::Reference)?.expect("every run carries the reference outcomes"),
+            population: scores(Estimator::Population)?,
+        });
+        Ok(out)
+    }
+
+    /// [`Self::finite_n`] at the first threshold as a Markdown table: one
+    /// row per ε and estimator, one column per train size.
+    pub fn finite_n_markdown(&self) -> Result<String> {
+        let sizes = self.finite_n()?;
+        let Some(threshold) = self.thresholds.first() else { return Ok(String::new()) };
+        let mut out = String::from("| ε | estimator |");
+        for s in &sizes {
+            out.push_str(&format!(" n_train={} |", s.n_train));
+        }
+        out.push_str("\n|---:|---|");
+        out.push_str(&"---:|".repeat(sizes.len()));
+        out.push('\n');
+        for (e, &epsilon) in self.epsilons.iter().enumerate() {
+            for estimator in Estimator::ALL {
+                let cells: Option<Vec<String>> = sizes
+                    .iter()
+                    .map(|s| {
+                        let rows = match estimator {
+                            Estimator::Reference => Some(&s.reference),
+                            Estimator::Population => s.population.as_ref(),
+                        }?;
+                        let (v, se) = (rows[e].scores[0], rows[e].stderr[0]);
+                        Some(if se.is_finite() { format!("{v:.4} ± {se:.4}") } else { format!("{v:.4}") })
+                    })
+                    .collect();
+                if let Some(cells) = cells {
+                    out.push_str(&format!("| {epsilon} | {} | {} |\n", estimator.name(), cells.join(" | ")));
+                }
+            }
+        }
+        out.push_str(&format!(
+            "\nSynBench-score at t = {threshold} with the probe fitted on the first n_train train samples of each scale \
+             (the test split whole); ± at the full size only. A reference score that still climbs with n_train is not \
+             converged; the population estimate should stay flat within its interval.\n"
+        ));
+        Ok(out)
+    }
+
     /// The table of this run in its own configuration, of `estimator`
     /// (`None` when the run does not carry it).
     pub fn table_of(&self, estimator: Estimator) -> Result<Option<ScoreTable>> {
@@ -236,10 +329,12 @@ impl SavedRun {
         }
     }
 
-    /// Draws the paper's two figures into the run folder.
+    /// Draws the figures into the run folder: the paper's two (the bound
+    /// curve with its jackknife band) and, with nested train sizes, `score_vs_n`.
     pub fn write_figures(&self) -> Result<Vec<PathBuf>> {
         let scales: Vec<f64> = self.records.iter().map(|r| r.scale).collect();
         let raw: Vec<ScaleOutcome> = self.records.iter().map(|r| r.raw).collect();
+        let groups = self.records.iter().map(|r| r.replicates.len()).min().unwrap_or(0);
         let series: Vec<plot::Series> = self
             .epsilons
             .iter()
@@ -247,8 +342,35 @@ impl SavedRun {
             .map(|(e, eps)| plot::Series {
                 label: format!("{} ε = {eps}", self.model),
                 outcomes: self.records.iter().map(|r| r.epsilons[e].outcome(self.averaging)).collect(),
+                replicates: (0..groups)
+                    .map(|g| self.records.iter().map(|r| r.replicates[g].epsilons[e].outcome(self.averaging)).collect())
+                    .collect(),
             })
             .collect();
+        let sizes = self.finite_n()?;
+        let mut by_size = Vec::new();
+        for (e, eps) in self.epsilons.iter().enumerate() {
+            for estimator in Estimator::ALL {
+                let points: Option<Vec<(f64, f64, f64)>> = sizes
+                    .iter()
+                    .map(|s| {
+                        let rows = match estimator {
+                            Estimator::Reference => Some(&s.reference),
+                            Estimator::Population => s.population.as_ref(),
+                        }?;
+                        Some((s.n_train as f64, rows[e].scores[0], rows[e].stderr[0]))
+                    })
+                    .collect();
+                if let Some(points) = points {
+                    by_size.push(plot::SizeSeries {
+                        label: format!("{} ε = {eps}", estimator.name()),
+                        population: estimator == Estimator::Population,
+                        epsilon_index: e,
+                        points,
+                    });
+                }
+            }
+        }
         plot::write_figures(
             &self.dir,
             &plot::Figure {
@@ -257,6 +379,8 @@ impl SavedRun {
                 scales: &scales,
                 raw: &raw,
                 representation: &series,
+                by_size: &by_size,
+                size_threshold: self.thresholds.first().copied().unwrap_or(f64::NAN),
             },
         )
     }
@@ -285,6 +409,9 @@ impl SavedRun {
                 self.model,
                 other.markdown()
             ));
+        }
+        if self.finite_n()?.len() > 1 {
+            markdown.push_str(&format!("\n## Score vs train size: {}\n\n{}", self.model, self.finite_n_markdown()?));
         }
         Ok((csv, markdown))
     }

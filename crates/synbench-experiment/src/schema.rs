@@ -22,7 +22,7 @@
 //! theirs (`population`). Earlier versions are still read (no intervals).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use synbench_probe::{EpsilonOutcome, Replicate};
+use synbench_probe::{EpsilonOutcome, Nested, Replicate};
 use synbench_theory::ScaleOutcome;
 
 use crate::resolved::ResolvedPlan;
@@ -130,6 +130,8 @@ pub struct ScaleRecord {
     pub population: Option<Vec<ScaleOutcome>>,
     /// The delete-a-group jackknife replicates (empty before version 3).
     pub replicates: Vec<Replicate>,
+    /// The probe refitted on nested train prefixes (n/4, n/2; version 3).
+    pub nested: Vec<Nested>,
 }
 
 impl EpsilonJson {
@@ -152,6 +154,19 @@ impl EpsilonJson {
             samples: self.samples,
         }
     }
+}
+
+/// The probe fitted on the first `n_train` train samples of a scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NestedJson {
+    /// Train samples used.
+    pub n_train: u64,
+    /// The plug-in probe per ε, on the whole test split.
+    pub representation: Vec<EpsilonJson>,
+    /// The population estimate per ε.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population: Option<Vec<OutcomeJson>>,
 }
 
 /// One jackknife replicate of a scale.
@@ -188,6 +203,9 @@ pub struct ScaleFile {
     /// both splits (version 3).
     #[serde(default)]
     pub replicates: Vec<ReplicateJson>,
+    /// The probe refitted on nested train prefixes (version 3).
+    #[serde(default)]
+    pub nested: Vec<NestedJson>,
 }
 
 fn outcomes_json(o: &Option<Vec<ScaleOutcome>>) -> Option<Vec<OutcomeJson>> {
@@ -217,6 +235,15 @@ impl ScaleFile {
                     population: outcomes_json(&r.population),
                 })
                 .collect(),
+            nested: record
+                .nested
+                .iter()
+                .map(|n| NestedJson {
+                    n_train: n.n_train,
+                    representation: n.epsilons.iter().map(EpsilonJson::of).collect(),
+                    population: outcomes_json(&n.population),
+                })
+                .collect(),
         }
     }
 
@@ -234,6 +261,15 @@ impl ScaleFile {
                 .map(|r| Replicate {
                     epsilons: r.representation.iter().map(EpsilonJson::outcome).collect(),
                     population: outcomes(&r.population),
+                })
+                .collect(),
+            nested: self
+                .nested
+                .iter()
+                .map(|n| Nested {
+                    n_train: n.n_train,
+                    epsilons: n.representation.iter().map(EpsilonJson::outcome).collect(),
+                    population: outcomes(&n.population),
                 })
                 .collect(),
         }
@@ -432,10 +468,27 @@ pub struct ResultsFile {
     pub best_epsilon: Vec<Option<f64>>,
     /// Things the reader should know (e.g. a normalisation other than the weights expect).
     pub warnings: Vec<String>,
+    /// The scores in the configured mode at nested train sizes (n/4, n/2
+    /// where the covariance is not singular) and the full one (version 4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finite_n: Vec<FiniteNJson>,
     /// The closed-form population scores of the linear-Gaussian oracle, per
     /// ε in both modes (`arch = "linear_gaussian"` only; version 4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oracle: Option<Vec<EpsilonScores>>,
+}
+
+/// The scores of one train size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FiniteNJson {
+    /// Train samples per scale.
+    pub n_train: u64,
+    /// Per ε: the reference estimator's scores per threshold.
+    pub reference: Vec<Vec<JsonF64>>,
+    /// Per ε: the population estimator's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population: Option<Vec<Vec<JsonF64>>>,
 }
 
 fn reference_name() -> String {

@@ -71,6 +71,44 @@ pub fn replicates(
         .collect()
 }
 
+/// The probe fitted on a prefix of the train split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nested {
+    /// Train samples used (the first `n_train` of the split).
+    pub n_train: u64,
+    /// The plug-in probe per ε, on the whole test split.
+    pub epsilons: Vec<EpsilonOutcome>,
+    /// The population estimate per ε from those train samples.
+    pub population: Option<Vec<ScaleOutcome>>,
+}
+
+/// The nested train sizes `n/4` and `n/2` of a split of `n` samples at
+/// feature width `dim` whose pooled covariance is not singular
+/// (`size − 2 > dim`), smallest first; the full split is the run itself.
+pub fn nested_sizes(n: u64, dim: usize) -> Vec<u64> {
+    [n / 4, n / 2].into_iter().filter(|&m| m >= 4 && m < n && m.saturating_sub(2) > dim as u64).collect()
+}
+
+/// The probe refitted on the first `size` train samples for each of
+/// `sizes`, evaluated on the whole test split: how far from converged in n
+/// the reference estimator is, beside the population estimate.
+pub fn nested(
+    params: &BayesProbeValidParams,
+    train: &HeldSplit,
+    test: &HeldSplit,
+    sizes: &[u64],
+) -> Result<Vec<Nested>> {
+    sizes
+        .iter()
+        .map(|&size| {
+            let (features, labels) = train.rows(|i| (i as u64) < size);
+            let probe = params.fit(&ClassStatistics::from_batch(features.view(), labels.view())?)?;
+            let epsilons = probe.evaluate(test.features.view(), test.labels.view())?;
+            Ok(Nested { n_train: size, epsilons, population: probe.population_outcomes() })
+        })
+        .collect()
+}
+
 /// The jackknife standard error of `estimate` from its replicates (NaN when
 /// any replicate is NaN or there are fewer than two).
 pub fn standard_error(replicates: &[f64]) -> f64 {

@@ -31,7 +31,7 @@ pub use bayes::{
     ProbeEvaluator, RobustDirection,
 };
 pub use error::{ProbeError, Result};
-pub use jackknife::{HeldSplit, JACKKNIFE_GROUPS, Replicate, T975};
+pub use jackknife::{HeldSplit, JACKKNIFE_GROUPS, Nested, Replicate, T975};
 pub use linear::{
     FeatureDataset, FittedRobustLogistic, LinearModel, RobustLogisticParams, RobustLogisticValidParams,
     features_dataset, fit_logistic, fit_multinomial_logistic,

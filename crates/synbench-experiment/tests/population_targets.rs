@@ -1,0 +1,126 @@
+//! The targets of the population estimator and the intervals (SPEC §7) on
+//! the linear-Gaussian oracle at the paper's protocol (49 scales, n = 2048
+//! + 2048). Minutes per configuration in release mode, so behind
+//! `SYNBENCH_SLOW=1`:
+//!
+//! ```text
+//! SYNBENCH_SLOW=1 SYNBENCH_TARGET_DIMS=192,384,768,1024 SYNBENCH_TARGET_SEEDS=20 \
+//!     cargo test --release -p synbench-experiment --test population_targets -- --nocapture
+//! ```
+//!
+//! Each configuration prints closed form, population estimate ± stderr and
+//! reference estimate ± stderr at t = 0.6 / 0.7 / 0.8 / 0.9; the test
+//! asserts |population − closed form| ≤ 0.02 (mean over seeds), 95 %
+//! coverage ≥ 90 % of seeds, and the calibration of the reference stderr
+//! (seed-to-seed sd over mean stderr in [0.8, 1.25]) where ≥ 10 seeds ran.
+
+use synbench_experiment::config::parse;
+use synbench_experiment::{EncoderInfo, Experiment, ModelSpec, StartOptions, StartPolicy};
+use synbench_models::{Encoder, LinearGaussian};
+
+const THRESHOLDS: [f64; 4] = [0.6, 0.7, 0.8, 0.9];
+
+struct Outcome {
+    closed: Vec<Vec<f64>>,
+    population: Vec<Vec<(f64, f64)>>,
+    reference: Vec<Vec<(f64, f64)>>,
+}
+
+fn run(dim: usize, decay: f64, n: u64, seed: u64) -> Outcome {
+    let text = format!(
+        "[model]\narch = \"linear_gaussian\"\noutput_dim = {dim}\nspectrum_decay = {decay}\nnoise = 1.0\nseed = {seed}\n\
+         batch_size = 256\n[data]\nshape = [{dim}]\nn_train = {n}\nn_test = {n}\nseed = {seed}\n\
+         [probe]\nepsilons = [0.0, 0.2]\n[score]\nthresholds = [0.6, 0.7, 0.8, 0.9]\n"
+    );
+    let mut plan = parse(std::path::Path::new("<targets>"), &text).unwrap();
+    plan.output_dir = None;
+    let ModelSpec::LinearGaussian { spec } = &plan.encoder.model else { unreachable!() };
+    let mut encoder = LinearGaussian::new(vec![dim], spec.clone(), seed).unwrap();
+    let options = StartOptions::for_plan(&plan, StartPolicy::Fresh);
+    let mut experiment = Experiment::start(plan, EncoderInfo::described("oracle"), options).unwrap();
+    while let Some(batch) = experiment.next_batch().unwrap() {
+        let features = encoder.encode(batch.inputs.view()).unwrap();
+        experiment.fold(&batch, features.view()).unwrap();
+    }
+    let result = experiment.finish().unwrap();
+    let r = &result.results;
+    let oracle = r.oracle.as_ref().unwrap();
+    let pair = |s: &[synbench_experiment::schema::JsonF64], e: &[synbench_experiment::schema::JsonF64]| {
+        s.iter().zip(e).map(|(a, b)| (a.0, b.0)).collect::<Vec<_>>()
+    };
+    Outcome {
+        closed: oracle.iter().map(|o| o.reference.iter().map(|v| v.0).collect()).collect(),
+        population: r
+            .scores
+            .iter()
+            .map(|s| {
+                let p = s.population.as_ref().unwrap();
+                pair(&p.reference, &p.uncertainty.as_ref().unwrap().reference.stderr)
+            })
+            .collect(),
+        reference: r
+            .scores
+            .iter()
+            .map(|s| pair(&s.reference, &s.uncertainty.as_ref().unwrap().reference.stderr))
+            .collect(),
+    }
+}
+
+fn env_list(name: &str, default: &str) -> Vec<usize> {
+    std::env::var(name).unwrap_or_else(|_| default.into()).split(',').map(|v| v.trim().parse().unwrap()).collect()
+}
+
+#[test]
+fn population_estimate_and_intervals_meet_their_targets() {
+    if std::env::var_os("SYNBENCH_SLOW").is_none() {
+        eprintln!("skipped: set SYNBENCH_SLOW=1 (release mode, minutes per configuration)");
+        return;
+    }
+    let dims = env_list("SYNBENCH_TARGET_DIMS", "192");
+    let seeds = env_list("SYNBENCH_TARGET_SEEDS", "3")[0] as u64;
+    let n = env_list("SYNBENCH_TARGET_N", "2048")[0] as u64;
+    let mut failures = Vec::new();
+    for &dim in &dims {
+        for (spectrum, decay) in [("flat", 0.0), ("decaying", 0.7)] {
+            let runs: Vec<Outcome> = (0..seeds).map(|s| run(dim, decay, n, 100 + s)).collect();
+            for (e, eps) in [0.0, 0.2].iter().enumerate() {
+                for (t, threshold) in THRESHOLDS.iter().enumerate() {
+                    let k = runs.len() as f64;
+                    let closed = runs[0].closed[e][t];
+                    let mean = |f: &dyn Fn(&Outcome) -> f64| runs.iter().map(f).sum::<f64>() / k;
+                    let pop = mean(&|o| o.population[e][t].0);
+                    let pop_se = mean(&|o| o.population[e][t].1);
+                    let reference = mean(&|o| o.reference[e][t].0);
+                    let ref_se = mean(&|o| o.reference[e][t].1);
+                    let covered = runs
+                        .iter()
+                        .filter(|o| (o.population[e][t].0 - closed).abs() <= 2.262_157 * o.population[e][t].1)
+                        .count();
+                    let ref_sd = (runs.iter().map(|o| (o.reference[e][t].0 - reference).powi(2)).sum::<f64>()
+                        / (k - 1.0).max(1.0))
+                    .sqrt();
+                    println!(
+                        "D {dim:4} {spectrum:8} ε {eps} t {threshold}: closed {closed:.4} | population {pop:.4} ± {pop_se:.4} \
+                         (error {:+.4}, covered {covered}/{seeds}) | reference {reference:.4} ± {ref_se:.4} (seed sd {ref_sd:.4}, \
+                         ratio {:.2})",
+                        pop - closed,
+                        ref_sd / ref_se
+                    );
+                    if (pop - closed).abs() > 0.02 {
+                        failures.push(format!("D {dim} {spectrum} ε {eps} t {threshold}: error {:+.4}", pop - closed));
+                    }
+                    if seeds >= 10 && (covered as f64) < 0.9 * k {
+                        failures.push(format!("D {dim} {spectrum} ε {eps} t {threshold}: covered {covered}/{seeds}"));
+                    }
+                    if seeds >= 10 && !(0.8..=1.25).contains(&(ref_sd / ref_se)) {
+                        failures.push(format!(
+                            "D {dim} {spectrum} ε {eps} t {threshold}: sd/stderr {:.2}",
+                            ref_sd / ref_se
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
