@@ -1,8 +1,7 @@
 //! The targets of the population estimator and the intervals (SPEC §7) on
-//! the linear-Gaussian oracle at the paper's protocol (49 scales, n = 2048
-//! + 2048). Minutes per configuration in release mode, so behind
-//! `SYNBENCH_SLOW=1`.
-//!
+//! the linear-Gaussian oracle at the paper's protocol (49 scales, 2048
+//! train and 2048 test samples). Minutes per configuration in release
+//! mode, so behind `SYNBENCH_SLOW=1`.
 //!
 //! ```text
 //! SYNBENCH_SLOW=1 SYNBENCH_TARGET_DIMS=192,384,768,1024 SYNBENCH_TARGET_SEEDS=20 \
