@@ -30,7 +30,7 @@ use std::time::Instant;
 use synbench_data::{Mixture, Normalization, Split};
 use synbench_probe::jackknife::{self, HeldSplit, JACKKNIFE_GROUPS};
 use synbench_probe::ndarray::{Array1, Array2, ArrayView2, Axis, concatenate};
-use synbench_probe::{ClassStatistics, ProbeEvaluator};
+use synbench_probe::{BayesProbe, ClassStatistics, ProbeEvaluator};
 use synbench_theory::{ScaleOutcome, ScoreMode, raw_reference};
 
 use crate::config::Plan;
@@ -172,7 +172,7 @@ struct Current {
     /// The scale's features in fold order, for the jackknife replicates.
     held: [Vec<(Array2<f32>, Array1<u8>)>; 2],
     /// The full train statistics and the population estimate, once fitted.
-    fitted: Option<(Box<ClassStatistics>, Option<Vec<ScaleOutcome>>)>,
+    fitted: Option<(Box<ClassStatistics>, Option<Vec<ScaleOutcome>>, Box<BayesProbe>)>,
 }
 
 /// A run in progress.
@@ -454,7 +454,7 @@ impl Experiment {
             let clock = Instant::now();
             let stats = stats.take().expect("train batches were folded");
             let probe = self.plan.probe.fit(&stats).map_err(probe_error)?;
-            current.fitted = Some((stats, probe.population_outcomes()));
+            current.fitted = Some((stats, probe.population_outcomes(), Box::new(probe.clone())));
             self.times.probe += clock.elapsed().as_secs_f64();
             current.phase = Phase::Test(Box::new(probe.into_evaluator()));
             current.folded = 0;
@@ -467,10 +467,10 @@ impl Experiment {
         let Some(Current { phase: Phase::Test(evaluator), held, fitted, .. }) = self.current.take() else {
             unreachable!()
         };
-        let (train_stats, population) = fitted.expect("the probe was fitted before the test split");
+        let (train_stats, population, probe) = fitted.expect("the probe was fitted before the test split");
         let clock = Instant::now();
         let [train, test] = held.map(|parts| held_split(parts, dim));
-        let replicates = jackknife::replicates(&self.plan.probe, &train_stats, &train, &test, JACKKNIFE_GROUPS)
+        let replicates = jackknife::replicates(&self.plan.probe, &probe, &train_stats, &train, &test, JACKKNIFE_GROUPS)
             .map_err(probe_error)?;
         let sizes = jackknife::nested_sizes(n_train, dim);
         let nested = jackknife::nested(&self.plan.probe, &train, &test, &sizes).map_err(probe_error)?;

@@ -21,7 +21,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use synbench_probe::T975;
-use synbench_probe::jackknife::standard_error;
+use synbench_probe::jackknife::reference_standard_error;
 use synbench_theory::{ScaleOutcome, expected_bound_curve, reference_threshold_grid};
 
 use crate::error::{ExperimentError, Result};
@@ -36,8 +36,9 @@ pub struct Series {
     pub label: String,
     /// Per-scale outcomes, in scale order.
     pub outcomes: Vec<ScaleOutcome>,
-    /// The jackknife replicates' per-scale outcomes, for the band (none: no band).
-    pub replicates: Vec<Vec<ScaleOutcome>>,
+    /// The jackknife train and test replicates' per-scale outcomes, for the
+    /// band (none: no band).
+    pub replicates: Vec<(Vec<ScaleOutcome>, Vec<ScaleOutcome>)>,
 }
 
 /// One line of `score_vs_n`: `(n_train, score, stderr)` points.
@@ -231,14 +232,15 @@ where
         lines.push((series.label.clone(), colour(i), curve(&series.outcomes)?));
         if series.replicates.len() >= 2 {
             let centre = expected_bound_curve(&series.outcomes, &grid)?;
-            let replicates = series
-                .replicates
-                .iter()
-                .map(|r| expected_bound_curve(r, &grid))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let (mut train, mut test) = (Vec::new(), Vec::new());
+            for (a, b) in &series.replicates {
+                train.push(expected_bound_curve(a, &grid)?);
+                test.push(expected_bound_curve(b, &grid)?);
+            }
             let band: Vec<(f64, f64, f64)> = (0..grid.len())
                 .filter_map(|k| {
-                    let se = standard_error(&replicates.iter().map(|r| r[k]).collect::<Vec<_>>());
+                    let at = |reps: &[Vec<f64>]| reps.iter().map(|r| r[k]).collect::<Vec<_>>();
+                    let se = reference_standard_error(&at(&train), &at(&test));
                     let c = centre[k];
                     (c.is_finite() && se.is_finite()).then(|| (grid[k], (c - T975 * se).max(0.0), c + T975 * se))
                 })

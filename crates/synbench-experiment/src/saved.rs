@@ -343,7 +343,12 @@ impl SavedRun {
                 label: format!("{} ε = {eps}", self.model),
                 outcomes: self.records.iter().map(|r| r.epsilons[e].outcome(self.averaging)).collect(),
                 replicates: (0..groups)
-                    .map(|g| self.records.iter().map(|r| r.replicates[g].epsilons[e].outcome(self.averaging)).collect())
+                    .map(|g| {
+                        let of = |pick: fn(&synbench_probe::Replicate) -> &Vec<synbench_probe::EpsilonOutcome>| {
+                            self.records.iter().map(|r| pick(&r.replicates[g])[e].outcome(self.averaging)).collect()
+                        };
+                        (of(|r| &r.epsilons), of(|r| &r.test_epsilons))
+                    })
                     .collect(),
             })
             .collect();

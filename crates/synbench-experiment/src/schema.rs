@@ -173,8 +173,10 @@ pub struct NestedJson {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicateJson {
-    /// The plug-in probe per ε.
+    /// The probe refitted without the group, on the whole test split, per ε.
     pub representation: Vec<EpsilonJson>,
+    /// The fitted probe on the test split without the group, per ε.
+    pub test_representation: Vec<EpsilonJson>,
     /// The population estimate per ε.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub population: Option<Vec<OutcomeJson>>,
@@ -232,6 +234,7 @@ impl ScaleFile {
                 .iter()
                 .map(|r| ReplicateJson {
                     representation: r.epsilons.iter().map(EpsilonJson::of).collect(),
+                    test_representation: r.test_epsilons.iter().map(EpsilonJson::of).collect(),
                     population: outcomes_json(&r.population),
                 })
                 .collect(),
@@ -260,6 +263,7 @@ impl ScaleFile {
                 .iter()
                 .map(|r| Replicate {
                     epsilons: r.representation.iter().map(EpsilonJson::outcome).collect(),
+                    test_epsilons: r.test_representation.iter().map(EpsilonJson::outcome).collect(),
                     population: outcomes(&r.population),
                 })
                 .collect(),

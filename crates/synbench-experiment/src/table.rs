@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use synbench_probe::jackknife::standard_error;
+use synbench_probe::jackknife::{reference_standard_error, standard_error};
 use synbench_probe::{Averaging, JACKKNIFE_GROUPS, T975};
 use synbench_theory::{ScaleOutcome, ScoreMode, synbench_scores};
 
@@ -212,27 +212,42 @@ pub struct Scored {
     pub stderr: Vec<f64>,
 }
 
-/// The outcomes of ε index `e` per scale, from the full run (`replicate`
-/// `None`) or one jackknife replicate; `None` when a record lacks them.
+/// Which outcomes of a record a score is computed from.
+#[derive(Debug, Clone, Copy)]
+enum Draw {
+    /// The run itself.
+    Full,
+    /// Train replicate g: the probe refitted without train group g.
+    Train(usize),
+    /// Test replicate g: the fitted probe without test group g.
+    Test(usize),
+}
+
+/// The outcomes of ε index `e` per scale; `None` when a record lacks them.
 fn outcomes_of(
     records: &[ScaleRecord],
     e: usize,
     averaging: Averaging,
     estimator: Estimator,
-    replicate: Option<usize>,
+    draw: Draw,
 ) -> Option<Vec<ScaleOutcome>> {
     records
         .iter()
         .map(|r| {
-            let (epsilons, population) = match replicate {
-                None => (&r.epsilons, &r.population),
-                Some(g) => {
+            let (epsilons, population) = match draw {
+                Draw::Full => (&r.epsilons, &r.population),
+                Draw::Train(g) => {
                     let rep = r.replicates.get(g)?;
                     (&rep.epsilons, &rep.population)
                 }
+                // The population estimate reads no test sample.
+                Draw::Test(g) => {
+                    let rep = r.replicates.get(g)?;
+                    (&rep.test_epsilons, &r.population)
+                }
             };
             match estimator {
-                Estimator::Reference => Some(epsilons[e].outcome(averaging)),
+                Estimator::Reference => epsilons.get(e).map(|o| o.outcome(averaging)),
                 Estimator::Population => population.as_ref().map(|p| p[e]),
             }
         })
@@ -255,21 +270,27 @@ pub fn score_records(
     let groups = records.iter().map(|r| r.replicates.len()).min().unwrap_or(0);
     let mut all = Vec::with_capacity(epsilons.len());
     for e in 0..epsilons.len() {
-        let Some(rep) = outcomes_of(records, e, averaging, estimator, None) else { return Ok(None) };
+        let Some(rep) = outcomes_of(records, e, averaging, estimator, Draw::Full) else { return Ok(None) };
         let scores = synbench_scores(&rep, &raw, thresholds, mode)?;
-        let mut replicate_scores = Vec::with_capacity(groups);
-        for g in 0..groups {
-            match outcomes_of(records, e, averaging, estimator, Some(g)) {
-                Some(outcomes) => replicate_scores.push(synbench_scores(&outcomes, &raw, thresholds, mode)?),
-                None => break,
-            }
-        }
-        let stderr = (0..thresholds.len())
-            .map(|t| {
-                if replicate_scores.len() < groups.max(2) {
-                    return f64::NAN;
+        let replicate_scores = |draw: fn(usize) -> Draw| -> Result<Option<Vec<Vec<f64>>>> {
+            let mut all = Vec::with_capacity(groups);
+            for g in 0..groups {
+                match outcomes_of(records, e, averaging, estimator, draw(g)) {
+                    Some(outcomes) => all.push(synbench_scores(&outcomes, &raw, thresholds, mode)?),
+                    None => return Ok(None),
                 }
-                standard_error(&replicate_scores.iter().map(|r| r[t]).collect::<Vec<_>>())
+            }
+            Ok((groups >= 2).then_some(all))
+        };
+        let (train, test) = (replicate_scores(Draw::Train)?, replicate_scores(Draw::Test)?);
+        let at = |reps: &[Vec<f64>], t: usize| reps.iter().map(|r| r[t]).collect::<Vec<_>>();
+        let stderr = (0..thresholds.len())
+            .map(|t| match (estimator, &train, &test) {
+                (Estimator::Reference, Some(train), Some(test)) => {
+                    reference_standard_error(&at(train, t), &at(test, t))
+                }
+                (Estimator::Population, Some(train), _) => standard_error(&at(train, t)),
+                _ => f64::NAN,
             })
             .collect();
         all.push(Scored { scores, stderr });

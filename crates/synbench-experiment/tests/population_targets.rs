@@ -24,6 +24,7 @@ struct Outcome {
     closed: Vec<Vec<f64>>,
     population: Vec<Vec<(f64, f64)>>,
     reference: Vec<Vec<(f64, f64)>>,
+    exact: Vec<Vec<(f64, f64)>>,
 }
 
 fn run(dim: usize, decay: f64, n: u64, seed: u64) -> Outcome {
@@ -64,6 +65,7 @@ fn run(dim: usize, decay: f64, n: u64, seed: u64) -> Outcome {
             .iter()
             .map(|s| pair(&s.reference, &s.uncertainty.as_ref().unwrap().reference.stderr))
             .collect(),
+        exact: r.scores.iter().map(|s| pair(&s.exact, &s.uncertainty.as_ref().unwrap().exact.stderr)).collect(),
     }
 }
 
@@ -100,6 +102,12 @@ fn population_estimate_and_intervals_meet_their_targets() {
                     let ref_sd = (runs.iter().map(|o| (o.reference[e][t].0 - reference).powi(2)).sum::<f64>()
                         / (k - 1.0).max(1.0))
                     .sqrt();
+                    let exact = mean(&|o| o.exact[e][t].0);
+                    let exact_se = mean(&|o| o.exact[e][t].1);
+                    let exact_sd = (runs.iter().map(|o| (o.exact[e][t].0 - exact).powi(2)).sum::<f64>()
+                        / (k - 1.0).max(1.0))
+                    .sqrt();
+                    println!("    exact mode: sd {exact_sd:.4} / stderr {exact_se:.4} = {:.2}", exact_sd / exact_se);
                     println!(
                         "D {dim:4} {spectrum:8} ε {eps} t {threshold}: closed {closed:.4} | population {pop:.4} ± {pop_se:.4} \
                          (error {:+.4}, covered {covered}/{seeds}) | reference {reference:.4} ± {ref_se:.4} (seed sd {ref_sd:.4}, \

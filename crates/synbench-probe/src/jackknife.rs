@@ -1,25 +1,44 @@
-//! Delete-a-group jackknife replicates of one scale (SPEC §7): the probe
-//! refitted without one group of the train split and evaluated without the
-//! same group of the test split, for every group.
+//! Delete-a-group jackknife replicates of one scale (SPEC §7), for each
+//! group g: the probe refitted without group g of the train split and
+//! evaluated on the whole test split (the train replicate), and the fitted
+//! probe evaluated without group g of the test split (the test replicate).
 //!
-//! Sample `i` of a split belongs to group `i mod G`. A replicate's train
+//! Sample `i` of a split belongs to group `i mod G`. A train replicate's
 //! statistics are the full statistics with that group's removed
 //! ([`ClassStatistics::without`]), so the rest is never refolded. The
 //! experiment deletes the same group at every scale; a score's replicate is
 //! then the score of those per-scale replicates, and the spread of the G
-//! replicate scores gives its standard error (Quenouille–Tukey):
-//! `se² = (G − 1)/G · Σ_g (θ₋g − θ̄)²`.
+//! replicate scores gives a variance (Quenouille–Tukey):
+//! `v = (G − 1)/G · Σ_g (θ₋g − θ̄)²`.
+//!
+//! Train and test splits are independent, so the score's variance is the
+//! sum of the two parts. The test part is a mean over test samples given
+//! the probe, which the jackknife estimates without bias. The train part is
+//! not: the plug-in probe's accuracy is stationary at the population probe
+//! (the ε = 0 probe maximises accuracy, and the scaled bound of a Gaussian
+//! projection is a function of accuracy), so the score depends on the train
+//! sample through a second-order, degenerate term, whose delete-a-group
+//! jackknife variance is `2(G − 1)/(G − 2)` times too large (Efron & Stein
+//! 1981, worked out for a degenerate U-statistic of the G groups). The
+//! reference estimator's standard error is therefore
+//! `√(v_test + TRAIN_CORRECTION·v_train)`, `TRAIN_CORRECTION = (G − 2)/(2(G − 1))`.
+//! The population estimate is a smooth function of the train moments
+//! (first-order), so its standard error is `√v_train` unchanged.
 
 use ndarray::{Array1, Array2, Axis};
 use synbench_theory::ScaleOutcome;
 
-use crate::bayes::{BayesProbeValidParams, EpsilonOutcome};
+use crate::bayes::{BayesProbe, BayesProbeValidParams, EpsilonOutcome};
 use crate::error::Result;
 use crate::stats::ClassStatistics;
 
 /// Groups of the jackknife. Ten replicates cost ten eigendecompositions per
 /// scale (≈ 1 s at D = 768 on two cores, 49 scales: ≈ 50 s).
 pub const JACKKNIFE_GROUPS: usize = 10;
+
+/// The factor on the train part of the reference estimator's jackknife
+/// variance (module doc): `(G − 2)/(2(G − 1))` = 4/9 at G = 10.
+pub const TRAIN_CORRECTION: f64 = (JACKKNIFE_GROUPS as f64 - 2.0) / (2.0 * (JACKKNIFE_GROUPS as f64 - 1.0));
 
 /// Student's t quantile t₀.₉₇₅ with `JACKKNIFE_GROUPS − 1` = 9 degrees of
 /// freedom: the 95 % interval is `estimate ± T975·se`.
@@ -44,16 +63,20 @@ impl HeldSplit {
 /// What one replicate measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Replicate {
-    /// The plug-in probe's outcome per ε (both averaging modes).
+    /// The probe refitted without the group, on the whole test split, per ε.
     pub epsilons: Vec<EpsilonOutcome>,
-    /// The population estimate per ε (ℓ2 only).
+    /// The fitted probe on the test split without the group, per ε.
+    pub test_epsilons: Vec<EpsilonOutcome>,
+    /// The population estimate per ε without the group's train samples (ℓ2 only).
     pub population: Option<Vec<ScaleOutcome>>,
 }
 
 /// The `groups` delete-a-group replicates of one scale whose full train
-/// statistics are `train_stats` (folded from exactly the rows of `train`).
+/// statistics are `train_stats` (folded from exactly the rows of `train`)
+/// and whose fitted probe is `probe`.
 pub fn replicates(
     params: &BayesProbeValidParams,
+    probe: &BayesProbe,
     train_stats: &ClassStatistics,
     train: &HeldSplit,
     test: &HeldSplit,
@@ -63,10 +86,11 @@ pub fn replicates(
         .map(|g| {
             let (features, labels) = train.rows(|i| i % groups == g);
             let part = ClassStatistics::from_batch(features.view(), labels.view())?;
-            let probe = params.fit(&train_stats.without(&part)?)?;
+            let refit = params.fit(&train_stats.without(&part)?)?;
+            let epsilons = refit.evaluate(test.features.view(), test.labels.view())?;
             let (features, labels) = test.rows(|i| i % groups != g);
-            let epsilons = probe.evaluate(features.view(), labels.view())?;
-            Ok(Replicate { epsilons, population: probe.population_outcomes() })
+            let test_epsilons = probe.evaluate(features.view(), labels.view())?;
+            Ok(Replicate { epsilons, test_epsilons, population: refit.population_outcomes() })
         })
         .collect()
 }
@@ -107,6 +131,13 @@ pub fn nested(
             Ok(Nested { n_train: size, epsilons, population: probe.population_outcomes() })
         })
         .collect()
+}
+
+/// The reference estimator's standard error from its train and test
+/// replicates (module doc): `√(v_test + TRAIN_CORRECTION·v_train)`.
+pub fn reference_standard_error(train: &[f64], test: &[f64]) -> f64 {
+    let (a, b) = (standard_error(train), standard_error(test));
+    (TRAIN_CORRECTION * a * a + b * b).sqrt()
 }
 
 /// The jackknife standard error of `estimate` from its replicates (NaN when

@@ -99,25 +99,28 @@ fn replicates_drop_one_group_of_each_split() {
     let (train, test) = (gaussian(400, &mean, &std, 1), gaussian(300, &mean, &std, 2));
     let params = BayesProbeParams::new(vec![0.0]).check().unwrap();
     let stats = ClassStatistics::from_batch(train.features.view(), train.labels.view()).unwrap();
-    let reps = replicates(&params, &stats, &train, &test, 10).unwrap();
+    let full = params.fit(&stats).unwrap();
+    let reps = replicates(&params, &full, &stats, &train, &test, 10).unwrap();
     assert_eq!(reps.len(), 10);
     for rep in &reps {
-        assert_eq!(rep.epsilons[0].samples, 270, "a tenth of the test split left out");
+        assert_eq!(rep.epsilons[0].samples, 300, "the train replicate sees the whole test split");
+        assert_eq!(rep.test_epsilons[0].samples, 270, "the test replicate a tenth less");
     }
-    // Replicate 0 equals a probe fitted and evaluated on the kept rows directly.
+    // Replicate 0 equals a probe fitted on the kept train rows directly, and
+    // the full probe on the kept test rows.
     let keep = |n: usize| -> Vec<usize> { (0..n).filter(|i| i % 10 != 0).collect() };
     let direct = ClassStatistics::from_batch(
         train.features.select(Axis(0), &keep(400)).view(),
         train.labels.select(Axis(0), &keep(400)).view(),
     )
     .unwrap();
-    let outcome = params
-        .fit(&direct)
-        .unwrap()
-        .evaluate(test.features.select(Axis(0), &keep(300)).view(), test.labels.select(Axis(0), &keep(300)).view())
-        .unwrap();
+    let outcome = params.fit(&direct).unwrap().evaluate(test.features.view(), test.labels.view()).unwrap();
     assert_eq!(reps[0].epsilons[0].correct, outcome[0].correct);
     assert!((reps[0].epsilons[0].exact.scaled_bound - outcome[0].exact.scaled_bound).abs() < 1e-9);
+    let kept_test = full
+        .evaluate(test.features.select(Axis(0), &keep(300)).view(), test.labels.select(Axis(0), &keep(300)).view())
+        .unwrap();
+    assert_eq!(reps[0].test_epsilons[0], kept_test[0]);
     // The standard error of constant replicates is 0; of ±1 around 0 it is √((G−1)/G·G).
     assert!(standard_error(&[0.7; 10]) < 1e-12);
     let alternating: Vec<f64> = (0..10).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
