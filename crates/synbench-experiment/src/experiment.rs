@@ -172,8 +172,11 @@ struct Current {
     /// The scale's features in fold order, for the jackknife replicates.
     held: [Vec<(Array2<f32>, Array1<u8>)>; 2],
     /// The full train statistics and the population estimate, once fitted.
-    fitted: Option<(Box<ClassStatistics>, Option<Vec<ScaleOutcome>>, Box<BayesProbe>)>,
+    fitted: Option<Fitted>,
 }
+
+/// A scale's full train statistics, population estimate and fitted probe.
+type Fitted = (Box<ClassStatistics>, Option<Vec<ScaleOutcome>>, Box<BayesProbe>);
 
 /// A run in progress.
 pub struct Experiment {
