@@ -249,8 +249,9 @@ fn run(config: &Path, resume: bool, restart: bool, progress: bool) -> Result<()>
     };
     let result = crate::run::run(plan, crate::run::RunOptions { policy, progress })?;
     print!("{}", result.table.markdown());
-    if result.saved.finite_n()?.len() > 1 {
-        print!("\nScore vs train size:\n\n{}", result.saved.finite_n_markdown()?);
+    let by_size = result.saved.finite_n_markdown()?;
+    if !by_size.is_empty() {
+        print!("\nScore vs train size:\n\n{by_size}");
     }
     if let Some(dir) = &result.dir {
         println!("\nresults in {}:", dir.display());

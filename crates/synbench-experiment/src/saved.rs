@@ -113,6 +113,16 @@ pub struct FiniteN {
     pub population: Option<Vec<ScoreRow>>,
 }
 
+impl FiniteN {
+    /// The rows of `estimator`, if the run carries it.
+    pub fn rows(&self, estimator: Estimator) -> Option<&[ScoreRow]> {
+        match estimator {
+            Estimator::Reference => Some(&self.reference),
+            Estimator::Population => self.population.as_deref(),
+        }
+    }
+}
+
 fn parse_named<T: Named>(path: &Path, field: &str, name: &str) -> Result<T> {
     T::from_name(name).map_err(|m| ExperimentError::schema(path, format!("`{field}`: {m}")))
 }
@@ -263,10 +273,11 @@ impl SavedRun {
     }
 
     /// [`Self::finite_n`] at the first threshold as a Markdown table: one
-    /// row per ε and estimator, one column per train size.
+    /// row per ε and estimator, one column per train size (empty without
+    /// nested sizes).
     pub fn finite_n_markdown(&self) -> Result<String> {
         let sizes = self.finite_n()?;
-        let Some(threshold) = self.thresholds.first() else { return Ok(String::new()) };
+        let Some(threshold) = self.thresholds.first().filter(|_| sizes.len() > 1) else { return Ok(String::new()) };
         let mut out = String::from("| ε | estimator |");
         for s in &sizes {
             out.push_str(&format!(" n_train={} |", s.n_train));
@@ -279,10 +290,7 @@ impl SavedRun {
                 let cells: Option<Vec<String>> = sizes
                     .iter()
                     .map(|s| {
-                        let rows = match estimator {
-                            Estimator::Reference => Some(&s.reference),
-                            Estimator::Population => s.population.as_ref(),
-                        }?;
+                        let rows = s.rows(estimator)?;
                         let (v, se) = (rows[e].scores[0], rows[e].stderr[0]);
                         Some(if se.is_finite() { format!("{v:.4} ± {se:.4}") } else { format!("{v:.4}") })
                     })
@@ -359,10 +367,7 @@ impl SavedRun {
                 let points: Option<Vec<(f64, f64, f64)>> = sizes
                     .iter()
                     .map(|s| {
-                        let rows = match estimator {
-                            Estimator::Reference => Some(&s.reference),
-                            Estimator::Population => s.population.as_ref(),
-                        }?;
+                        let rows = s.rows(estimator)?;
                         Some((s.n_train as f64, rows[e].scores[0], rows[e].stderr[0]))
                     })
                     .collect();
@@ -415,8 +420,9 @@ impl SavedRun {
                 other.markdown()
             ));
         }
-        if self.finite_n()?.len() > 1 {
-            markdown.push_str(&format!("\n## Score vs train size: {}\n\n{}", self.model, self.finite_n_markdown()?));
+        let by_size = self.finite_n_markdown()?;
+        if !by_size.is_empty() {
+            markdown.push_str(&format!("\n## Score vs train size: {}\n\n{by_size}", self.model));
         }
         Ok((csv, markdown))
     }

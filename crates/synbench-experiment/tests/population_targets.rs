@@ -14,9 +14,7 @@
 //! coverage ≥ 90 % of seeds, and the calibration of the reference stderr
 //! (seed-to-seed sd over mean stderr in [0.8, 1.25]) where ≥ 10 seeds ran.
 
-use synbench_experiment::config::parse;
-use synbench_experiment::{EncoderInfo, Experiment, ModelSpec, StartOptions, StartPolicy};
-use synbench_models::{Encoder, LinearGaussian};
+mod common;
 
 const THRESHOLDS: [f64; 4] = [0.6, 0.7, 0.8, 0.9];
 
@@ -33,18 +31,8 @@ fn run(dim: usize, decay: f64, n: u64, seed: u64) -> Outcome {
          batch_size = 256\n[data]\nshape = [{dim}]\nn_train = {n}\nn_test = {n}\nseed = {seed}\n\
          [probe]\nepsilons = [0.0, 0.2]\n[score]\nthresholds = [0.6, 0.7, 0.8, 0.9]\n"
     );
-    let mut plan = parse(std::path::Path::new("<targets>"), &text).unwrap();
-    plan.output_dir = None;
-    let ModelSpec::LinearGaussian { spec } = &plan.encoder.model else { unreachable!() };
     // One oracle (model seed 7) for every data seed: one closed form.
-    let mut encoder = LinearGaussian::new(vec![dim], spec.clone(), plan.encoder.seed).unwrap();
-    let options = StartOptions::for_plan(&plan, StartPolicy::Fresh);
-    let mut experiment = Experiment::start(plan, EncoderInfo::described("oracle"), options).unwrap();
-    while let Some(batch) = experiment.next_batch().unwrap() {
-        let features = encoder.encode(batch.inputs.view()).unwrap();
-        experiment.fold(&batch, features.view()).unwrap();
-    }
-    let result = experiment.finish().unwrap();
+    let result = common::run_oracle("<targets>", &text);
     let r = &result.results;
     let oracle = r.oracle.as_ref().unwrap();
     let pair = |s: &[synbench_experiment::schema::JsonF64], e: &[synbench_experiment::schema::JsonF64]| {

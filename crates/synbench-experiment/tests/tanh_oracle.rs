@@ -14,9 +14,9 @@
 
 use std::path::PathBuf;
 
-use synbench_experiment::config::parse;
-use synbench_experiment::{EncoderInfo, Experiment, ModelSpec, RunResult, StartOptions, StartPolicy};
-use synbench_models::{Encoder, LinearGaussian};
+use synbench_experiment::RunResult;
+
+mod common;
 
 const DIM: usize = 64;
 
@@ -30,17 +30,7 @@ fn run(dim: usize, n: u64, seed: u64) -> RunResult {
          seed = 7\nbatch_size = 4096\n[data]\nshape = [{dim}]\nn_train = {n}\nn_test = {n}\nseed = {seed}\n\
          [probe]\nepsilons = [0.0, 0.2]\n[score]\nthresholds = [0.6, 0.7, 0.8, 0.9]\n"
     );
-    let mut plan = parse(std::path::Path::new("<tanh oracle>"), &text).unwrap();
-    plan.output_dir = None;
-    let ModelSpec::LinearGaussian { spec } = &plan.encoder.model else { unreachable!() };
-    let mut encoder = LinearGaussian::new(vec![dim], spec.clone(), plan.encoder.seed).unwrap();
-    let options = StartOptions::for_plan(&plan, StartPolicy::Fresh);
-    let mut experiment = Experiment::start(plan, EncoderInfo::described("tanh oracle"), options).unwrap();
-    while let Some(batch) = experiment.next_batch().unwrap() {
-        let features = encoder.encode(batch.inputs.view()).unwrap();
-        experiment.fold(&batch, features.view()).unwrap();
-    }
-    experiment.finish().unwrap()
+    common::run_oracle("<tanh oracle>", &text)
 }
 
 fn scores(result: &RunResult, population: bool) -> Vec<Vec<f64>> {
