@@ -1164,7 +1164,7 @@ mod tests {
         );
         check_error(
             "[model]\narch = \"identity\"\nbogus = 1\n",
-            "exp.toml:3: `bogus`: unknown field `bogus`, expected one of `arch`, `name`, `preset`, `img_size`, `patch_size`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`, `global_pool`, `output_dim`, `weights`, `backend`, `device`, `batch_size`, `seed`, `precision`, `class_token`, `reg_tokens`, `no_embed_class`, `pre_norm`, `fc_norm`, `init_values`, `qkv_bias`, `act_layer`, `dist_token`, `dynamic_img_size`, `norm_eps`, `block`, `layers`, `channels`, `stem_width`, `stem_type`, `cardinality`, `base_width`, `depths`, `dims`, `ls_init_value`, `conv_mlp`, `head_norm_first`",
+            "exp.toml:3: `bogus`: unknown field `bogus`, expected one of `arch`, `name`, `preset`, `img_size`, `patch_size`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`, `global_pool`, `output_dim`, `spectrum_decay`, `noise`, `nonlinearity`, `weights`, `backend`, `device`, `batch_size`, `seed`, `precision`, `class_token`, `reg_tokens`, `no_embed_class`, `pre_norm`, `fc_norm`, `init_values`, `qkv_bias`, `act_layer`, `dist_token`, `dynamic_img_size`, `norm_eps`, `block`, `layers`, `channels`, `stem_width`, `stem_type`, `cardinality`, `base_width`, `depths`, `dims`, `ls_init_value`, `conv_mlp`, `head_norm_first`",
         );
     }
 
