@@ -355,7 +355,16 @@ fn conformance(dir: &Path) -> Result<()> {
     run(
         &format!("synbench conformance {}", dir.display()),
         cargo()
-            .args(["run", "--quiet", "--package", "synbench-cli", "--bin", "synbench", "--no-default-features", "--target-dir"])
+            .args([
+                "run",
+                "--quiet",
+                "--package",
+                "synbench-cli",
+                "--bin",
+                "synbench",
+                "--no-default-features",
+                "--target-dir",
+            ])
             .arg(no_models_target())
             .args(["--", "conformance"])
             .arg(&dir),
