@@ -352,10 +352,10 @@ impl SavedRun {
                 outcomes: self.records.iter().map(|r| r.epsilons[e].outcome(self.averaging)).collect(),
                 replicates: (0..groups)
                     .map(|g| {
-                        let of = |pick: fn(&synbench_probe::Replicate) -> &Vec<synbench_probe::EpsilonOutcome>| {
-                            self.records.iter().map(|r| pick(&r.replicates[g])[e].outcome(self.averaging)).collect()
-                        };
-                        (of(|r| &r.epsilons), of(|r| &r.test_epsilons))
+                        let train = self.records.iter().map(|r| r.replicates[g].train[e]).collect();
+                        let test =
+                            self.records.iter().map(|r| r.replicates[g].test[e].outcome(self.averaging)).collect();
+                        (train, test)
                     })
                     .collect(),
             })

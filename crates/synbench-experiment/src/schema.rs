@@ -173,10 +173,12 @@ pub struct NestedJson {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicateJson {
-    /// The probe refitted without the group, on the whole test split, per ε.
-    pub representation: Vec<EpsilonJson>,
-    /// The fitted probe on the test split without the group, per ε.
-    pub test_representation: Vec<EpsilonJson>,
+    /// The probe refitted without the group's train samples, as Gaussian
+    /// projections with the test split's class moments, per ε.
+    pub train: Vec<OutcomeJson>,
+    /// The fitted probe on the test split without the group (in the full
+    /// split's batches), per ε.
+    pub test: Vec<EpsilonJson>,
     /// The population estimate per ε.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub population: Option<Vec<OutcomeJson>>,
@@ -233,8 +235,8 @@ impl ScaleFile {
                 .replicates
                 .iter()
                 .map(|r| ReplicateJson {
-                    representation: r.epsilons.iter().map(EpsilonJson::of).collect(),
-                    test_representation: r.test_epsilons.iter().map(EpsilonJson::of).collect(),
+                    train: r.train.iter().map(|&o| o.into()).collect(),
+                    test: r.test.iter().map(EpsilonJson::of).collect(),
                     population: outcomes_json(&r.population),
                 })
                 .collect(),
@@ -262,8 +264,8 @@ impl ScaleFile {
                 .replicates
                 .iter()
                 .map(|r| Replicate {
-                    epsilons: r.representation.iter().map(EpsilonJson::outcome).collect(),
-                    test_epsilons: r.test_representation.iter().map(EpsilonJson::outcome).collect(),
+                    train: r.train.iter().map(|&o| o.into()).collect(),
+                    test: r.test.iter().map(EpsilonJson::outcome).collect(),
                     population: outcomes(&r.population),
                 })
                 .collect(),

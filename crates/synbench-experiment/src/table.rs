@@ -233,23 +233,14 @@ fn outcomes_of(
 ) -> Option<Vec<ScaleOutcome>> {
     records
         .iter()
-        .map(|r| {
-            let (epsilons, population) = match draw {
-                Draw::Full => (&r.epsilons, &r.population),
-                Draw::Train(g) => {
-                    let rep = r.replicates.get(g)?;
-                    (&rep.epsilons, &rep.population)
-                }
-                // The population estimate reads no test sample.
-                Draw::Test(g) => {
-                    let rep = r.replicates.get(g)?;
-                    (&rep.test_epsilons, &r.population)
-                }
-            };
-            match estimator {
-                Estimator::Reference => epsilons.get(e).map(|o| o.outcome(averaging)),
-                Estimator::Population => population.as_ref().map(|p| p[e]),
-            }
+        .map(|r| match (estimator, draw) {
+            (Estimator::Reference, Draw::Full) => r.epsilons.get(e).map(|o| o.outcome(averaging)),
+            (Estimator::Reference, Draw::Train(g)) => r.replicates.get(g)?.train.get(e).copied(),
+            (Estimator::Reference, Draw::Test(g)) => r.replicates.get(g)?.test.get(e).map(|o| o.outcome(averaging)),
+            (Estimator::Population, Draw::Full) => r.population.as_ref().map(|p| p[e]),
+            (Estimator::Population, Draw::Train(g)) => r.replicates.get(g)?.population.as_ref().map(|p| p[e]),
+            // The population estimate reads no test sample.
+            (Estimator::Population, Draw::Test(_)) => r.population.as_ref().map(|p| p[e]),
         })
         .collect()
 }
@@ -257,7 +248,9 @@ fn outcomes_of(
 /// Scores of per-scale records: per ε, per threshold, with standard errors
 /// from the records' jackknife replicates (a replicate's score is the score
 /// of its per-scale replicates, the same group left out at every scale).
-/// `None` when the records do not carry that estimator's outcomes.
+/// The standard errors of both modes come from exact-mode replicate scores
+/// ([`synbench_probe::jackknife`] says why). `None` when the records do not
+/// carry that estimator's outcomes.
 pub fn score_records(
     records: &[ScaleRecord],
     epsilons: &[f64],
@@ -276,7 +269,7 @@ pub fn score_records(
             let mut all = Vec::with_capacity(groups);
             for g in 0..groups {
                 match outcomes_of(records, e, averaging, estimator, draw(g)) {
-                    Some(outcomes) => all.push(synbench_scores(&outcomes, &raw, thresholds, mode)?),
+                    Some(outcomes) => all.push(synbench_scores(&outcomes, &raw, thresholds, ScoreMode::Exact)?),
                     None => return Ok(None),
                 }
             }

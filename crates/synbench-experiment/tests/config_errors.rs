@@ -271,15 +271,19 @@ fn presets_bring_their_options_and_normalize_model_their_normalisation() {
 fn every_shipped_config_parses() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     let mut parsed = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
+    // configs/ and its folders (configs/finite_n/).
+    let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    for folder in paths.clone().iter().filter(|p| p.is_dir()) {
+        paths.extend(std::fs::read_dir(folder).unwrap().map(|e| e.unwrap().path()));
+    }
+    for path in paths {
         if path.extension().is_some_and(|e| e == "toml") {
             let text = std::fs::read_to_string(&path).unwrap();
             parse(&path, &text).unwrap_or_else(|e| panic!("{e}"));
             parsed += 1;
         }
     }
-    assert!(parsed >= 12, "{parsed} configs in {}", dir.display());
+    assert!(parsed >= 15, "{parsed} configs in {}", dir.display());
 }
 
 #[test]

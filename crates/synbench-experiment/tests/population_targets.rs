@@ -11,8 +11,11 @@
 //! Each configuration prints closed form, population estimate ± stderr and
 //! reference estimate ± stderr at t = 0.6 / 0.7 / 0.8 / 0.9; the test
 //! asserts |population − closed form| ≤ 0.02 (mean over seeds), 95 %
-//! coverage ≥ 90 % of seeds, and the calibration of the reference stderr
-//! (seed-to-seed sd over mean stderr in [0.8, 1.25]) where ≥ 10 seeds ran.
+//! coverage ≥ 90 % of seeds where ≥ 10 seeds ran, and the calibration of the
+//! reference stderr (seed-to-seed sd over mean stderr in [0.8, 1.25]) where
+//! ≥ 50 seeds ran: a sd from k seeds is itself off by ≈ 1/√(2(k − 1)), 16 %
+//! at k = 20 (a calibrated stderr lands outside [0.8, 1.25] in about one
+//! cell in five), 10 % at k = 50.
 
 mod common;
 
@@ -109,7 +112,7 @@ fn population_estimate_and_intervals_meet_their_targets() {
                     if seeds >= 10 && (covered as f64) < 0.9 * k {
                         failures.push(format!("D {dim} {spectrum} ε {eps} t {threshold}: covered {covered}/{seeds}"));
                     }
-                    if seeds >= 10 && !(0.8..=1.25).contains(&(ref_sd / ref_se)) {
+                    if seeds >= 50 && !(0.8..=1.25).contains(&(ref_sd / ref_se)) {
                         failures.push(format!(
                             "D {dim} {spectrum} ε {eps} t {threshold}: sd/stderr {:.2}",
                             ref_sd / ref_se

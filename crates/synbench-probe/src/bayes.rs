@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use faer::{Mat, Side};
 use linfa::ParamGuard;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use synbench_theory::normal::{cdf, pdf};
 use synbench_theory::{
     SampleMoments, ScaleOutcome, TheoryError, attack_radius, estimate_population_outcome, solve_l2_qcqp,
 };
@@ -368,6 +369,56 @@ impl BayesProbe {
         self.counts
     }
 
+    /// The outcome per ε this probe would have on classes whose projections
+    /// `(h − c)ᵀW` are Gaussian with the moments `moments` give (class means
+    /// and covariances, and the class shares): for class 1 the margin
+    /// `M₁ = Wᵀ(m₁ − c)` and spread `s₁ = √(WᵀC₁W)` (class 0 mirrored), so
+    ///
+    /// ```text
+    /// a = τ₁Φ(M₁/s₁) + τ₀Φ(M₀/s₀)
+    /// b = Σ_k τ_k·[M_kΦ(M_k/s_k) + s_kφ(M_k/s_k)] / (a·|μᵀw₀|)
+    /// ```
+    ///
+    /// (`E[X; X > 0]` of a normal `X`): the accuracy and mean scaled bound
+    /// over the correct samples, a smooth function of the direction. The
+    /// jackknife evaluates its train replicates so ([`crate::jackknife`]).
+    pub fn gaussian_outcomes(&self, moments: &ClassStatistics) -> Result<Vec<ScaleOutcome>> {
+        if moments.dim() != self.dim {
+            return Err(ProbeError::DimensionMismatch {
+                tensor: "evaluation moments",
+                expected: self.dim,
+                found: moments.dim(),
+            });
+        }
+        let covariances = [moments.class_covariance(1)?, moments.class_covariance(0)?];
+        let (n1, n0) = (moments.count(1) as f64, moments.count(0) as f64);
+        let shares = [n1 / (n1 + n0), n0 / (n1 + n0)];
+        let offsets = [moments.class_mean(1) - &self.midpoint, &self.midpoint - moments.class_mean(0)];
+        Ok(self
+            .directions
+            .iter()
+            .map(|dir| {
+                let (mut accuracy, mut positive) = (0.0, 0.0);
+                for k in 0..2 {
+                    let margin = dir.weights.dot(&offsets[k]);
+                    let spread = dir.weights.dot(&covariances[k].dot(&dir.weights)).max(0.0).sqrt();
+                    let (p, tail) = if spread > 0.0 {
+                        let z = margin / spread;
+                        (cdf(z), margin * cdf(z) + spread * pdf(z))
+                    } else if margin > 0.0 {
+                        (1.0, margin)
+                    } else {
+                        (0.0, 0.0)
+                    };
+                    accuracy += shares[k] * p;
+                    positive += shares[k] * tail;
+                }
+                let scaled_bound = if accuracy > 0.0 { positive / (accuracy * dir.mean_margin) } else { 0.0 };
+                ScaleOutcome { accuracy, scaled_bound }
+            })
+            .collect())
+    }
+
     /// The estimated population outcome per ε (SPEC §7,
     /// [`synbench_theory::population`]) from the statistics this probe was
     /// fitted on; `None` for the ℓ∞/ℓ1 attacks, whose QCQP has no ridge form.
@@ -403,14 +454,20 @@ impl BayesProbe {
         for (k, dir) in self.directions.iter().enumerate() {
             weights.column_mut(k).assign(&dir.weights);
         }
-        ProbeEvaluator { probe: Cow::Borrowed(self), weights, tallies: vec![Tally::default(); e] }
+        ProbeEvaluator {
+            probe: Cow::Borrowed(self),
+            weights,
+            tallies: vec![Tally::default(); e],
+            groups: Vec::new(),
+            position: 0,
+        }
     }
 
     /// [`Self::evaluator`] that owns the probe, for a caller that keeps the
     /// evaluation across calls (a streaming experiment's state).
     pub fn into_evaluator(self) -> ProbeEvaluator<'static> {
-        let ProbeEvaluator { weights, tallies, .. } = self.evaluator();
-        ProbeEvaluator { probe: Cow::Owned(self), weights, tallies }
+        let ProbeEvaluator { weights, tallies, groups, position, .. } = self.evaluator();
+        ProbeEvaluator { probe: Cow::Owned(self), weights, tallies, groups, position }
     }
 
     /// Evaluates one in-memory test set (a convenience over [`Self::evaluator`]).
@@ -437,7 +494,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, correct: bool, scaled_bound: f64, batch_size: u64) {
+    fn add(&mut self, correct: bool, scaled_bound: f64) {
         self.samples += 1;
         self.batch_samples += 1;
         if correct {
@@ -445,9 +502,6 @@ impl Tally {
             self.bound_sum += scaled_bound;
             self.batch_correct += 1;
             self.batch_bound_sum += scaled_bound;
-        }
-        if self.batch_samples == batch_size {
-            self.close_batch();
         }
     }
 
@@ -497,25 +551,57 @@ impl EpsilonOutcome {
 /// Streams test batches through every robust direction at once: one
 /// `[n, d]·[d, #ε]` product per batch. Batches of the reference averaging
 /// are cut every `batch_size` samples, whatever sizes the caller folds.
+///
+/// With [`Self::with_groups`] it also tallies the delete-a-group jackknife
+/// replicates of the test split in the same pass: replicate `g` leaves out
+/// the samples at positions `≡ g (mod G)` and keeps the full split's batch
+/// cuts, so its batch means are those of the full evaluation, a tenth
+/// thinner (re-cutting the remaining samples into new batches would give
+/// each replicate a short trailing batch weighted as a whole one, noise
+/// the full evaluation does not have).
 #[derive(Debug, Clone)]
 pub struct ProbeEvaluator<'a> {
     probe: Cow<'a, BayesProbe>,
     weights: Array2<f64>,
     tallies: Vec<Tally>,
+    /// `groups[g][k]`: replicate `g`, direction `k`.
+    groups: Vec<Vec<Tally>>,
+    /// Samples folded so far.
+    position: u64,
 }
 
 impl ProbeEvaluator<'_> {
+    /// Also tallies the `groups` delete-a-group replicates (see the type's
+    /// doc); call before the first fold.
+    pub fn with_groups(mut self, groups: usize) -> Self {
+        assert_eq!(self.position, 0, "with_groups after samples were folded");
+        self.groups = vec![vec![Tally::default(); self.tallies.len()]; groups];
+        self
+    }
+
     /// Folds one test batch `[n, d]` with labels in {0, 1}.
     pub fn fold(&mut self, features: ArrayView2<'_, f32>, labels: ArrayView1<'_, u8>) -> Result<()> {
         check_batch(&features, &labels, self.probe.dim, "test features", "test labels")?;
         let centred = features.mapv(f64::from) - &self.probe.midpoint;
         let margins = centred.dot(&self.weights);
         let batch_size = self.probe.batch_size as u64;
+        let groups = self.groups.len() as u64;
         for (row, &y) in margins.outer_iter().zip(labels) {
-            for ((tally, &margin), dir) in self.tallies.iter_mut().zip(row).zip(&self.probe.directions) {
+            let left_out = if groups > 0 { (self.position % groups) as usize } else { 0 };
+            for (k, (&margin, dir)) in row.iter().zip(&self.probe.directions).enumerate() {
                 // SPEC §3 step 5: a zero margin is wrong for both classes.
                 let correct = (margin > 0.0 && y == 1) || (margin < 0.0 && y == 0);
-                tally.add(correct, margin.abs() / dir.mean_margin, batch_size);
+                let bound = margin.abs() / dir.mean_margin;
+                self.tallies[k].add(correct, bound);
+                for (g, replicate) in self.groups.iter_mut().enumerate() {
+                    if g != left_out {
+                        replicate[k].add(correct, bound);
+                    }
+                }
+            }
+            self.position += 1;
+            if self.position % batch_size == 0 {
+                self.tallies.iter_mut().chain(self.groups.iter_mut().flatten()).for_each(Tally::close_batch);
             }
         }
         Ok(())
@@ -524,27 +610,37 @@ impl ProbeEvaluator<'_> {
     /// Closes a trailing partial batch and returns one outcome per ε. With no
     /// correct sample at all the bound is reported as 0 (accuracy 0 never
     /// passes a threshold of the curve, so it contributes nothing either way).
-    pub fn finish(mut self) -> Vec<EpsilonOutcome> {
-        self.tallies
-            .iter_mut()
-            .zip(&self.probe.directions)
-            .map(|(t, dir)| {
-                t.close_batch();
-                let ratio = |num: f64, den: u64| if den == 0 { 0.0 } else { num / den as f64 };
-                EpsilonOutcome {
-                    epsilon: dir.epsilon,
-                    reference: ScaleOutcome {
-                        accuracy: ratio(t.batch_accuracy_sum, t.batches),
-                        scaled_bound: ratio(t.batch_bound_mean_sum, t.bound_batches),
-                    },
-                    exact: ScaleOutcome {
-                        accuracy: ratio(t.correct as f64, t.samples),
-                        scaled_bound: ratio(t.bound_sum, t.correct),
-                    },
-                    correct: t.correct,
-                    samples: t.samples,
-                }
-            })
-            .collect()
+    pub fn finish(self) -> Vec<EpsilonOutcome> {
+        self.finish_with_groups().0
+    }
+
+    /// [`Self::finish`] and the replicates of [`Self::with_groups`] (one
+    /// outcome per ε each; none without groups).
+    pub fn finish_with_groups(self) -> (Vec<EpsilonOutcome>, Vec<Vec<EpsilonOutcome>>) {
+        let ProbeEvaluator { probe, tallies, groups, .. } = self;
+        let outcomes = |tallies: Vec<Tally>| -> Vec<EpsilonOutcome> {
+            tallies.into_iter().zip(&probe.directions).map(|(t, dir)| t.outcome(dir.epsilon)).collect()
+        };
+        (outcomes(tallies), groups.into_iter().map(outcomes).collect())
+    }
+}
+
+impl Tally {
+    fn outcome(mut self, epsilon: f64) -> EpsilonOutcome {
+        self.close_batch();
+        let ratio = |num: f64, den: u64| if den == 0 { 0.0 } else { num / den as f64 };
+        EpsilonOutcome {
+            epsilon,
+            reference: ScaleOutcome {
+                accuracy: ratio(self.batch_accuracy_sum, self.batches),
+                scaled_bound: ratio(self.batch_bound_mean_sum, self.bound_batches),
+            },
+            exact: ScaleOutcome {
+                accuracy: ratio(self.correct as f64, self.samples),
+                scaled_bound: ratio(self.bound_sum, self.correct),
+            },
+            correct: self.correct,
+            samples: self.samples,
+        }
     }
 }

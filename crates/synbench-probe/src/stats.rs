@@ -219,7 +219,14 @@ impl ClassStatistics {
         Ok(())
     }
 
-    /// The pooled covariance `S = [(n₁−1)C₁ + (n₀−1)C₀]/(n − 2)` of SPEC §3.
+    /// The unbiased covariance `C_k` of class `label` (1 or 0).
+    pub fn class_covariance(&self, label: u8) -> Result<Array2<f64>> {
+        self.ensure_estimable()?;
+        let class = &self.classes[usize::from(label == 1)];
+        Ok(&class.m2 / (class.count as f64 - 1.0))
+    }
+
+    /// The pooled covariance `S = [(n₁−1)C₁ + (n₀−1)C₀]/(n − 2)` (SPEC §3).
     pub fn pooled_covariance(&self) -> Result<Array2<f64>> {
         self.ensure_estimable()?;
         let n = (self.count(0) + self.count(1)) as f64;

@@ -97,32 +97,66 @@ fn the_population_estimate_recovers_the_closed_form() {
 fn replicates_drop_one_group_of_each_split() {
     let (mean, std) = spectrum(8, 1.0);
     let (train, test) = (gaussian(400, &mean, &std, 1), gaussian(300, &mean, &std, 2));
-    let params = BayesProbeParams::new(vec![0.0]).check().unwrap();
+    let params = BayesProbeParams::new(vec![0.0, 0.3]).check().unwrap();
     let stats = ClassStatistics::from_batch(train.features.view(), train.labels.view()).unwrap();
     let full = params.fit(&stats).unwrap();
     let reps = replicates(&params, &full, &stats, &train, &test, 10).unwrap();
     assert_eq!(reps.len(), 10);
     for rep in &reps {
-        assert_eq!(rep.epsilons[0].samples, 300, "the train replicate sees the whole test split");
-        assert_eq!(rep.test_epsilons[0].samples, 270, "the test replicate a tenth less");
+        assert_eq!(rep.test[0].samples, 270, "the test replicate a tenth less");
+        assert_eq!((rep.train.len(), rep.test.len()), (2, 2));
     }
-    // Replicate 0 equals a probe fitted on the kept train rows directly, and
-    // the full probe on the kept test rows.
-    let keep = |n: usize| -> Vec<usize> { (0..n).filter(|i| i % 10 != 0).collect() };
-    let direct = ClassStatistics::from_batch(
-        train.features.select(Axis(0), &keep(400)).view(),
-        train.labels.select(Axis(0), &keep(400)).view(),
-    )
-    .unwrap();
-    let outcome = params.fit(&direct).unwrap().evaluate(test.features.view(), test.labels.view()).unwrap();
-    assert_eq!(reps[0].epsilons[0].correct, outcome[0].correct);
-    assert!((reps[0].epsilons[0].exact.scaled_bound - outcome[0].exact.scaled_bound).abs() < 1e-9);
-    let kept_test = full
-        .evaluate(test.features.select(Axis(0), &keep(300)).view(), test.labels.select(Axis(0), &keep(300)).view())
-        .unwrap();
-    assert_eq!(reps[0].test_epsilons[0], kept_test[0]);
+    // Train replicate 0: a probe fitted on the kept train rows directly, as
+    // Gaussian projections with the whole test split's moments.
+    let keep = |rows: std::ops::Range<usize>| -> Vec<usize> { rows.filter(|i| i % 10 != 0).collect() };
+    let select =
+        |split: &HeldSplit, rows: &[usize]| (split.features.select(Axis(0), rows), split.labels.select(Axis(0), rows));
+    let (x, y) = select(&train, &keep(0..400));
+    let direct = params.fit(&ClassStatistics::from_batch(x.view(), y.view()).unwrap()).unwrap();
+    let moments = ClassStatistics::from_batch(test.features.view(), test.labels.view()).unwrap();
+    let expected = direct.gaussian_outcomes(&moments).unwrap();
+    for (got, want) in reps[0].train.iter().zip(&expected) {
+        assert!((got.accuracy - want.accuracy).abs() < 1e-12 && (got.scaled_bound - want.scaled_bound).abs() < 1e-9);
+    }
+    // Test replicate 0: the full probe on the kept test rows; plain means as
+    // on those rows, batch means in the full split's batches (0..256, 256..300).
+    let (x, y) = select(&test, &keep(0..300));
+    let kept = full.evaluate(x.view(), y.view()).unwrap();
+    assert_eq!((reps[0].test[0].correct, reps[0].test[0].exact), (kept[0].correct, kept[0].exact));
+    let batch = |rows| {
+        let (x, y) = select(&test, &keep(rows));
+        full.evaluate(x.view(), y.view()).unwrap()[0].exact
+    };
+    let (first, second) = (batch(0..256), batch(256..300));
+    let reference = reps[0].test[0].reference;
+    assert!((reference.accuracy - (first.accuracy + second.accuracy) / 2.0).abs() < 1e-12);
+    assert!((reference.scaled_bound - (first.scaled_bound + second.scaled_bound) / 2.0).abs() < 1e-12);
     // The standard error of constant replicates is 0; of ±1 around 0 it is √((G−1)/G·G).
     assert!(standard_error(&[0.7; 10]) < 1e-12);
     let alternating: Vec<f64> = (0..10).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
     assert!((standard_error(&alternating) - 9f64.sqrt()).abs() < 1e-12);
+}
+
+/// On Gaussian features the smooth outcome of a probe is its outcome on a
+/// large test set: the accuracy within three binomial sds of 40 000 samples,
+/// the mean scaled bound within 0.5 %.
+#[test]
+fn gaussian_outcomes_are_the_outcome_on_gaussian_features() {
+    let (mean, std) = spectrum(16, 1.1);
+    let train = gaussian(600, &mean, &std, 5);
+    let test = gaussian(40_000, &mean, &std, 6);
+    let params = BayesProbeParams::new(vec![0.0, 0.2, 0.5]).check().unwrap();
+    let probe = params.fit(&ClassStatistics::from_batch(train.features.view(), train.labels.view()).unwrap()).unwrap();
+    let moments = ClassStatistics::from_batch(test.features.view(), test.labels.view()).unwrap();
+    let smooth = probe.gaussian_outcomes(&moments).unwrap();
+    let empirical = probe.evaluate(test.features.view(), test.labels.view()).unwrap();
+    for (s, e) in smooth.iter().zip(&empirical) {
+        let sd = (s.accuracy * (1.0 - s.accuracy) / 40_000.0).sqrt();
+        eprintln!("ε {}: smooth {s:?}, empirical {:?}", e.epsilon, e.exact);
+        assert!((s.accuracy - e.exact.accuracy).abs() < 3.0 * sd, "ε {}: {s:?} vs {:?}", e.epsilon, e.exact);
+        assert!((s.scaled_bound / e.exact.scaled_bound - 1.0).abs() < 5e-3, "ε {}: {s:?} vs {:?}", e.epsilon, e.exact);
+    }
+    let wrong =
+        ClassStatistics::from_batch(test.features.select(Axis(1), &[0, 1, 2]).view(), test.labels.view()).unwrap();
+    assert!(probe.gaussian_outcomes(&wrong).unwrap_err().to_string().contains("evaluation moments"));
 }
