@@ -34,6 +34,9 @@ struct Cached {
     labels: Vec<u8>,
 }
 
+/// The cached features by (scale index, is the train split).
+type Cache = HashMap<(usize, bool), Cached>;
+
 fn key(scale: usize, split: Split) -> (usize, bool) {
     (scale, matches!(split, Split::Train))
 }
@@ -44,11 +47,11 @@ fn start(plan: Plan, name: &str) -> Result<Experiment> {
 }
 
 /// The largest run, encoding every batch and keeping its features.
-fn encode_and_cache(plan: Plan, encoder: &mut dyn Encoder) -> Result<(RunResult, HashMap<(usize, bool), Cached>, f64)> {
+fn encode_and_cache(plan: Plan, encoder: &mut dyn Encoder) -> Result<(RunResult, Cache, f64)> {
     let (n_train, n_test) = (plan.n_train as usize, plan.n_test as usize);
     let name = plan.model_name.clone();
     let mut experiment = start(plan, &name)?;
-    let mut cache: HashMap<(usize, bool), Cached> = HashMap::new();
+    let mut cache = Cache::new();
     let mut encode_seconds = 0.0;
     while let Some(batch) = experiment.next_batch()? {
         let clock = std::time::Instant::now();
@@ -67,7 +70,7 @@ fn encode_and_cache(plan: Plan, encoder: &mut dyn Encoder) -> Result<(RunResult,
 }
 
 /// A smaller run fed the cached features.
-fn replay(plan: Plan, cache: &HashMap<(usize, bool), Cached>) -> Result<RunResult> {
+fn replay(plan: Plan, cache: &Cache) -> Result<RunResult> {
     let name = plan.model_name.clone();
     let n_train = plan.n_train;
     let mut experiment = start(plan, &name)?;

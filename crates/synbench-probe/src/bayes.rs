@@ -600,7 +600,7 @@ impl ProbeEvaluator<'_> {
                 }
             }
             self.position += 1;
-            if self.position % batch_size == 0 {
+            if self.position.is_multiple_of(batch_size) {
                 self.tallies.iter_mut().chain(self.groups.iter_mut().flatten()).for_each(Tally::close_batch);
             }
         }
