@@ -11,7 +11,7 @@ use ndarray_rand::rand::SeedableRng;
 use ndarray_rand::rand_distr::{Bernoulli, StandardNormal};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
-use synbench_probe::jackknife::{nested, nested_sizes, replicates};
+use synbench_probe::jackknife::{nested, nested_sizes, replicates, test_replicates};
 use synbench_probe::{BayesProbeParams, ClassStatistics, HeldSplit, JACKKNIFE_GROUPS, ParamGuard};
 
 fn split(n: usize, d: usize, seed: u64) -> HeldSplit {
@@ -41,9 +41,10 @@ fn uncertainty(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("uncertainty", d), &d, |b, _| {
             b.iter(|| {
                 let probe = params.fit(black_box(&stats)).unwrap();
-                let outcome = probe.evaluate(test.features.view(), test.labels.view()).unwrap();
+                // The run's one evaluation pass tallies the test replicates too.
+                let (outcome, tests) = test_replicates(&probe, &test, JACKKNIFE_GROUPS).unwrap();
                 let population = probe.population_outcomes();
-                let reps = replicates(&params, &probe, &stats, &train, &test, JACKKNIFE_GROUPS).unwrap();
+                let reps = replicates(&params, &stats, &train, &test, tests).unwrap();
                 let nest = nested(&params, &train, &test, &nested_sizes(2048, d)).unwrap();
                 (outcome, population, reps, nest)
             })

@@ -30,11 +30,11 @@ use std::time::Instant;
 use synbench_data::{Mixture, Normalization, Split};
 use synbench_probe::jackknife::{self, HeldSplit, JACKKNIFE_GROUPS};
 use synbench_probe::ndarray::{Array1, Array2, ArrayView2, Axis, concatenate};
-use synbench_probe::{BayesProbe, ClassStatistics, ProbeEvaluator};
-use synbench_theory::{ScaleOutcome, ScoreMode, raw_reference};
+use synbench_probe::{AttackNorm, ClassStatistics, ProbeEvaluator};
+use synbench_theory::{ScaleOutcome, ScoreMode, population_estimable, raw_reference};
 
 use crate::config::Plan;
-use crate::error::{ExperimentError, Result};
+use crate::error::{ConfigError, ExperimentError, Result};
 use crate::io::{create_dir_all, read_json, write_json};
 use crate::resolved::{RUN_SCHEMA, ResolvedPlan, RunFile};
 use crate::saved::{RESULTS_FILE, RUN_FILE, SavedRun, read_scale, scale_files, scale_path};
@@ -175,8 +175,8 @@ struct Current {
     fitted: Option<Fitted>,
 }
 
-/// A scale's full train statistics, population estimate and fitted probe.
-type Fitted = (Box<ClassStatistics>, Option<Vec<ScaleOutcome>>, Box<BayesProbe>);
+/// A scale's full train statistics and population estimate.
+type Fitted = (Box<ClassStatistics>, Option<Vec<ScaleOutcome>>);
 
 /// A run in progress.
 pub struct Experiment {
@@ -430,8 +430,40 @@ impl Experiment {
         Ok(())
     }
 
+    /// Records the feature width of the first batch and checks what it
+    /// decides: the population estimate needs `n_train − 2 > D` (SPEC §7),
+    /// an error when it is the headline estimator (before any scale is
+    /// spent), a warning otherwise.
+    fn first_features(&mut self, dim: usize) -> Result<usize> {
+        self.feature_dim = Some(dim);
+        let n = self.plan.n_train;
+        if self.plan.probe.attack() != AttackNorm::L2 || population_estimable(n, dim) {
+            return Ok(dim);
+        }
+        let why = format!(
+            "the population estimate needs more train samples than feature dimensions (n_train − 2 > D), \
+             but data.n_train = {n} and the encoder's features are {dim} wide, so the pooled covariance is singular"
+        );
+        if self.plan.estimator == Estimator::Population {
+            return Err(ConfigError {
+                file: self.plan.file.clone(),
+                line: None,
+                field: "score.estimator".into(),
+                message: format!("{why}; set data.n_train ≥ {} or estimator = \"reference\"", dim + 3),
+            }
+            .into());
+        }
+        let warning = format!("{why}: results carry the reference estimator only (n_train ≥ {} gives both)", dim + 3);
+        tracing::warn!("{warning}");
+        self.warnings.push(warning);
+        Ok(dim)
+    }
+
     fn fold_checked(&mut self, batch: &Batch, features: ArrayView2<'_, f32>) -> Result<Option<ScaleRecord>> {
-        let dim = *self.feature_dim.get_or_insert(features.ncols());
+        let dim = match self.feature_dim {
+            Some(dim) => dim,
+            None => self.first_features(features.ncols())?,
+        };
         let (n_train, n_test) = (self.plan.n_train, self.plan.n_test);
         let current = self.current.as_mut().expect("a batch was handed out for the current scale");
         let (index, scale) = (current.index, current.scale);
@@ -457,9 +489,10 @@ impl Experiment {
             let clock = Instant::now();
             let stats = stats.take().expect("train batches were folded");
             let probe = self.plan.probe.fit(&stats).map_err(probe_error)?;
-            current.fitted = Some((stats, probe.population_outcomes(), Box::new(probe.clone())));
+            current.fitted = Some((stats, probe.population_outcomes()));
             self.times.probe += clock.elapsed().as_secs_f64();
-            current.phase = Phase::Test(Box::new(probe.into_evaluator()));
+            // One pass over the test split gives the outcomes and the jackknife's test replicates.
+            current.phase = Phase::Test(Box::new(probe.into_evaluator().with_groups(JACKKNIFE_GROUPS)));
             current.folded = 0;
             return Ok(None);
         }
@@ -470,23 +503,16 @@ impl Experiment {
         let Some(Current { phase: Phase::Test(evaluator), held, fitted, .. }) = self.current.take() else {
             unreachable!()
         };
-        let (train_stats, population, probe) = fitted.expect("the probe was fitted before the test split");
+        let (train_stats, population) = fitted.expect("the probe was fitted before the test split");
         let clock = Instant::now();
         let [train, test] = held.map(|parts| held_split(parts, dim));
-        let replicates = jackknife::replicates(&self.plan.probe, &probe, &train_stats, &train, &test, JACKKNIFE_GROUPS)
-            .map_err(probe_error)?;
+        let (epsilons, tests) = evaluator.finish_with_groups();
+        let replicates =
+            jackknife::replicates(&self.plan.probe, &train_stats, &train, &test, tests).map_err(probe_error)?;
         let sizes = jackknife::nested_sizes(n_train, dim);
         let nested = jackknife::nested(&self.plan.probe, &train, &test, &sizes).map_err(probe_error)?;
         self.times.probe += clock.elapsed().as_secs_f64();
-        let record = ScaleRecord {
-            index,
-            scale,
-            raw: raw_reference(scale)?,
-            epsilons: evaluator.finish(),
-            population,
-            replicates,
-            nested,
-        };
+        let record = ScaleRecord { index, scale, raw: raw_reference(scale)?, epsilons, population, replicates, nested };
         if let Some(dir) = &self.plan.output_dir {
             write_json(&scale_path(dir, index), &ScaleFile::new(&record, &self.hash))?;
         }

@@ -329,6 +329,44 @@ fn the_population_estimator_can_be_the_headline() {
     assert!(err.contains("score.estimator") && err.contains("l2 attack") && err.contains("\"linf\""), "{err}");
 }
 
+/// With `n_train − 2 ≤ D` the pooled covariance is singular and the
+/// population estimate undefined (SPEC §7): as the headline estimator a
+/// config error at the first batch, naming the field and the sizes; with the
+/// reference headline a warning, and results without population scores.
+#[test]
+fn a_singular_covariance_has_no_population_estimate() {
+    let dir = scratch("singular");
+    let plan = plan_in(&dir, &config(2, 40, 40, "[score]\nestimator = \"population\"\n"));
+    let mut experiment = start(plan, StartPolicy::Fresh).unwrap();
+    let batch = experiment.next_batch().unwrap().unwrap();
+    let err = experiment.fold(&batch, batch.inputs.view()).unwrap_err().to_string();
+    assert!(
+        err.contains("config.toml")
+            && err.contains("score.estimator")
+            && err.contains("data.n_train = 40")
+            && err.contains("40 wide")
+            && err.contains("n_train ≥ 43"),
+        "{err}"
+    );
+    drop(experiment);
+
+    let dir = scratch("singular-reference");
+    let result =
+        drive(start(plan_in(&dir, &config(2, 40, 40, "")), StartPolicy::Fresh).unwrap(), identity, None).unwrap();
+    assert!(result.results.scores.iter().all(|s| s.population.is_none()), "no population scores");
+    assert_eq!(result.results.score_estimator, "reference");
+    assert!(
+        result.results.warnings.iter().any(|w| w.contains("singular") && w.contains("n_train ≥ 43")),
+        "{:?}",
+        result.results.warnings
+    );
+    // One more sample per class and it is there.
+    let dir = scratch("regular");
+    let result =
+        drive(start(plan_in(&dir, &config(2, 43, 40, "")), StartPolicy::Fresh).unwrap(), identity, None).unwrap();
+    assert!(result.results.scores.iter().all(|s| s.population.is_some()) && result.results.warnings.is_empty());
+}
+
 /// The linear-Gaussian oracle: results.json carries its closed-form
 /// population score, the population estimate lands near it, within its
 /// interval, and the reference estimator (48 dimensions from 600 samples)

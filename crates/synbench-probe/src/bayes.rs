@@ -421,9 +421,11 @@ impl BayesProbe {
 
     /// The estimated population outcome per ε (SPEC §7,
     /// [`synbench_theory::population`]) from the statistics this probe was
-    /// fitted on; `None` for the ℓ∞/ℓ1 attacks, whose QCQP has no ridge form.
-    /// With Ledoit–Wolf shrinkage the estimate uses the unshrunk sample
-    /// eigenvalues (the random-matrix correction is of the plug-in `S`).
+    /// fitted on; `None` for the ℓ∞/ℓ1 attacks, whose QCQP has no ridge form,
+    /// and where the pooled covariance is singular (`n − 2 ≤ D`,
+    /// [`synbench_theory::population_estimable`]). With Ledoit–Wolf
+    /// shrinkage the estimate uses the unshrunk sample eigenvalues (the
+    /// random-matrix correction is of the plug-in `S`).
     pub fn population_outcomes(&self) -> Option<Vec<ScaleOutcome>> {
         if self.attack != AttackNorm::L2 {
             return None;
@@ -437,8 +439,8 @@ impl BayesProbe {
         let kept: Vec<usize> = (0..eigenvalues.len()).filter(|&i| eigenvalues[i] > 0.0).collect();
         let l: Vec<f64> = kept.iter().map(|&i| eigenvalues[i]).collect();
         let m2: Vec<f64> = kept.iter().map(|&i| self.mu_eigbasis[i] * self.mu_eigbasis[i]).collect();
-        let moments = SampleMoments { eigenvalues: &l, mu_squared: &m2, counts: self.counts };
-        Some(self.directions.iter().map(|d| estimate_population_outcome(&moments, d.epsilon)).collect())
+        let moments = SampleMoments { eigenvalues: &l, mu_squared: &m2, counts: self.counts, dim: self.dim };
+        self.directions.iter().map(|d| estimate_population_outcome(&moments, d.epsilon)).collect()
     }
 
     /// `tr S / d` of the Ledoit–Wolf target, recovered from the shrunk

@@ -90,20 +90,20 @@ pub struct Replicate {
     pub population: Option<Vec<ScaleOutcome>>,
 }
 
-/// The `groups` delete-a-group replicates of one scale whose full train
-/// statistics are `train_stats` (folded from exactly the rows of `train`)
-/// and whose fitted probe is `probe`.
+/// The delete-a-group replicates of one scale whose full train statistics
+/// are `train_stats` (folded from exactly the rows of `train`), given the
+/// test replicates `tests` of the fitted probe: what
+/// [`crate::ProbeEvaluator::finish_with_groups`] returns for an evaluator
+/// [`with_groups`](crate::ProbeEvaluator::with_groups) that folded `test`
+/// (the run's own evaluation pass; [`test_replicates`] makes one).
 pub fn replicates(
     params: &BayesProbeValidParams,
-    probe: &BayesProbe,
     train_stats: &ClassStatistics,
     train: &HeldSplit,
     test: &HeldSplit,
-    groups: usize,
+    tests: Vec<Vec<EpsilonOutcome>>,
 ) -> Result<Vec<Replicate>> {
-    let mut evaluator = probe.evaluator().with_groups(groups);
-    evaluator.fold(test.features.view(), test.labels.view())?;
-    let (_, tests) = evaluator.finish_with_groups();
+    let groups = tests.len();
     let test_moments = ClassStatistics::from_batch(test.features.view(), test.labels.view())?;
     tests
         .into_iter()
@@ -119,6 +119,18 @@ pub fn replicates(
             })
         })
         .collect()
+}
+
+/// The full evaluation of `probe` on `test` and its `groups` test
+/// replicates, in one pass.
+pub fn test_replicates(
+    probe: &BayesProbe,
+    test: &HeldSplit,
+    groups: usize,
+) -> Result<(Vec<EpsilonOutcome>, Vec<Vec<EpsilonOutcome>>)> {
+    let mut evaluator = probe.evaluator().with_groups(groups);
+    evaluator.fold(test.features.view(), test.labels.view())?;
+    Ok(evaluator.finish_with_groups())
 }
 
 /// The probe fitted on a prefix of the train split.

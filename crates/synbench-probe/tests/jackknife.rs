@@ -5,7 +5,7 @@ use ndarray::{Array1, Array2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use synbench_probe::jackknife::{replicates, standard_error};
+use synbench_probe::jackknife::{replicates, standard_error, test_replicates};
 use synbench_probe::{BayesProbeParams, ClassStatistics, HeldSplit, ParamGuard};
 use synbench_theory::population_outcome;
 
@@ -100,7 +100,13 @@ fn replicates_drop_one_group_of_each_split() {
     let params = BayesProbeParams::new(vec![0.0, 0.3]).check().unwrap();
     let stats = ClassStatistics::from_batch(train.features.view(), train.labels.view()).unwrap();
     let full = params.fit(&stats).unwrap();
-    let reps = replicates(&params, &full, &stats, &train, &test, 10).unwrap();
+    let (outcomes, tests) = test_replicates(&full, &test, 10).unwrap();
+    assert_eq!(
+        outcomes,
+        full.evaluate(test.features.view(), test.labels.view()).unwrap(),
+        "one pass, the same outcome"
+    );
+    let reps = replicates(&params, &stats, &train, &test, tests).unwrap();
     assert_eq!(reps.len(), 10);
     for rep in &reps {
         assert_eq!(rep.test[0].samples, 270, "the test replicate a tenth less");

@@ -71,6 +71,13 @@
 //! * The two classes share one covariance (the pooled one is used either way).
 //! * Only the ℓ2 attack: the ridge form is the ℓ2 QCQP's.
 //!
+//! * More degrees of freedom than dimensions, `ν = n − 2 > D`
+//!   ([`population_estimable`]). With `ν ≤ D` the pooled covariance is
+//!   singular: `μ̂ᵀS⁻¹μ̂` does not exist at ε = 0, and the ridge equivalent
+//!   at ε > 0 reads only the `ν` sample directions, so the estimate is not
+//!   reported at all (a random-init ViT-B/16, D = 768, at n = 512 gave chance
+//!   at ε = 0 and 0.68 against 0.89 at ε = 0.2).
+//!
 //! Where the estimate is degenerate (the estimated signal `‖μ‖²` or margin is
 //! not positive, or no ridge meets the constraint) the probe is at chance:
 //! accuracy ½ and bound 0, which no threshold of the curve counts.
@@ -88,6 +95,15 @@ pub struct SampleMoments<'a> {
     pub mu_squared: &'a [f64],
     /// Samples of class 1 and class 0.
     pub counts: [u64; 2],
+    /// The feature width `D` (kept eigenvalues may be fewer).
+    pub dim: usize,
+}
+
+/// Whether `n` train samples in two classes at feature width `dim` leave
+/// more degrees of freedom than dimensions (`n − 2 > dim`), which the
+/// estimator needs (module doc, assumptions).
+pub fn population_estimable(n: u64, dim: usize) -> bool {
+    n.saturating_sub(2) > dim as u64
 }
 
 /// The population outcome for known moments: `eigenvalues` `λ_i` of the
@@ -98,9 +114,13 @@ pub fn population_outcome(eigenvalues: &[f64], mu_squared: &[f64], epsilon: f64)
 }
 
 /// The estimate of [`population_outcome`] from a train split's plug-in
-/// statistics (module doc).
-pub fn estimate_population_outcome(moments: &SampleMoments<'_>, epsilon: f64) -> ScaleOutcome {
+/// statistics (module doc); `None` where it is not defined
+/// ([`population_estimable`]: `n − 2 ≤ D`).
+pub fn estimate_population_outcome(moments: &SampleMoments<'_>, epsilon: f64) -> Option<ScaleOutcome> {
     let [n1, n0] = moments.counts;
+    if !population_estimable(n1 + n0, moments.dim) {
+        return None;
+    }
     let (n1, n0) = (n1.max(1) as f64, n0.max(1) as f64);
     let functional = Functional {
         l: moments.eigenvalues,
@@ -108,7 +128,7 @@ pub fn estimate_population_outcome(moments: &SampleMoments<'_>, epsilon: f64) ->
         noise: (1.0 / n1 + 1.0 / n0) / 4.0,
         dof: n1 + n0 - 2.0,
     };
-    solve(&functional, epsilon)
+    Some(solve(&functional, epsilon))
 }
 
 const CHANCE: ScaleOutcome = ScaleOutcome { accuracy: 0.5, scaled_bound: 0.0 };
@@ -167,10 +187,8 @@ fn solve(functional: &Functional<'_>, epsilon: f64) -> ScaleOutcome {
         return CHANCE;
     }
     let point = if epsilon == 0.0 {
-        // γ = 0; at γ' = 0 the ratio must stay below 1 (fewer kept dimensions
-        // than degrees of freedom), else approach it from a tiny ridge.
-        let rank = functional.l.len() as f64;
-        functional.at(if rank < functional.dof { 0.0 } else { top * 1e-10 })
+        // γ = 0 (the kept dimensions are fewer than the degrees of freedom).
+        functional.at(0.0)
     } else {
         // −γ²f'(γ) rises from 0 to ‖μ‖² as the ridge grows: bisect on log γ'.
         let target = epsilon * epsilon * signal;
@@ -251,8 +269,22 @@ mod tests {
     #[test]
     fn no_signal_is_chance() {
         // ‖μ̂‖² below what the mean noise alone gives: ‖μ‖² is estimated ≤ 0.
-        let moments = SampleMoments { eigenvalues: &[1.0; 8], mu_squared: &[1e-4; 8], counts: [50, 50] };
-        let got = estimate_population_outcome(&moments, 0.2);
+        let moments = SampleMoments { eigenvalues: &[1.0; 8], mu_squared: &[1e-4; 8], counts: [50, 50], dim: 8 };
+        let got = estimate_population_outcome(&moments, 0.2).unwrap();
         assert_eq!((got.accuracy, got.scaled_bound), (0.5, 0.0));
+    }
+
+    /// `n − 2 ≤ D`: no estimate, at every ε, whatever the kept spectrum.
+    #[test]
+    fn a_singular_covariance_has_no_estimate() {
+        let l = [1.0; 8];
+        let m2 = [0.5; 8];
+        for (counts, dim, defined) in [([5, 5], 8, false), ([5, 6], 8, true), ([300, 212], 768, false)] {
+            let moments = SampleMoments { eigenvalues: &l, mu_squared: &m2, counts, dim };
+            for epsilon in [0.0, 0.2] {
+                assert_eq!(estimate_population_outcome(&moments, epsilon).is_some(), defined, "{counts:?}, D = {dim}");
+            }
+        }
+        assert!(!population_estimable(770, 768) && population_estimable(771, 768));
     }
 }
