@@ -82,6 +82,15 @@ def test_estimator_population_makes_the_population_estimate_the_headline():
         synbench.Experiment(**SMALL, estimator="plugin")
 
 
+def test_a_singular_covariance_has_no_population_estimate():
+    # 40 train samples of 40-wide features: n_train - 2 <= D.
+    small = dict(SMALL, shape=(40,), n_train=40, n_test=40)
+    with pytest.raises(synbench.SynbenchError, match=r"score.estimator.*data.n_train = 40.*n_train ≥ 43"):
+        drive(synbench.Experiment(**small, estimator="population"))
+    result = drive(synbench.Experiment(**small))
+    assert np.isfinite(result.scores).all() and np.isnan(result.estimate("population")).all()
+
+
 def test_result_arrays_and_files(tmp_path):
     result = drive(synbench.Experiment(**SMALL, output_dir=tmp_path / "run", model="mine"))
     assert result.scores.shape == (2, 3) and result.accuracy.shape == (3, 2) and result.bound.shape == (3, 2)
