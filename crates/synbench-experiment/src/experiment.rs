@@ -57,6 +57,12 @@ pub enum StartPolicy {
     Restart,
 }
 
+/// The smallest `n_train` whose every jackknife refit leaves
+/// `n − ⌈n/G⌉ − 2 > dim`.
+fn smallest_with_estimable_replicates(dim: usize) -> u64 {
+    (dim as u64 + 3..).find(|&n| population_estimable(n - n.div_ceil(JACKKNIFE_GROUPS as u64), dim)).unwrap()
+}
+
 /// Which rayon pool the generator thread draws with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GeneratorThreads {
@@ -437,7 +443,22 @@ impl Experiment {
     fn first_features(&mut self, dim: usize) -> Result<usize> {
         self.feature_dim = Some(dim);
         let n = self.plan.n_train;
-        if self.plan.probe.attack() != AttackNorm::L2 || population_estimable(n, dim) {
+        if self.plan.probe.attack() != AttackNorm::L2 {
+            return Ok(dim);
+        }
+        if population_estimable(n, dim) {
+            // Group 0 is the largest: the smallest replicate's train split.
+            let replicate = n - n.div_ceil(JACKKNIFE_GROUPS as u64);
+            if !population_estimable(replicate, dim) {
+                let warning = format!(
+                    "the population estimate's interval needs its jackknife refits ({replicate} of data.n_train = {n} \
+                     samples) to have more train samples than feature dimensions ({dim}): it is reported without a \
+                     standard error (n_train ≥ {} gives one)",
+                    smallest_with_estimable_replicates(dim)
+                );
+                tracing::warn!("{warning}");
+                self.warnings.push(warning);
+            }
             return Ok(dim);
         }
         let why = format!(

@@ -360,11 +360,34 @@ fn a_singular_covariance_has_no_population_estimate() {
         "{:?}",
         result.results.warnings
     );
-    // One more sample per class and it is there.
+    // Three more samples and it is there, but the jackknife refits (43 − 5
+    // samples) are singular: no standard error, and a warning that says so.
     let dir = scratch("regular");
     let result =
         drive(start(plan_in(&dir, &config(2, 43, 40, "")), StartPolicy::Fresh).unwrap(), identity, None).unwrap();
-    assert!(result.results.scores.iter().all(|s| s.population.is_some()) && result.results.warnings.is_empty());
+    let population = |result: &synbench_experiment::RunResult| -> Vec<Option<Vec<f64>>> {
+        let scores = &result.results.scores;
+        let stderr = |s: &synbench_experiment::schema::EpsilonScores| {
+            let interval = s.population.as_ref().unwrap().uncertainty.as_ref()?;
+            Some(interval.reference.stderr.iter().map(|v| v.0).collect())
+        };
+        scores.iter().map(stderr).collect()
+    };
+    assert!(population(&result).iter().all(Option::is_none), "no population interval");
+    assert!(
+        result.results.warnings.len() == 1
+            && result.results.warnings[0].contains("38 of data.n_train = 43")
+            && result.results.warnings[0].contains("n_train ≥ 48"),
+        "{:?}",
+        result.results.warnings
+    );
+    // 48 − 5 − 2 > 40: every refit has an estimate.
+    let dir = scratch("regular-replicates");
+    let result =
+        drive(start(plan_in(&dir, &config(2, 48, 40, "")), StartPolicy::Fresh).unwrap(), identity, None).unwrap();
+    let intervals = population(&result);
+    assert!(intervals.iter().all(|i| i.as_ref().is_some_and(|se| se[0].is_finite() && se[0] > 0.0)), "{intervals:?}");
+    assert!(result.results.warnings.is_empty(), "{:?}", result.results.warnings);
 }
 
 /// The linear-Gaussian oracle: results.json carries its closed-form
