@@ -60,7 +60,7 @@ pub enum StartPolicy {
 /// The smallest `n_train` whose every jackknife refit leaves
 /// `n − ⌈n/G⌉ − 2 > dim`.
 fn smallest_with_estimable_replicates(dim: usize) -> u64 {
-    (dim as u64 + 3..).find(|&n| population_estimable(n - n.div_ceil(JACKKNIFE_GROUPS as u64), dim)).unwrap()
+    (dim as u64 + 3..).find(|&n| population_estimable(jackknife::smallest_replicate(n, JACKKNIFE_GROUPS), dim)).unwrap()
 }
 
 /// Which rayon pool the generator thread draws with.
@@ -447,8 +447,7 @@ impl Experiment {
             return Ok(dim);
         }
         if population_estimable(n, dim) {
-            // Group 0 is the largest: the smallest replicate's train split.
-            let replicate = n - n.div_ceil(JACKKNIFE_GROUPS as u64);
+            let replicate = jackknife::smallest_replicate(n, JACKKNIFE_GROUPS);
             if !population_estimable(replicate, dim) {
                 let warning = format!(
                     "the population estimate's interval needs its jackknife refits ({replicate} of data.n_train = {n} \

@@ -130,20 +130,18 @@ fn population_estimate_and_intervals_meet_their_targets() {
                         .iter()
                         .filter(|o| (o.population[e][t].0 - closed).abs() <= 2.262_157 * o.population[e][t].1)
                         .count();
-                    let ref_sd = (runs.iter().map(|o| (o.reference[e][t].0 - reference).powi(2)).sum::<f64>()
-                        / (k - 1.0).max(1.0))
-                    .sqrt();
-                    let pop_sd = (runs.iter().map(|o| (o.population[e][t].0 - pop).powi(2)).sum::<f64>()
-                        / (k - 1.0).max(1.0))
-                    .sqrt();
+                    // Seed-to-seed sd about the mean `centre`.
+                    let sd = |f: &dyn Fn(&Outcome) -> f64, centre: f64| {
+                        (runs.iter().map(|o| (f(o) - centre).powi(2)).sum::<f64>() / (k - 1.0).max(1.0)).sqrt()
+                    };
+                    let ref_sd = sd(&|o| o.reference[e][t].0, reference);
+                    let pop_sd = sd(&|o| o.population[e][t].0, pop);
                     println!("    population: sd {pop_sd:.4} / stderr {pop_se:.4} = {:.2}", pop_sd / pop_se);
                     pooled_covered += covered;
                     pooled_cells += runs.len();
                     let exact = mean(&|o| o.exact[e][t].0);
                     let exact_se = mean(&|o| o.exact[e][t].1);
-                    let exact_sd = (runs.iter().map(|o| (o.exact[e][t].0 - exact).powi(2)).sum::<f64>()
-                        / (k - 1.0).max(1.0))
-                    .sqrt();
+                    let exact_sd = sd(&|o| o.exact[e][t].0, exact);
                     println!("    exact mode: sd {exact_sd:.4} / stderr {exact_se:.4} = {:.2}", exact_sd / exact_se);
                     println!(
                         "D {dim:4} {spectrum:8} ε {eps} t {threshold}: closed {closed:.4} | population {pop:.4} ± {pop_se:.4} \

@@ -62,6 +62,12 @@ pub const JACKKNIFE_GROUPS: usize = 10;
 /// freedom: the 95 % interval is `estimate ± T975·se`.
 pub const T975: f64 = 2.262_157_162_740_992;
 
+/// Samples left in the smallest delete-a-group replicate of `n` samples:
+/// group 0 (the samples `≡ 0 (mod groups)`) is the largest, `⌈n/groups⌉`.
+pub fn smallest_replicate(n: u64, groups: usize) -> u64 {
+    n - n.div_ceil(groups as u64)
+}
+
 /// One split's features, row `i` being sample `i` of the split.
 #[derive(Debug, Clone)]
 pub struct HeldSplit {

@@ -5,7 +5,7 @@ use ndarray::{Array1, Array2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use synbench_probe::jackknife::{replicates, standard_error, test_replicates};
+use synbench_probe::jackknife::{replicates, smallest_replicate, standard_error, test_replicates};
 use synbench_probe::{BayesProbeParams, ClassStatistics, HeldSplit, ParamGuard};
 use synbench_theory::population_outcome;
 
@@ -165,4 +165,17 @@ fn gaussian_outcomes_are_the_outcome_on_gaussian_features() {
     let wrong =
         ClassStatistics::from_batch(test.features.select(Axis(1), &[0, 1, 2]).view(), test.labels.view()).unwrap();
     assert!(probe.gaussian_outcomes(&wrong).unwrap_err().to_string().contains("evaluation moments"));
+}
+
+/// The smallest replicate is the split without group 0 (sample i in group
+/// i mod G), counted directly.
+#[test]
+fn the_smallest_replicate_leaves_out_group_zero() {
+    for groups in [2, 3, 10] {
+        for n in 1..200u64 {
+            let largest_group = (0..groups as u64).map(|g| (0..n).filter(|i| i % groups as u64 == g).count()).max();
+            assert_eq!(smallest_replicate(n, groups), n - largest_group.unwrap() as u64, "n = {n}, G = {groups}");
+        }
+    }
+    assert_eq!((smallest_replicate(43, 10), smallest_replicate(48, 10)), (38, 43));
 }
