@@ -3,7 +3,8 @@
 //!
 //! * `cargo xtask test [--fixtures DIR]` — the README's test command: fmt
 //!   check, clippy with `-D warnings`, every workspace test, the conformance
-//!   runner on the fixtures (default `../shared/fixtures`).
+//!   runner on the reference fixtures (default `tests/fixtures/reference`,
+//!   or `$SYNBENCH_FIXTURES`).
 //! * `cargo xtask conformance DIR` — check the build against fixture files.
 //! * `cargo xtask setup libtorch` — a project-local venv (`.venv`) with the
 //!   PyPI `torch==2.9.0` that tch 0.22 links against, plus timm for fixtures.
@@ -28,7 +29,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   test [--fixtures DIR]   fmt check, clippy -D warnings, all tests, conformance, then the
                           Python package built into the venv and its pytest suite
-                          (default DIR: $SYNBENCH_FIXTURES, else ../shared/fixtures);
+                          (default DIR: $SYNBENCH_FIXTURES, else tests/fixtures/reference);
                           with the LibTorch venv present (see setup) also the tch backend
   conformance DIR         check this build against the reference fixture files in DIR
   run CONFIG [--resume | --restart]
@@ -71,10 +72,7 @@ fn xtask() -> Result<()> {
             let fixtures = match args.get(1).map(String::as_str) {
                 Some("--fixtures") => PathBuf::from(args.get(2).context("--fixtures needs a directory")?),
                 Some(other) => bail!("unknown argument {other:?}\n\n{USAGE}"),
-                None => match env::var_os("SYNBENCH_FIXTURES") {
-                    Some(dir) => PathBuf::from(dir),
-                    None => project_root().join("../shared/fixtures"),
-                },
+                None => reference_fixtures(),
             };
             test(&fixtures)
         }
@@ -127,6 +125,12 @@ fn xtask() -> Result<()> {
 
 pub(crate) fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives one level below the root").to_path_buf()
+}
+
+/// The reference fixtures the conformance runner checks: the project's own
+/// copy in `tests/fixtures/reference`, or `$SYNBENCH_FIXTURES`.
+pub(crate) fn reference_fixtures() -> PathBuf {
+    env::var_os("SYNBENCH_FIXTURES").map_or_else(|| project_root().join("tests/fixtures/reference"), PathBuf::from)
 }
 
 pub(crate) fn cargo() -> Command {
@@ -480,15 +484,10 @@ mod tidy {
                 "`{command}` needs the models feature:\n{help}"
             );
         }
-        let fixtures = project_root().join("../shared/fixtures");
-        if fixtures.is_dir() {
-            let report = Command::new(&binary).arg("conformance").arg(&fixtures).output().expect("the binary runs");
-            let text = String::from_utf8_lossy(&report.stdout);
-            assert!(
-                report.status.success() && text.contains(" passed, 0 failed"),
-                "conformance without models: {text}"
-            );
-        }
+        let fixtures = reference_fixtures();
+        let report = Command::new(&binary).arg("conformance").arg(&fixtures).output().expect("the binary runs");
+        let text = String::from_utf8_lossy(&report.stdout);
+        assert!(report.status.success() && text.contains(" passed, 0 failed"), "conformance without models: {text}");
     }
 
     #[test]

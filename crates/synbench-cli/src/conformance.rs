@@ -1,5 +1,5 @@
 //! The conformance runner: checks this build against fixture files produced
-//! by the published reference protocol (format: `shared/fixtures/README.md`).
+//! by the published reference protocol (format: `tests/fixtures/reference/README.md`).
 //!
 //! Every case is recomputed with the project's own code and compared with a
 //! tolerance: 1e-9 relative for closed forms, curves and scores, 1e-6
@@ -551,7 +551,7 @@ mod tests {
     #[test]
     fn absent_fixture_files_count_as_skipped() {
         let fixtures = std::env::var_os("SYNBENCH_FIXTURES")
-            .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"), PathBuf::from);
+            .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/reference"), PathBuf::from);
         let dir = std::env::temp_dir().join(format!("synbench-one-fixture-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         fs::copy(fixtures.join("theory.json"), dir.join("theory.json")).unwrap();
