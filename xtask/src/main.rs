@@ -53,7 +53,7 @@ commands:
 const TORCH_PINS: [&str; 2] = ["torch==2.9.0", "torchvision==0.24.0"];
 const PYTHON_PACKAGES: [&str; 3] = ["timm==1.0.31", "safetensors", "numpy"];
 /// What the Python package's build and tests need in the same venv.
-const PYTHON_TEST_PACKAGES: [&str; 4] = ["maturin>=1.9,<2", "pytest", "pandas", "tqdm"];
+const PYTHON_TEST_PACKAGES: [&str; 5] = ["maturin>=1.9,<2", "pytest", "pandas", "tqdm", "mypy"];
 
 fn main() -> ExitCode {
     match xtask() {
@@ -210,6 +210,14 @@ fn python_tests(libtorch: Option<&[(String, String)]>) -> Result<()> {
         .arg(project_root().join("crates/synbench-py"))
         .envs(vars.iter().map(|(k, v)| (k, v)));
     run("pip install ./crates/synbench-py (maturin, release)", &mut pip)?;
+    // The stubs (`__init__.pyi`, `_synbench.pyi`) against the installed package.
+    let mut stubtest = Command::new(venv_python());
+    stubtest
+        .args(["-m", "mypy.stubtest", "synbench", "--mypy-config-file"])
+        .arg(project_root().join("crates/synbench-py/mypy.ini"))
+        .current_dir(std::env::temp_dir())
+        .envs(vars.iter().map(|(k, v)| (k, v)));
+    run("python -m mypy.stubtest synbench", &mut stubtest)?;
     let mut pytest = Command::new(venv_python());
     pytest
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=8"])
@@ -282,7 +290,7 @@ pub(crate) fn venv_python() -> PathBuf {
 
 /// Whether the venv has the pinned torch (and timm).
 fn venv_ready() -> bool {
-    let check = "import torch, timm, safetensors, pytest, pandas, tqdm, maturin, sys; \
+    let check = "import torch, timm, safetensors, pytest, pandas, tqdm, maturin, mypy, sys; \
                  sys.exit(0 if torch.__version__.startswith('2.9.0') else 1)";
     venv_python().is_file()
         && Command::new(venv_python()).args(["-c", check]).output().is_ok_and(|o| o.status.success())

@@ -189,7 +189,7 @@ pub fn main() -> ExitCode {
         Command::Run { config, resume, restart, quiet } => run(&config, resume, restart, !quiet),
         #[cfg(feature = "models")]
         Command::Encode { config, input, output } => encode(&config, &input, &output),
-        Command::Score { dir, scoring, files } => table(&[dir], &scoring, &files),
+        Command::Score { dir, scoring, files } => score(&dir, &scoring, &files),
         Command::Table { dirs, scoring, files } => table(&dirs, &scoring, &files),
         Command::Collect { dir, sort_by } => collect(&dir, sort_by),
         Command::Correlate { dirs, downstream, scoring, csv } => {
@@ -249,7 +249,7 @@ fn run(config: &Path, resume: bool, restart: bool, progress: bool) -> Result<()>
     };
     let result = crate::run::run(plan, crate::run::RunOptions { policy, progress })?;
     print!("{}", result.table.markdown());
-    let by_size = result.saved.finite_n_markdown()?;
+    let by_size = synbench_experiment::table::finite_n_markdown(&result.scores);
     if !by_size.is_empty() {
         print!("\nScore vs train size:\n\n{by_size}");
     }
@@ -284,12 +284,31 @@ fn score_options(scoring: &ScoringArgs) -> synbench_experiment::ScoreOptions {
     }
 }
 
+/// `synbench score DIR`: the run rescored, as the run's own `table.md` and
+/// `scores.csv` (with the run's configuration, unless overridden).
+fn score(dir: &Path, scoring: &ScoringArgs, files: &TableFiles) -> Result<()> {
+    let runs = synbench_experiment::runs::load_runs(&[dir.to_path_buf()])?;
+    let [run] = runs.as_slice() else {
+        // A sweep folder: one table over its models, as `synbench table` gives.
+        return table(&[dir.to_path_buf()], scoring, files);
+    };
+    let texts = run.texts(&run.rescored(score_options(scoring).scoring_of(run))?);
+    print!("{}", texts.markdown);
+    if let Some(path) = &files.csv {
+        write_atomic(path, texts.csv.as_bytes())?;
+    }
+    if let Some(path) = &files.markdown {
+        write_atomic(path, texts.markdown.as_bytes())?;
+    }
+    Ok(())
+}
+
 fn table(dirs: &[PathBuf], scoring: &ScoringArgs, files: &TableFiles) -> Result<()> {
-    use synbench_experiment::table;
-    let runs = table::load_runs(dirs)?;
+    use synbench_experiment::{runs, table};
+    let runs = runs::load_runs(dirs)?;
     // The reference estimator's table, then the population estimate's where
     // every run carries it; the CSV holds both, as a run's scores.csv does.
-    let tables = table::score_tables(&runs, &score_options(scoring))?;
+    let tables = runs::score_tables(&runs, &score_options(scoring))?;
     let mut markdown = String::new();
     let mut csv = String::from(table::CSV_HEADER);
     for (i, t) in tables.iter().enumerate() {
@@ -321,7 +340,7 @@ fn collect(dir: &Path, sort_by: Option<f64>) -> Result<()> {
 fn correlate(dirs: &[PathBuf], downstream: &Path, scoring: &ScoringArgs, csv: Option<&Path>) -> Result<()> {
     use crate::commands;
     use anyhow::Context;
-    let runs = synbench_experiment::table::load_runs(dirs)?;
+    let runs = synbench_experiment::runs::load_runs(dirs)?;
     let text = std::fs::read_to_string(downstream).with_context(|| format!("cannot read {}", downstream.display()))?;
     let table = commands::parse_downstream(downstream, &text)?;
     let rows = commands::correlate(&runs, &table, downstream, &score_options(scoring))?;

@@ -13,7 +13,8 @@ use synbench_probe::ndarray::{Array1, Array2, ArrayD, Axis, Ix2};
 use synbench_probe::{AttackNorm, Fit, LinearModel, ParamGuard, RobustLogisticParams};
 use tracing::warn;
 
-use synbench_experiment::table::{csv_field, run_labels, score_table};
+use synbench_experiment::runs::{run_labels, score_table};
+use synbench_experiment::table::csv_field;
 use synbench_experiment::{SavedRun, ScoreOptions};
 
 use crate::analysis::{kendall_tau_b, pearson, spearman};

@@ -204,8 +204,9 @@ pub fn encode(config_path: &Path, input: &Path, output: &Path) -> Result<EncodeS
     let width: usize = sample_shape.iter().product();
     let flat = array.as_standard_layout().into_owned().into_shape_with_order((n, width))?;
     let mut features = Array2::<f32>::zeros((n, encoder.output_dim()));
-    for start in (0..n).step_by(plan.encoder.batch_size) {
-        let end = (start + plan.encoder.batch_size).min(n);
+    let batch = plan.encoder.batch_size.get();
+    for start in (0..n).step_by(batch) {
+        let end = (start + batch).min(n);
         let rows = Slice::from(start..end);
         let batch = encoder.encode(flat.slice_axis(Axis(0), rows))?;
         features.slice_axis_mut(Axis(0), rows).assign(&batch);

@@ -7,66 +7,22 @@
 //! into `file:line: field: message`. The plan holds checked values, not
 //! strings.
 
+use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use synbench_data::{DataError, Generator, Mixture, MixtureParams, Normalization};
+use synbench_data::{DataError, Mixture, MixtureParams, Normalization};
 use synbench_models::{
-    Activation, Backend, CONVNEXT_PRESETS, ConvNextConfig, DeviceKind, EncoderError, GlobalPool, LinearGaussianSpec,
-    OracleNonlinearity, PRESETS, Precision, RESNET_PRESETS, RandomProjection, ResNetBlock, ResNetConfig, StemType,
-    VitConfig, VitOptions, WeightsSource,
+    Backend, CONVNEXT_PRESETS, ConvNextConfig, DeviceKind, EncoderError, LinearGaussianSpec, PRESETS, Precision,
+    RESNET_PRESETS, RandomProjection, ResNetConfig, VitConfig, VitOptions, WeightsSource,
 };
-use synbench_probe::{AttackNorm, Averaging, BayesProbeParams, BayesProbeValidParams, CovarianceEstimator, ParamGuard};
-use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScoreMode, ScoreSpec};
+use synbench_probe::{AttackNorm, Averaging, BayesProbeParams, BayesProbeValidParams, ParamGuard};
+use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScoreSpec};
 use toml::Spanned;
 
 use crate::error::ConfigError;
-use crate::table::Estimator;
-
-/// An option value with a config spelling, owned by the crate that defines it.
-pub trait Named: Copy + PartialEq + 'static {
-    /// Every value, the default first.
-    fn all() -> &'static [Self];
-    /// The config spelling.
-    fn name(self) -> &'static str;
-
-    /// The value a spelling names, or a message listing the accepted ones.
-    fn from_name(name: &str) -> Result<Self, String> {
-        Self::all().iter().copied().find(|v| v.name() == name).ok_or_else(|| {
-            let allowed: Vec<String> = Self::all().iter().map(|v| format!("{:?}", v.name())).collect();
-            format!("{name:?}: expected one of {}", allowed.join(", "))
-        })
-    }
-}
-
-macro_rules! named {
-    ($($ty:ty),*) => {$(
-        impl Named for $ty {
-            fn all() -> &'static [Self] {
-                &<$ty>::ALL
-            }
-            fn name(self) -> &'static str {
-                <$ty>::name(self)
-            }
-        }
-    )*};
-}
-named!(
-    AttackNorm,
-    Averaging,
-    CovarianceEstimator,
-    Generator,
-    Precision,
-    ScoreMode,
-    Backend,
-    GlobalPool,
-    Activation,
-    ResNetBlock,
-    StemType,
-    Estimator,
-    OracleNonlinearity
-);
+use crate::options::{Arch, Estimator, Named};
 
 // ---------------------------------------------------------------- raw TOML
 
@@ -406,17 +362,17 @@ pub enum ModelSpec {
 }
 
 impl ModelSpec {
-    /// The config spelling of the arch.
-    pub fn arch(&self) -> &'static str {
+    /// The arch.
+    pub fn arch(&self) -> Arch {
         match self {
-            ModelSpec::Vit { .. } => "vit",
-            ModelSpec::ResNet { .. } => "resnet",
-            ModelSpec::ConvNext { .. } => "convnext",
-            ModelSpec::Identity => "identity",
-            ModelSpec::RandomProjection { .. } => "random_projection",
-            ModelSpec::LinearGaussian { .. } => "linear_gaussian",
-            ModelSpec::External => "external",
-            ModelSpec::TorchScript { .. } => "torchscript",
+            ModelSpec::Vit { .. } => Arch::Vit,
+            ModelSpec::ResNet { .. } => Arch::ResNet,
+            ModelSpec::ConvNext { .. } => Arch::ConvNext,
+            ModelSpec::Identity => Arch::Identity,
+            ModelSpec::RandomProjection { .. } => Arch::RandomProjection,
+            ModelSpec::LinearGaussian { .. } => Arch::LinearGaussian,
+            ModelSpec::External => Arch::External,
+            ModelSpec::TorchScript { .. } => Arch::TorchScript,
         }
     }
 }
@@ -440,14 +396,23 @@ pub struct EncoderSpec {
     /// Device.
     pub device: DeviceKind,
     /// Inputs per encoder call (and per batch handed out).
-    pub batch_size: usize,
+    pub batch_size: NonZeroUsize,
     /// Float precision of a ViT.
     pub precision: Precision,
     /// Seed of a random init or projection.
     pub seed: u64,
 }
 
+/// The batch size of a plan that does not give one.
+pub const DEFAULT_BATCH_SIZE: usize = 64;
+
 impl EncoderSpec {
+    /// The one check of a batch size (`[model] batch_size`, Python's
+    /// `batch_size=`).
+    pub fn check_batch_size(size: usize) -> Result<NonZeroUsize, String> {
+        NonZeroUsize::new(size).ok_or_else(|| format!("{size}: must be at least 1"))
+    }
+
     /// Whether the encoder itself computes on this machine's CPU cores (a ViT
     /// on `cpu`): the generator then keeps to a thread of its own.
     pub fn computes_on_cpu(&self) -> bool {
@@ -506,7 +471,7 @@ pub fn load(path: &Path) -> Result<Plan, ConfigError> {
 /// it resolve against `path`'s folder).
 pub fn parse(path: &Path, text: &str) -> Result<Plan, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
-    Checker { path, text }.plan(&raw)
+    Checker { path, text: Some(text) }.plan(&raw)
 }
 
 /// The plan of one model of a sweep: `text` is a protocol (`synbench run`'s
@@ -529,7 +494,111 @@ pub fn parse_protocol(path: &Path, text: &str, model_name: &str) -> Result<Plan,
         score: raw.score,
         output: raw.output,
     };
-    Checker { path, text }.plan(&raw)
+    Checker { path, text: Some(text) }.plan(&raw)
+}
+
+/// A plan given as keyword arguments (the Python package's
+/// `synbench.Experiment(n_train=…, epsilons=…)`): each field is a config
+/// field ([`KEYWORDS`] maps them), `None` takes the config's default, and the
+/// same checker as a TOML file's validates them — one protocol written as
+/// keywords and as TOML resolves to the same plan and hash. The model is the
+/// driver's (`arch = "external"`); without `output_dir` the run stays in
+/// memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Keywords {
+    /// `[model] name`: the run's name in tables.
+    pub model: Option<String>,
+    /// `[model] batch_size`.
+    pub batch_size: Option<usize>,
+    /// `[data] shape`.
+    pub shape: Option<Vec<usize>>,
+    /// `[data] scales`, as a list.
+    pub scales: Option<Vec<f64>>,
+    /// `[data] n_train`.
+    pub n_train: Option<u64>,
+    /// `[data] n_test`.
+    pub n_test: Option<u64>,
+    /// `[data] prior`.
+    pub prior: Option<f64>,
+    /// `[data] shift`.
+    pub shift: Option<f64>,
+    /// `[data] seed`.
+    pub seed: Option<u64>,
+    /// `[data] normalize`.
+    pub normalize: Option<RawNormalize>,
+    /// `[data] generator`.
+    pub generator: Option<String>,
+    /// `[probe] epsilons`.
+    pub epsilons: Option<Vec<f64>>,
+    /// `[probe] norm`.
+    pub norm: Option<String>,
+    /// `[probe] averaging`.
+    pub averaging: Option<String>,
+    /// `[probe] covariance`.
+    pub covariance: Option<String>,
+    /// `[score] thresholds`.
+    pub thresholds: Option<Vec<f64>>,
+    /// `[score] mode`.
+    pub score_mode: Option<String>,
+    /// `[score] estimator`.
+    pub estimator: Option<String>,
+    /// `[output] dir` (absolute, or relative to the working folder).
+    pub output_dir: Option<PathBuf>,
+}
+
+/// The checked plan of keyword arguments; `source` names them in errors
+/// (`synbench.Experiment`), whose `field` is the keyword (`n_train`).
+pub fn from_keywords(source: &Path, k: &Keywords) -> Result<Plan, ConfigError> {
+    fn at<T>(v: &Option<T>) -> Field<T>
+    where
+        T: Clone,
+    {
+        v.clone().map(|v| Spanned::new(0..0, v))
+    }
+    let mut model = RawModel::external("external");
+    model.name = at(&k.model);
+    model.batch_size = at(&k.batch_size);
+    let raw = RawConfig {
+        model,
+        data: RawData {
+            shape: at(&k.shape),
+            scales: at(&k.scales.clone().map(RawScales::List)),
+            n_train: at(&k.n_train),
+            n_test: at(&k.n_test),
+            prior: at(&k.prior),
+            shift: at(&k.shift),
+            seed: at(&k.seed),
+            normalize: at(&k.normalize),
+            generator: at(&k.generator),
+        },
+        probe: RawProbe {
+            epsilons: at(&k.epsilons),
+            norm: at(&k.norm),
+            averaging: at(&k.averaging),
+            covariance: at(&k.covariance),
+        },
+        score: RawScore { thresholds: at(&k.thresholds), mode: at(&k.score_mode), estimator: at(&k.estimator) },
+        output: RawOutput { dir: at(&k.output_dir.as_ref().map(|d| d.display().to_string())) },
+    };
+    let mut plan = Checker { path: source, text: None }.plan(&raw)?;
+    if k.output_dir.is_none() {
+        plan.output_dir = None;
+    }
+    Ok(plan)
+}
+
+impl Plan {
+    /// Sets the batch size (a driver's choice at start, part of the plan and
+    /// its hash), checked as `[model] batch_size` is.
+    pub fn set_batch_size(&mut self, size: usize) -> Result<(), ConfigError> {
+        self.encoder.batch_size = EncoderSpec::check_batch_size(size).map_err(|message| ConfigError {
+            file: self.file.clone(),
+            line: None,
+            field: "model.batch_size".into(),
+            message,
+        })?;
+        Ok(())
+    }
 }
 
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
@@ -560,32 +629,116 @@ fn span<T>(field: &Field<T>) -> Option<Range<usize>> {
 
 struct Checker<'a> {
     path: &'a Path,
-    text: &'a str,
+    /// The config text (`None`: keyword arguments, which have no lines).
+    text: Option<&'a str>,
 }
+
+/// The keyword that sets a config field, for a plan built from keywords
+/// (`synbench.Experiment(n_train=…)`): errors name what the user wrote.
+fn keyword_of(field: &str) -> &str {
+    KEYWORDS.iter().find(|(_, f)| *f == field).map_or(field, |(k, _)| k)
+}
+
+/// The keyword arguments of [`Keywords`] and the config fields they set.
+const KEYWORDS: [(&str, &str); 19] = [
+    ("model", "model.name"),
+    ("batch_size", "model.batch_size"),
+    ("shape", "data.shape"),
+    ("scales", "data.scales"),
+    ("n_train", "data.n_train"),
+    ("n_test", "data.n_test"),
+    ("prior", "data.prior"),
+    ("shift", "data.shift"),
+    ("seed", "data.seed"),
+    ("normalize", "data.normalize"),
+    ("generator", "data.generator"),
+    ("epsilons", "probe.epsilons"),
+    ("norm", "probe.norm"),
+    ("averaging", "probe.averaging"),
+    ("covariance", "probe.covariance"),
+    ("thresholds", "score.thresholds"),
+    ("score_mode", "score.mode"),
+    ("estimator", "score.estimator"),
+    ("output_dir", "output.dir"),
+];
 
 /// `[data] normalize = "model"`: timm's normalisation for the preset's
 /// weights: the tag of `weights = "hf:timm/NAME.TAG"` when it names the
 /// preset, else the preset's own tag (none: timm's default tag).
-fn model_normalization(m: &RawModel, model_name: &str) -> Option<(Normalization, String)> {
-    if !["vit", "resnet", "convnext"].contains(&m.arch.get_ref().as_str()) || m.preset.is_none() {
+fn model_normalization(m: &RawModel, arch: Arch, model_name: &str) -> Option<(Normalization, String)> {
+    if !arch.is_timm() || m.preset.is_none() {
         return None;
     }
-    let arch = model_name.split('.').next().unwrap_or(model_name);
+    let family = model_name.split('.').next().unwrap_or(model_name);
     let hub = value(&m.weights)
         .and_then(|w| w.strip_prefix("hf:timm/").map(str::to_string))
-        .filter(|repo| repo.split('.').next() == Some(arch));
+        .filter(|repo| repo.split('.').next() == Some(family));
     let lookup = |name: String| synbench_models::pretrained_normalization(&name).map(|n| (n, name));
     hub.and_then(lookup).or_else(|| lookup(model_name.to_string()))
 }
 
+/// Every architecture field of `[model]`: its name, where the config sets it
+/// (`None`: not set) and the archs that read it.
+fn model_fields(m: &RawModel) -> [(&'static str, Option<Range<usize>>, &'static [Arch]); 35] {
+    const VIT: &[Arch] = &[Arch::Vit];
+    const RESNET: &[Arch] = &[Arch::ResNet];
+    const CONVNEXT: &[Arch] = &[Arch::ConvNext];
+    const ORACLE: &[Arch] = &[Arch::LinearGaussian];
+    [
+        ("preset", span(&m.preset), &Arch::TIMM),
+        ("img_size", span(&m.img_size), VIT),
+        ("patch_size", span(&m.patch_size), VIT),
+        ("embed_dim", span(&m.embed_dim), VIT),
+        ("depth", span(&m.depth), VIT),
+        ("num_heads", span(&m.num_heads), VIT),
+        ("mlp_ratio", span(&m.mlp_ratio), VIT),
+        ("global_pool", span(&m.global_pool), VIT),
+        ("output_dim", span(&m.output_dim), &[Arch::RandomProjection, Arch::LinearGaussian]),
+        ("spectrum_decay", span(&m.spectrum_decay), ORACLE),
+        ("noise", span(&m.noise), ORACLE),
+        ("nonlinearity", span(&m.nonlinearity), ORACLE),
+        ("class_token", span(&m.class_token), VIT),
+        ("reg_tokens", span(&m.reg_tokens), VIT),
+        ("no_embed_class", span(&m.no_embed_class), VIT),
+        ("pre_norm", span(&m.pre_norm), VIT),
+        ("fc_norm", span(&m.fc_norm), VIT),
+        ("init_values", span(&m.init_values), VIT),
+        ("qkv_bias", span(&m.qkv_bias), VIT),
+        ("act_layer", span(&m.act_layer), VIT),
+        ("dist_token", span(&m.dist_token), VIT),
+        ("dynamic_img_size", span(&m.dynamic_img_size), VIT),
+        ("norm_eps", span(&m.norm_eps), VIT),
+        ("block", span(&m.block), RESNET),
+        ("layers", span(&m.layers), RESNET),
+        ("channels", span(&m.channels), RESNET),
+        ("stem_width", span(&m.stem_width), RESNET),
+        ("stem_type", span(&m.stem_type), RESNET),
+        ("cardinality", span(&m.cardinality), RESNET),
+        ("base_width", span(&m.base_width), RESNET),
+        ("depths", span(&m.depths), CONVNEXT),
+        ("dims", span(&m.dims), CONVNEXT),
+        ("ls_init_value", span(&m.ls_init_value), CONVNEXT),
+        ("conv_mlp", span(&m.conv_mlp), CONVNEXT),
+        ("head_norm_first", span(&m.head_norm_first), CONVNEXT),
+    ]
+}
+
+/// The checked `[data]` section.
+struct DataSection {
+    mixture: Mixture,
+    scales: ScaleGrid,
+    n_train: u64,
+    n_test: u64,
+    normalize_from: Option<String>,
+}
+
 impl Checker<'_> {
     fn err(&self, field: &str, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
-        ConfigError {
-            file: self.path.to_path_buf(),
-            line: span.map(|s| line_at(self.text, s.start)),
-            field: field.into(),
-            message: message.into(),
-        }
+        let (field, line) = match self.text {
+            Some(text) => (field, span.map(|s| line_at(text, s.start))),
+            None => (keyword_of(field), None),
+        };
+        ConfigError { file: self.path.to_path_buf(), line, field: field.into(), message: message.into() }
     }
 
     /// A named option; absent means the type's default (its first value).
@@ -596,47 +749,70 @@ impl Checker<'_> {
         }
     }
 
+    /// The plan: each section checked by its own step.
     fn plan(&self, raw: &RawConfig) -> Result<Plan, ConfigError> {
         let base_dir = self.path.parent().map(Path::to_path_buf).unwrap_or_default();
         let m = &raw.model;
-        let (model_name, model) = match m.arch.get_ref().as_str() {
-            "vit" => self.vit(m, &base_dir)?,
-            "resnet" | "convnext" => self.cnn(m, &base_dir)?,
-            "identity" => ("identity".to_string(), ModelSpec::Identity),
-            "external" => ("external".to_string(), ModelSpec::External),
-            "torchscript" => self.torchscript(m, &base_dir)?,
-            "random_projection" => {
-                let output_dim = value(&m.output_dim).ok_or_else(|| {
-                    self.err("model.output_dim", Some(m.arch.span()), "random_projection needs output_dim")
-                })?;
-                ("random_projection".to_string(), ModelSpec::RandomProjection { output_dim })
+        let arch = Arch::from_name(m.arch.get_ref()).map_err(|e| self.err("model.arch", Some(m.arch.span()), e))?;
+        let (model_name, model) = self.model(m, arch, &base_dir)?;
+        let encoder = self.encoder(m, model)?;
+        let data = self.data(&raw.data, m, arch, &encoder.model, &model_name)?;
+        let (probe, averaging) = self.probe(&raw.probe)?;
+        let (score, estimator) = self.score(&raw.score, &probe)?;
+        let output_dir =
+            normalize_lexically(&base_dir.join(value(&raw.output.dir).unwrap_or_else(|| "results".into())));
+        Ok(Plan {
+            file: self.path.to_path_buf(),
+            model_name,
+            encoder,
+            mixture: data.mixture,
+            scales: data.scales,
+            n_train: data.n_train,
+            n_test: data.n_test,
+            probe,
+            averaging,
+            score,
+            estimator,
+            output_dir: Some(output_dir),
+            normalize_from: data.normalize_from,
+        })
+    }
+
+    /// `[model]`'s architecture: the run's name and the model.
+    fn model(&self, m: &RawModel, arch: Arch, base_dir: &Path) -> Result<(String, ModelSpec), ConfigError> {
+        let output_dim = || {
+            value(&m.output_dim).ok_or_else(|| {
+                self.err("model.output_dim", Some(m.arch.span()), format!("{} needs output_dim", arch.name()))
+            })
+        };
+        let (default_name, model) = match arch {
+            Arch::Vit => self.vit(m, base_dir)?,
+            Arch::ResNet | Arch::ConvNext => self.cnn(m, arch, base_dir)?,
+            Arch::TorchScript => self.torchscript(m, base_dir)?,
+            Arch::Identity => (arch.name().to_string(), ModelSpec::Identity),
+            Arch::External => (arch.name().to_string(), ModelSpec::External),
+            Arch::RandomProjection => {
+                (arch.name().to_string(), ModelSpec::RandomProjection { output_dim: output_dim()? })
             }
-            "linear_gaussian" => {
-                let output_dim = value(&m.output_dim).ok_or_else(|| {
-                    self.err("model.output_dim", Some(m.arch.span()), "linear_gaussian needs output_dim")
-                })?;
+            Arch::LinearGaussian => {
                 let spec = LinearGaussianSpec {
-                    output_dim,
+                    output_dim: output_dim()?,
                     decay: value(&m.spectrum_decay).unwrap_or(0.0),
                     noise: value(&m.noise).unwrap_or(0.1),
                     nonlinearity: self.choice("model.nonlinearity", &m.nonlinearity)?,
                 };
-                ("linear_gaussian".to_string(), ModelSpec::LinearGaussian { spec })
-            }
-            other => {
-                return Err(self.err(
-                    "model.arch",
-                    Some(m.arch.span()),
-                    format!(
-                        "unknown arch {other:?}: expected \"vit\", \"resnet\", \"convnext\", \"torchscript\", \"identity\", \"random_projection\" or \"external\""
-                    ),
-                ));
+                (arch.name().to_string(), ModelSpec::LinearGaussian { spec })
             }
         };
-        let model_name = value(&m.name).unwrap_or(model_name);
+        let model_name = value(&m.name).unwrap_or(default_name);
         if model_name.trim().is_empty() {
             return Err(self.err("model.name", span(&m.name), "must not be empty: it names the run in tables"));
         }
+        Ok((model_name, model))
+    }
+
+    /// How the model runs: backend, device, batch size, precision, seed.
+    fn encoder(&self, m: &RawModel, model: ModelSpec) -> Result<EncoderSpec, ConfigError> {
         let backend: Backend = self.choice("model.backend", &m.backend)?;
         let device = match &m.device {
             None => DeviceKind::Cpu,
@@ -645,10 +821,8 @@ impl Checker<'_> {
                 .parse()
                 .map_err(|e: EncoderError| self.err("model.device", Some(d.span()), e.to_string()))?,
         };
-        let batch_size = value(&m.batch_size).unwrap_or(64);
-        if batch_size == 0 {
-            return Err(self.err("model.batch_size", span(&m.batch_size), "must be at least 1"));
-        }
+        let batch_size = EncoderSpec::check_batch_size(value(&m.batch_size).unwrap_or(DEFAULT_BATCH_SIZE))
+            .map_err(|e| self.err("model.batch_size", span(&m.batch_size), e))?;
         let precision: Precision = self.choice("model.precision", &m.precision)?;
         if precision != Precision::F32 && !matches!(model, ModelSpec::Vit { .. }) {
             return Err(self.err(
@@ -657,12 +831,15 @@ impl Checker<'_> {
                 "only arch \"vit\" runs in reduced precision; remove the field",
             ));
         }
+        Ok(EncoderSpec { model, backend, device, batch_size, precision, seed: value(&m.seed).unwrap_or(0) })
+    }
 
-        let d = &raw.data;
-        let shape = match (&model, &d.shape) {
+    /// The sample shape the model takes: `[data] shape`, else the model's own.
+    fn shape(&self, d: &RawData, arch: Arch, model: &ModelSpec) -> Result<Vec<usize>, ConfigError> {
+        let shape = match (model, &d.shape) {
             (_, Some(shape)) => shape.get_ref().clone(),
             (ModelSpec::Vit { config, .. }, None) => config.input_shape(),
-            (ModelSpec::ResNet { .. } | ModelSpec::ConvNext { .. }, None) => vec![3, 224, 224],
+            (ModelSpec::ResNet { .. } | ModelSpec::ConvNext { .. } | ModelSpec::External, None) => vec![3, 224, 224],
             (_, None) => vec![64],
         };
         if matches!(model, ModelSpec::ResNet { .. } | ModelSpec::ConvNext { .. })
@@ -671,10 +848,10 @@ impl Checker<'_> {
             return Err(self.err(
                 "data.shape",
                 span(&d.shape),
-                format!("{shape:?} cannot feed a {}: expected images [3, H, W]", m.arch.get_ref()),
+                format!("{shape:?} cannot feed a {}: expected images [3, H, W]", arch.name()),
             ));
         }
-        if let ModelSpec::Vit { config, .. } = &model
+        if let ModelSpec::Vit { config, .. } = model
             && shape != config.input_shape()
         {
             return Err(self.err(
@@ -687,58 +864,40 @@ impl Checker<'_> {
                 ),
             ));
         }
-        if let ModelSpec::RandomProjection { output_dim } = &model {
-            RandomProjection::check(&shape, *output_dim)
-                .map_err(|e| self.err("model.output_dim", span(&m.output_dim), e.to_string()))?;
+        Ok(shape)
+    }
+
+    /// The fields of `[model]` an encoder error names: the first the config
+    /// sets (the one the user can change), else the preset (or the arch).
+    fn blame(&self, m: &RawModel, e: &EncoderError) -> ConfigError {
+        let fields = model_fields(m);
+        let set = e.fields().iter().find_map(|f| fields.iter().find(|(k, at, _)| k == f && at.is_some()));
+        match (set, e.fields().first()) {
+            (Some((field, at, _)), _) => self.err(&format!("model.{field}"), at.clone(), e.to_string()),
+            (None, Some(field)) if m.preset.is_none() => {
+                self.err(&format!("model.{field}"), Some(m.arch.span()), e.to_string())
+            }
+            _ => self.err("model.preset", span(&m.preset).or(Some(m.arch.span())), e.to_string()),
         }
-        if let ModelSpec::LinearGaussian { spec } = &model {
-            spec.check(shape.iter().product()).map_err(|e| {
-                let (field, at) = if !(spec.decay.is_finite() && spec.decay >= 0.0) {
-                    ("model.spectrum_decay", span(&m.spectrum_decay))
-                } else if !(spec.noise.is_finite() && spec.noise >= 0.0) {
-                    ("model.noise", span(&m.noise))
-                } else {
-                    ("model.output_dim", span(&m.output_dim))
-                };
-                self.err(field, at, e.to_string())
-            })?;
+    }
+
+    /// `[data]`: the mixture, its scales and sample counts.
+    fn data(
+        &self,
+        d: &RawData,
+        m: &RawModel,
+        arch: Arch,
+        model: &ModelSpec,
+        model_name: &str,
+    ) -> Result<DataSection, ConfigError> {
+        let shape = self.shape(d, arch, model)?;
+        if let ModelSpec::RandomProjection { output_dim } = model {
+            RandomProjection::check(&shape, *output_dim).map_err(|e| self.blame(m, &e))?;
         }
-        let mut normalize_from = None;
-        let normalization = match &d.normalize {
-            None if shape.len() == 3 => Normalization::imagenet(),
-            None => Normalization::None,
-            Some(n) => match n.get_ref() {
-                RawNormalize::Named(name) if name == "imagenet" => Normalization::imagenet(),
-                RawNormalize::Named(name) if name == "none" => Normalization::None,
-                RawNormalize::Named(name) if name == "model" => {
-                    let (normalization, source) = model_normalization(m, &model_name).ok_or_else(|| {
-                        self.err(
-                            "data.normalize",
-                            Some(n.span()),
-                            format!(
-                                "\"model\" is the normalisation timm gives a preset's pretrained weights, and \
-                                 {model_name:?} has none: set `[model] preset` to a timm name (optionally with its \
-                                 .tag), or give \"imagenet\" or {{ mean = [...], std = [...] }}"
-                            ),
-                        )
-                    })?;
-                    normalize_from = Some(format!("timm's pretrained configuration of {source}"));
-                    normalization
-                }
-                RawNormalize::Named(other) => {
-                    return Err(self.err(
-                        "data.normalize",
-                        Some(n.span()),
-                        format!(
-                            "{other:?}: expected \"imagenet\", \"model\", \"none\" or {{ mean = [...], std = [...] }}"
-                        ),
-                    ));
-                }
-                RawNormalize::Values { mean, std } => {
-                    Normalization::PerChannel { mean: mean.clone(), std: std.clone() }
-                }
-            },
-        };
+        if let ModelSpec::LinearGaussian { spec } = model {
+            spec.check(shape.iter().product()).map_err(|e| self.blame(m, &e))?;
+        }
+        let (normalization, normalize_from) = self.normalization(d, m, arch, model_name, shape.len())?;
         let mixture = MixtureParams::with_shape(shape)
             .prior(value(&d.prior).unwrap_or(0.5))
             .shift(value(&d.shift).unwrap_or(0.5))
@@ -774,16 +933,64 @@ impl Checker<'_> {
         if n_test < 1 {
             return Err(self.err("data.n_test", span(&d.n_test), "need at least 1 test sample"));
         }
+        Ok(DataSection { mixture, scales, n_train, n_test, normalize_from })
+    }
 
-        let p = &raw.probe;
+    /// `[data] normalize` (default: ImageNet's for images, none for vectors),
+    /// and where `"model"` took it from.
+    fn normalization(
+        &self,
+        d: &RawData,
+        m: &RawModel,
+        arch: Arch,
+        model_name: &str,
+        rank: usize,
+    ) -> Result<(Normalization, Option<String>), ConfigError> {
+        let Some(n) = &d.normalize else {
+            return Ok((if rank == 3 { Normalization::imagenet() } else { Normalization::None }, None));
+        };
+        Ok(match n.get_ref() {
+            RawNormalize::Named(name) if name == "imagenet" => (Normalization::imagenet(), None),
+            RawNormalize::Named(name) if name == "none" => (Normalization::None, None),
+            RawNormalize::Named(name) if name == "model" => {
+                let (normalization, source) = model_normalization(m, arch, model_name).ok_or_else(|| {
+                    self.err(
+                        "data.normalize",
+                        Some(n.span()),
+                        format!(
+                            "\"model\" is the normalisation timm gives a preset's pretrained weights, and \
+                             {model_name:?} has none: set `[model] preset` to a timm name (optionally with its \
+                             .tag), or give \"imagenet\" or {{ mean = [...], std = [...] }}"
+                        ),
+                    )
+                })?;
+                (normalization, Some(format!("timm's pretrained configuration of {source}")))
+            }
+            RawNormalize::Named(other) => {
+                return Err(self.err(
+                    "data.normalize",
+                    Some(n.span()),
+                    format!("{other:?}: expected \"imagenet\", \"model\", \"none\" or {{ mean = [...], std = [...] }}"),
+                ));
+            }
+            RawNormalize::Values { mean, std } => {
+                (Normalization::PerChannel { mean: mean.clone(), std: std.clone() }, None)
+            }
+        })
+    }
+
+    /// `[probe]`: the ε-robust Bayes probe and the averaging of its outcomes.
+    fn probe(&self, p: &RawProbe) -> Result<(BayesProbeValidParams, Averaging), ConfigError> {
         let probe = BayesProbeParams::new(value(&p.epsilons).unwrap_or_else(|| vec![0.0]))
             .attack(self.choice("probe.norm", &p.norm)?)
             .estimator(self.choice("probe.covariance", &p.covariance)?)
             .check()
             .map_err(|e| self.err("probe.epsilons", span(&p.epsilons), e.to_string()))?;
-        let averaging = self.choice("probe.averaging", &p.averaging)?;
+        Ok((probe, self.choice("probe.averaging", &p.averaging)?))
+    }
 
-        let s = &raw.score;
+    /// `[score]`: thresholds, mode and the headline estimator.
+    fn score(&self, s: &RawScore, probe: &BayesProbeValidParams) -> Result<(ScoreSpec, Estimator), ConfigError> {
         let score = ScoreSpec::new(
             value(&s.thresholds).unwrap_or_else(|| PAPER_THRESHOLDS.to_vec()),
             self.choice("score.mode", &s.mode)?,
@@ -800,28 +1007,11 @@ impl Checker<'_> {
                 ),
             ));
         }
-
-        let output_dir =
-            normalize_lexically(&base_dir.join(value(&raw.output.dir).unwrap_or_else(|| "results".into())));
-        Ok(Plan {
-            file: self.path.to_path_buf(),
-            model_name,
-            encoder: EncoderSpec { model, backend, device, batch_size, precision, seed: value(&m.seed).unwrap_or(0) },
-            mixture,
-            scales,
-            n_train,
-            n_test,
-            probe,
-            averaging,
-            score,
-            estimator,
-            output_dir: Some(output_dir),
-            normalize_from,
-        })
+        Ok((score, estimator))
     }
 
     fn vit(&self, m: &RawModel, base_dir: &Path) -> Result<(String, ModelSpec), ConfigError> {
-        self.foreign_fields(m, "arch = \"vit\" does not read it: remove the field")?;
+        self.foreign_fields(m, Arch::Vit, "arch = \"vit\" does not read it: remove the field")?;
         let preset = match &m.preset {
             Some(name) => Some(VitConfig::preset(name.get_ref()).ok_or_else(|| {
                 self.err(
@@ -869,41 +1059,7 @@ impl Checker<'_> {
                 norm_eps: value(&m.norm_eps).unwrap_or(base.norm_eps),
             },
         };
-        config.check().map_err(|e| {
-            let message = e.to_string();
-            // A message about one option names it first: blame that field.
-            let options = [
-                ("mlp_ratio", span(&m.mlp_ratio)),
-                ("class_token", span(&m.class_token)),
-                ("init_values", span(&m.init_values)),
-                ("dist_token", span(&m.dist_token)),
-                ("norm_eps", span(&m.norm_eps)),
-            ];
-            if let Some((field, at)) = options.into_iter().find(|(field, _)| message.starts_with(field)) {
-                return self.err(&format!("model.{field}"), at, message);
-            }
-            // Otherwise blame the size the user can change: the first of the
-            // message's fields, most likely culprit first, that the config sets.
-            let sizes: [(&str, &Field<usize>); 5] = [
-                ("img_size", &m.img_size),
-                ("patch_size", &m.patch_size),
-                ("embed_dim", &m.embed_dim),
-                ("depth", &m.depth),
-                ("num_heads", &m.num_heads),
-            ];
-            let order: &[&str] = if message.contains("not a multiple of patch_size") {
-                &["img_size", "patch_size"]
-            } else if message.contains("not divisible by num_heads") {
-                &["num_heads", "embed_dim"]
-            } else {
-                &["img_size", "patch_size", "embed_dim", "depth", "num_heads"]
-            };
-            let set = order.iter().find_map(|key| sizes.iter().find(|(k, raw)| k == key && raw.is_some()));
-            match set {
-                Some((key, raw)) => self.err(&format!("model.{key}"), span(raw), message),
-                None => self.err("model.preset", span(&m.preset).or(Some(m.arch.span())), message),
-            }
-        })?;
+        config.check().map_err(|e| self.blame(m, &e))?;
         let weights = match &m.weights {
             None => None,
             Some(spec) => Some(self.weights(
@@ -941,78 +1097,38 @@ impl Checker<'_> {
                 "a TorchScript module runs on LibTorch: set backend = \"tch\"",
             ));
         }
-        self.foreign_fields(m, "a TorchScript module carries its own architecture: remove the field")?;
+        self.foreign_fields(m, Arch::TorchScript, "a TorchScript module carries its own architecture: remove the field")?;
         let stem = Path::new(&weights.spec).file_stem().map_or("torchscript".into(), |s| s.to_string_lossy().into());
         Ok((stem, ModelSpec::TorchScript { weights }))
     }
 
-    /// The architecture fields `m` sets that its `arch` does not read: the
+    /// The architecture fields `m` sets that `arch` does not read: the
     /// first is an error with `why`.
-    fn foreign_fields(&self, m: &RawModel, why: &str) -> Result<(), ConfigError> {
-        const VIT: &[&str] = &["vit"];
-        const RESNET: &[&str] = &["resnet"];
-        const CONVNEXT: &[&str] = &["convnext"];
-        const TIMM: &[&str] = &["vit", "resnet", "convnext"];
-        const ORACLE: &[&str] = &["linear_gaussian"];
-        let arch = m.arch.get_ref().as_str();
-        let fields: [(&str, bool, &[&str]); 35] = [
-            ("preset", m.preset.is_some(), TIMM),
-            ("img_size", m.img_size.is_some(), VIT),
-            ("patch_size", m.patch_size.is_some(), VIT),
-            ("embed_dim", m.embed_dim.is_some(), VIT),
-            ("depth", m.depth.is_some(), VIT),
-            ("num_heads", m.num_heads.is_some(), VIT),
-            ("mlp_ratio", m.mlp_ratio.is_some(), VIT),
-            ("global_pool", m.global_pool.is_some(), VIT),
-            ("output_dim", m.output_dim.is_some(), &["random_projection", "linear_gaussian"]),
-            ("spectrum_decay", m.spectrum_decay.is_some(), ORACLE),
-            ("noise", m.noise.is_some(), ORACLE),
-            ("nonlinearity", m.nonlinearity.is_some(), ORACLE),
-            ("class_token", m.class_token.is_some(), VIT),
-            ("reg_tokens", m.reg_tokens.is_some(), VIT),
-            ("no_embed_class", m.no_embed_class.is_some(), VIT),
-            ("pre_norm", m.pre_norm.is_some(), VIT),
-            ("fc_norm", m.fc_norm.is_some(), VIT),
-            ("init_values", m.init_values.is_some(), VIT),
-            ("qkv_bias", m.qkv_bias.is_some(), VIT),
-            ("act_layer", m.act_layer.is_some(), VIT),
-            ("dist_token", m.dist_token.is_some(), VIT),
-            ("dynamic_img_size", m.dynamic_img_size.is_some(), VIT),
-            ("norm_eps", m.norm_eps.is_some(), VIT),
-            ("block", m.block.is_some(), RESNET),
-            ("layers", m.layers.is_some(), RESNET),
-            ("channels", m.channels.is_some(), RESNET),
-            ("stem_width", m.stem_width.is_some(), RESNET),
-            ("stem_type", m.stem_type.is_some(), RESNET),
-            ("cardinality", m.cardinality.is_some(), RESNET),
-            ("base_width", m.base_width.is_some(), RESNET),
-            ("depths", m.depths.is_some(), CONVNEXT),
-            ("dims", m.dims.is_some(), CONVNEXT),
-            ("ls_init_value", m.ls_init_value.is_some(), CONVNEXT),
-            ("conv_mlp", m.conv_mlp.is_some(), CONVNEXT),
-            ("head_norm_first", m.head_norm_first.is_some(), CONVNEXT),
-        ];
-        match fields.iter().find(|(_, set, archs)| *set && !archs.contains(&arch)) {
-            Some((field, _, archs)) => Err(self.err(
-                &format!("model.{field}"),
-                Some(m.arch.span()),
-                format!("{why} (`{field}` is for arch {})", archs.join(" or ")),
-            )),
+    fn foreign_fields(&self, m: &RawModel, arch: Arch, why: &str) -> Result<(), ConfigError> {
+        let fields = model_fields(m);
+        match fields.iter().find(|(_, at, archs)| at.is_some() && !archs.contains(&arch)) {
+            Some((field, _, archs)) => {
+                let names: Vec<&str> = archs.iter().map(|a| a.name()).collect();
+                Err(self.err(
+                    &format!("model.{field}"),
+                    Some(m.arch.span()),
+                    format!("{why} (`{field}` is for arch {})", names.join(" or ")),
+                ))
+            }
             None => Ok(()),
         }
     }
 
     /// `arch = "resnet"` or `"convnext"`: a preset and/or timm's constructor
     /// arguments; `weights` a timm state dict.
-    fn cnn(&self, m: &RawModel, base_dir: &Path) -> Result<(String, ModelSpec), ConfigError> {
-        let arch = m.arch.get_ref().as_str();
-        self.foreign_fields(m, &format!("arch = {arch:?} does not read it: remove the field"))?;
-        let presets: &[&str] = if arch == "resnet" { &RESNET_PRESETS } else { &CONVNEXT_PRESETS };
+    fn cnn(&self, m: &RawModel, arch: Arch, base_dir: &Path) -> Result<(String, ModelSpec), ConfigError> {
+        self.foreign_fields(m, arch, &format!("arch = {:?} does not read it: remove the field", arch.name()))?;
+        let presets: &[&str] = if arch == Arch::ResNet { &RESNET_PRESETS } else { &CONVNEXT_PRESETS };
         let unknown = |name: &Spanned<String>| {
             self.err(
                 "model.preset",
                 Some(name.span()),
-                format!("unknown {arch} preset {:?}: expected one of {}", name.get_ref(), presets.join(", ")),
+                format!("unknown {} preset {:?}: expected one of {}", arch.name(), name.get_ref(), presets.join(", ")),
             )
         };
         let weights = match &m.weights {
@@ -1023,12 +1139,7 @@ impl Checker<'_> {
                 "give a timm .safetensors/.pth file, \"hf:ORG/NAME\", or omit `weights` for a random init",
             )?),
         };
-        let check = |e: EncoderError, fields: &[(&str, bool)]| {
-            let message = e.to_string();
-            let field = fields.iter().find(|(f, set)| *set && message.contains(f)).map_or("preset", |(f, _)| f);
-            self.err(&format!("model.{field}"), Some(m.arch.span()), message)
-        };
-        let spec = if arch == "resnet" {
+        let spec = if arch == Arch::ResNet {
             let base = match &m.preset {
                 Some(name) => ResNetConfig::preset(name.get_ref()).ok_or_else(|| unknown(name))?,
                 None => ResNetConfig::default(),
@@ -1049,15 +1160,7 @@ impl Checker<'_> {
                 base_width: value(&m.base_width).unwrap_or(base.base_width),
                 in_chans: 3,
             };
-            let fields = [
-                ("layers", m.layers.is_some()),
-                ("channels", m.channels.is_some()),
-                ("stem_width", m.stem_width.is_some()),
-                ("cardinality", m.cardinality.is_some()),
-                ("base_width", m.base_width.is_some()),
-                ("block", m.block.is_some()),
-            ];
-            config.check().map_err(|e| check(e, &fields))?;
+            config.check().map_err(|e| self.blame(m, &e))?;
             ModelSpec::ResNet { config, weights }
         } else {
             let base = match &m.preset {
@@ -1086,15 +1189,10 @@ impl Checker<'_> {
                 head_norm_first: value(&m.head_norm_first).unwrap_or(base.head_norm_first),
                 ..base
             };
-            let fields = [
-                ("depths", m.depths.is_some()),
-                ("dims", m.dims.is_some()),
-                ("ls_init_value", m.ls_init_value.is_some()),
-            ];
-            config.check().map_err(|e| check(e, &fields))?;
+            config.check().map_err(|e| self.blame(m, &e))?;
             ModelSpec::ConvNext { config, weights }
         };
-        Ok((value(&m.preset).unwrap_or_else(|| arch.to_string()), spec))
+        Ok((value(&m.preset).unwrap_or_else(|| arch.name().to_string()), spec))
     }
 }
 

@@ -51,10 +51,12 @@ pub enum ExperimentError {
         source: std::io::Error,
     },
     /// A result file does not hold what its schema says.
-    #[error("{}: {message}", path.display())]
+    #[error("{}: {}{message}", path.display(), field.as_ref().map_or(String::new(), |f| format!("`{f}`: ")))]
     Schema {
         /// The file.
         path: PathBuf,
+        /// The offending field's path in the file (`replicates[3].train`), when one is to blame.
+        field: Option<String>,
         /// What is wrong and what was expected.
         message: String,
     },
@@ -118,21 +120,31 @@ pub enum ExperimentError {
     },
     /// A finished scale file cannot be used.
     #[error(
-        "{}: {message}. Delete that file and run again with --resume: only that scale is recomputed{}",
+        "{}: {}{message}. Delete that file and run again with --resume: only that scale is recomputed{}",
         path.display(),
+        field.as_ref().map_or(String::new(), |f| format!("`{f}`: ")),
         recompute.as_ref().map_or(String::new(), |c| format!(" (`{c}`)"))
     )]
     CorruptScale {
         /// The file.
         path: PathBuf,
+        /// The offending field's path in the file, when one is to blame.
+        field: Option<String>,
         /// What is wrong.
         message: String,
         /// The command that recomputes just that scale, where known.
         recompute: Option<String>,
     },
     /// Features or a batch handed back do not fit the batch handed out.
-    #[error("{0}")]
-    Batch(String),
+    #[error("{message}")]
+    Batch {
+        /// The scale the batch belongs to, when the error is about one batch.
+        scale: Option<usize>,
+        /// The batch in words (`batch of scale 3 (s = 0.4), train samples 0..64`).
+        batch: Option<String>,
+        /// What is wrong and what was expected.
+        message: String,
+    },
     /// The probe cannot be fitted or evaluated at a scale.
     #[error("scale {index} (s = {scale}): {source}")]
     Probe {
@@ -173,8 +185,18 @@ impl ExperimentError {
         Self::Io { action, path: path.to_path_buf(), source }
     }
 
-    /// A schema error in `path`.
+    /// A schema error in `path`, about the file as a whole.
     pub fn schema(path: &Path, message: impl Into<String>) -> Self {
-        Self::Schema { path: path.to_path_buf(), message: message.into() }
+        Self::Schema { path: path.to_path_buf(), field: None, message: message.into() }
+    }
+
+    /// A schema error in `path` about `field`.
+    pub fn schema_field(path: &Path, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Schema { path: path.to_path_buf(), field: Some(field.into()), message: message.into() }
+    }
+
+    /// A batch error that is not about one batch (a bad batch size, a thread that would not start).
+    pub fn batch(message: impl Into<String>) -> Self {
+        Self::Batch { scale: None, batch: None, message: message.into() }
     }
 }

@@ -7,7 +7,9 @@
 //! socket. Per scale, train batches fold into class statistics; when the
 //! train split is complete the probe is fitted; test batches are evaluated;
 //! the finished scale is written atomically to `scales/scale_NNN.json`.
-//! Memory is bounded by the batch and the `D × D` statistics, never by n.
+//! Memory is one scale's features — `(n_train + n_test) × D × 4` bytes, held
+//! while the scale is in progress for its jackknife replicates and nested
+//! refits — plus the `D × D` statistics and the batch.
 //!
 //! Batches are generated one ahead on a thread of its own (a channel of
 //! depth one). Where the encoder computes on this machine's CPU (a ViT on
@@ -21,6 +23,7 @@
 //! is refused with the changed fields listed, finished scales are reused
 //! only when asked (`Resume`) and removed only when asked (`Restart`).
 
+use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,21 +32,23 @@ use std::time::Instant;
 
 use synbench_data::{Mixture, Normalization, Split};
 use synbench_probe::jackknife::{self, HeldSplit, JACKKNIFE_GROUPS};
-use synbench_probe::ndarray::{Array1, Array2, ArrayView2, Axis, concatenate};
+use synbench_probe::ndarray::{Array1, Array2, ArrayView2, Axis, Slice};
 use synbench_probe::{AttackNorm, ClassStatistics, ProbeEvaluator};
-use synbench_theory::{ScaleOutcome, ScoreMode, population_estimable, raw_reference};
+use synbench_theory::{ScaleOutcome, ScoreMode, population_estimable, raw_reference, smallest_estimable_n};
 
 use crate::config::Plan;
 use crate::error::{ConfigError, ExperimentError, Result};
-use crate::io::{create_dir_all, read_json, write_json};
-use crate::resolved::{RUN_SCHEMA, ResolvedPlan, RunFile};
-use crate::saved::{RESULTS_FILE, RUN_FILE, SavedRun, read_scale, scale_files, scale_path};
+use crate::io::{create_dir_all, write_json};
+use crate::layout::{RESULT_SCHEMA, RESULTS_FILE, RUN_FILE, RUN_SCHEMA, SCALES_DIR, scale_files, scale_path};
+use crate::options::Estimator;
+use crate::resolved::{ResolvedPlan, RunFile};
+use crate::saved::{SavedRun, read_scale};
 use crate::schema::{
     CrateVersions, EpsilonScores, FiniteNJson, Interval, JsonF64, ModeIntervals, OutcomeJson, PopulationScores,
-    Provenance, RESULT_SCHEMA, ResultsFile, ScaleFile, ScaleRecord, ScaleSummary, ScoredEpsilon, StageSeconds,
-    peak_rss_mib,
+    Provenance, ResultsFile, ScaleFile, ScaleRecord, ScaleSummary, ScoredEpsilon, StageSeconds, peak_rss_mib,
 };
-use crate::table::{Estimator, ScoreRow, ScoreTable, best_epsilons};
+use crate::scoring::{RunScores, Scored};
+use crate::table::ScoreTable;
 
 /// What to do with finished scales already in the output folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,10 +62,39 @@ pub enum StartPolicy {
     Restart,
 }
 
+impl StartPolicy {
+    /// Every policy, the default first.
+    pub const ALL: [Self; 3] = [Self::Fresh, Self::Resume, Self::Restart];
+
+    /// The spelling front ends use (`"fresh"`, `"resume"`, `"restart"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Fresh => "fresh",
+            Self::Resume => "resume",
+            Self::Restart => "restart",
+        }
+    }
+
+    /// Whether the policy applies to `plan`: resume and restart need an output folder.
+    pub fn check(self, plan: &Plan) -> std::result::Result<(), ConfigError> {
+        if plan.output_dir.is_none() && self != Self::Fresh {
+            return Err(ConfigError {
+                file: plan.file.clone(),
+                line: None,
+                field: "output_dir".into(),
+                message: format!("{} needs an output folder: without one the run stays in memory", self.name()),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The smallest `n_train` whose every jackknife refit leaves
 /// `n − ⌈n/G⌉ − 2 > dim`.
 fn smallest_with_estimable_replicates(dim: usize) -> u64 {
-    (dim as u64 + 3..).find(|&n| population_estimable(jackknife::smallest_replicate(n, JACKKNIFE_GROUPS), dim)).unwrap()
+    let estimable = |n: u64| population_estimable(jackknife::smallest_replicate(n, JACKKNIFE_GROUPS), dim);
+    // n − ⌈n/G⌉ grows without bound, so the search ends.
+    (smallest_estimable_n(dim)..).find(|&n| estimable(n)).unwrap_or(u64::MAX)
 }
 
 /// Which rayon pool the generator thread draws with.
@@ -108,7 +142,7 @@ pub struct StartOptions {
     /// The generator's pool.
     pub generator: GeneratorThreads,
     /// Inputs per batch handed out.
-    pub batch_size: usize,
+    pub batch_size: NonZeroUsize,
 }
 
 impl StartOptions {
@@ -148,6 +182,11 @@ impl Batch {
         self.labels.is_empty()
     }
 
+    /// An error about this batch.
+    fn error(&self, message: String) -> ExperimentError {
+        ExperimentError::Batch { scale: Some(self.scale_index), batch: Some(self.describe()), message }
+    }
+
     fn describe(&self) -> String {
         let split = match self.split {
             Split::Train => "train",
@@ -176,7 +215,10 @@ struct Current {
     phase: Phase,
     folded: u64,
     /// The scale's features in fold order, for the jackknife replicates.
-    held: [Vec<(Array2<f32>, Array1<u8>)>; 2],
+    /// Each split's features and labels, row `i` being sample `i` (allocated
+    /// whole at the split's first batch, so a scale holds `n × D` floats per
+    /// split and never a second copy).
+    held: [Option<HeldSplit>; 2],
     /// The full train statistics and the population estimate, once fitted.
     fitted: Option<Fitted>,
 }
@@ -219,9 +261,7 @@ impl Experiment {
     /// Prepares the output folder (see [`StartPolicy`]), writes `run.json`
     /// and starts the generator on the scales still to do.
     pub fn start(plan: Plan, encoder: EncoderInfo, options: StartOptions) -> Result<Self> {
-        if options.batch_size == 0 {
-            return Err(ExperimentError::Batch("batch size must be at least 1".into()));
-        }
+        options.policy.check(&plan)?;
         let resolved = ResolvedPlan::of(&plan);
         let hash = resolved.hash();
         // One process per folder: the lock is held until the run ends or is dropped.
@@ -256,7 +296,7 @@ impl Experiment {
                     .num_threads(threads.max(1))
                     .thread_name(|_| "synbench-generator".into())
                     .build()
-                    .map_err(|e| ExperimentError::Batch(format!("cannot start the generator's thread pool: {e}")))?,
+                    .map_err(|e| ExperimentError::batch(format!("cannot start the generator's thread pool: {e}")))?,
             ),
         };
         let todo: Vec<(usize, f64)> = plan
@@ -272,7 +312,7 @@ impl Experiment {
             pool,
             todo,
             [plan.n_train, plan.n_test],
-            options.batch_size as u64,
+            options.batch_size.get() as u64,
         )?;
         Ok(Self {
             plan,
@@ -340,7 +380,7 @@ impl Experiment {
     pub fn next_batch(&mut self) -> Result<Option<Batch>> {
         self.check_running()?;
         if let Some((id, _)) = self.outstanding {
-            return Err(ExperimentError::Batch(format!(
+            return Err(ExperimentError::batch(format!(
                 "batch {id} was handed out but not folded: fold each batch before asking for the next"
             )));
         }
@@ -357,7 +397,7 @@ impl Experiment {
                 scale: batch.scale,
                 phase: Phase::Train(None),
                 folded: 0,
-                held: [Vec::new(), Vec::new()],
+                held: [None, None],
                 fitted: None,
             });
         }
@@ -374,13 +414,13 @@ impl Experiment {
         let handed_out = match self.outstanding {
             Some((id, at)) if id == batch.id => at,
             Some((id, _)) => {
-                return Err(ExperimentError::Batch(format!(
+                return Err(batch.error(format!(
                     "{} is not the batch handed out last (batch {id}): fold each batch once, in order",
                     batch.describe()
                 )));
             }
             None => {
-                return Err(ExperimentError::Batch(format!(
+                return Err(batch.error(format!(
                     "{} was already folded, or never handed out by this experiment",
                     batch.describe()
                 )));
@@ -408,7 +448,7 @@ impl Experiment {
 
     fn check_features(&self, batch: &Batch, features: &ArrayView2<'_, f32>) -> Result<()> {
         if features.nrows() != batch.len() {
-            return Err(ExperimentError::Batch(format!(
+            return Err(batch.error(format!(
                 "features for the {} have {} rows, expected {} (one per input)",
                 batch.describe(),
                 features.nrows(),
@@ -416,19 +456,19 @@ impl Experiment {
             )));
         }
         if features.ncols() == 0 {
-            return Err(ExperimentError::Batch(format!("features for the {} have no columns", batch.describe())));
+            return Err(batch.error(format!("features for the {} have no columns", batch.describe())));
         }
         if let Some(dim) = self.feature_dim
             && features.ncols() != dim
         {
-            return Err(ExperimentError::Batch(format!(
+            return Err(batch.error(format!(
                 "features for the {} have {} columns, but earlier batches had {dim}: an encoder gives one width",
                 batch.describe(),
                 features.ncols()
             )));
         }
         if let Some(((row, col), value)) = features.indexed_iter().find(|(_, v)| !v.is_finite()) {
-            return Err(ExperimentError::Batch(format!(
+            return Err(batch.error(format!(
                 "features for the {} are not finite: [{row}, {col}] is {value} (check the encoder for overflow, e.g. in float16)",
                 batch.describe()
             )));
@@ -469,11 +509,14 @@ impl Experiment {
                 file: self.plan.file.clone(),
                 line: None,
                 field: "score.estimator".into(),
-                message: format!("{why}; set data.n_train ≥ {} or estimator = \"reference\"", dim + 3),
+                message: format!("{why}; set data.n_train ≥ {} or estimator = \"reference\"", smallest_estimable_n(dim)),
             }
             .into());
         }
-        let warning = format!("{why}: results carry the reference estimator only (n_train ≥ {} gives both)", dim + 3);
+        let warning = format!(
+            "{why}: results carry the reference estimator only (n_train ≥ {} gives both)",
+            smallest_estimable_n(dim)
+        );
         tracing::warn!("{warning}");
         self.warnings.push(warning);
         Ok(dim)
@@ -499,7 +542,14 @@ impl Experiment {
             Phase::Test(evaluator) => evaluator.fold(features, batch.labels.view()).map_err(probe_error)?,
         }
         let split = usize::from(matches!(current.phase, Phase::Test(_)));
-        current.held[split].push((features.to_owned(), batch.labels.clone()));
+        let rows = [n_train, n_test][split] as usize;
+        let held = current.held[split].get_or_insert_with(|| HeldSplit {
+            features: Array2::zeros((rows, dim)),
+            labels: Array1::zeros(rows),
+        });
+        let at = current.folded as usize..current.folded as usize + batch.len();
+        held.features.slice_axis_mut(Axis(0), Slice::from(at.clone())).assign(&features);
+        held.labels.slice_axis_mut(Axis(0), Slice::from(at)).assign(&batch.labels);
         current.folded += batch.len() as u64;
         self.times.statistics += clock.elapsed().as_secs_f64();
         self.images += batch.len() as u64;
@@ -525,7 +575,9 @@ impl Experiment {
         };
         let (train_stats, population) = fitted.expect("the probe was fitted before the test split");
         let clock = Instant::now();
-        let [train, test] = held.map(|parts| held_split(parts, dim));
+        let [train, test] = held.map(|split| {
+            split.unwrap_or_else(|| HeldSplit { features: Array2::zeros((0, dim)), labels: Array1::zeros(0) })
+        });
         let (epsilons, tests) = evaluator.finish_with_groups();
         let replicates =
             jackknife::replicates(&self.plan.probe, &train_stats, &train, &test, tests).map_err(probe_error)?;
@@ -542,7 +594,8 @@ impl Experiment {
     }
 
     /// Scores the finished run and, with an output folder, writes
-    /// scores.csv, table.md, the figures and results.json.
+    /// scores.csv, table.md, the figures and results.json: the run read
+    /// back, scored once, its results file, its outputs.
     pub fn finish(mut self) -> Result<RunResult> {
         self.check_running()?;
         let missing = self.unfinished_scales();
@@ -550,117 +603,126 @@ impl Experiment {
             return Err(ExperimentError::NotFinished { missing });
         }
         let scoring = Instant::now();
-        let records: Vec<ScaleRecord> = self.records.into_iter().flatten().collect();
+        let records: Vec<ScaleRecord> = std::mem::take(&mut self.records).into_iter().flatten().collect();
         let dir = self.plan.output_dir.clone();
-        let saved =
-            SavedRun::from_plan(dir.clone().unwrap_or_default(), &self.resolved, self.encoder.description, records)?;
-        let table = saved.table()?;
-        let mode = self.plan.score.mode();
-        let other = if mode == ScoreMode::Exact { ScoreMode::Reference } else { ScoreMode::Exact };
-        let thresholds = self.plan.score.thresholds();
-        let scored = |estimator, mode| saved.scores(thresholds, saved.averaging, mode, estimator);
-        let first = scored(Estimator::Reference, mode)?.expect("every run carries the reference outcomes");
-        let second = scored(Estimator::Reference, other)?.expect("every run carries the reference outcomes");
-        let (reference, exact) = if mode == ScoreMode::Reference { (&first, &second) } else { (&second, &first) };
-        let population = match (
-            scored(Estimator::Population, ScoreMode::Reference)?,
-            scored(Estimator::Population, ScoreMode::Exact)?,
-        ) {
-            (Some(r), Some(x)) => Some((r, x)),
-            _ => None,
-        };
+        let saved = SavedRun::from_plan(
+            dir.clone().unwrap_or_default(),
+            &self.resolved,
+            self.encoder.description.clone(),
+            records,
+        )?;
+        let scores = saved.scores()?;
+        let oracle = oracle_scores(&self.plan, &saved)?;
         self.times.score = scoring.elapsed().as_secs_f64();
-        let (times, wall) = (self.times, self.started.elapsed().as_secs_f64());
-        let r = &self.resolved;
-        let results = ResultsFile {
-            schema: RESULT_SCHEMA.into(),
-            provenance: Provenance {
-                synbench_version: env!("CARGO_PKG_VERSION").into(),
-                crate_versions: CrateVersions {
-                    synbench: env!("CARGO_PKG_VERSION").into(),
-                    burn: synbench_models::BURN_VERSION.into(),
-                },
-                git_hash: option_env!("SYNBENCH_GIT_HASH").unwrap_or("unknown").into(),
-                backend: self.encoder.backend.clone().unwrap_or_else(|| r.model.backend.clone()),
-                device: self.encoder.device.clone().unwrap_or_else(|| r.model.device.clone()),
-                precision: r.model.precision.clone(),
-                data_seed: r.data.seed,
-                data_generator: r.data.generator.clone(),
-                generator_revision: r.generator_revision,
-                model_seed: r.model.seed,
-                config_file: self.plan.file.display().to_string(),
-                plan_hash: self.hash.clone(),
-                finished_unix: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-                seconds: wall,
-                stage_seconds: times,
-                scales_computed: self.computed,
-                images_encoded: self.images,
-                encoder_images_per_second: (times.encoding > 0.0).then(|| self.images as f64 / times.encoding),
-                peak_rss_mib: peak_rss_mib(),
+        let results = self.results_file(&saved, &scores, oracle);
+        let files = match &dir {
+            Some(_) => saved.write_outputs(&scores, &results)?,
+            None => Vec::new(),
+        };
+        Ok(RunResult { dir, files, table: saved.table_of(&scores), results, scores, saved })
+    }
+
+    /// Where the run came from: versions, device, seeds, times, memory.
+    fn provenance(&self) -> Provenance {
+        let (times, r) = (self.times, &self.resolved);
+        Provenance {
+            synbench_version: env!("CARGO_PKG_VERSION").into(),
+            crate_versions: CrateVersions {
+                synbench: env!("CARGO_PKG_VERSION").into(),
+                burn: synbench_models::BURN_VERSION.into(),
             },
-            plan: r.clone(),
+            git_hash: option_env!("SYNBENCH_GIT_HASH").unwrap_or("unknown").into(),
+            backend: self.encoder.backend.clone().unwrap_or_else(|| r.model.backend.clone()),
+            device: self.encoder.device.clone().unwrap_or_else(|| r.model.device.clone()),
+            precision: r.model.precision.clone(),
+            data_seed: r.data.seed,
+            data_generator: r.data.generator.clone(),
+            generator_revision: r.generator_revision,
+            model_seed: r.model.seed,
+            config_file: self.plan.file.display().to_string(),
+            plan_hash: self.hash.clone(),
+            finished_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            seconds: self.started.elapsed().as_secs_f64(),
+            stage_seconds: times,
+            scales_computed: self.computed,
+            images_encoded: self.images,
+            encoder_images_per_second: (times.encoding > 0.0).then(|| self.images as f64 / times.encoding),
+            peak_rss_mib: peak_rss_mib(),
+        }
+    }
+
+    /// `results.json` of the run `saved`, scored as `scores`.
+    fn results_file(&self, saved: &SavedRun, scores: &RunScores, oracle: Option<Vec<EpsilonScores>>) -> ResultsFile {
+        ResultsFile {
+            schema: RESULT_SCHEMA.into(),
+            provenance: self.provenance(),
+            plan: self.resolved.clone(),
             model: saved.model.clone(),
             encoder: saved.encoder.clone(),
             feature_dim: self.feature_dim,
             averaging: saved.averaging.name().into(),
             epsilons: saved.epsilons.clone(),
-            thresholds: thresholds.to_vec(),
-            scales: saved
-                .records
-                .iter()
-                .map(|rec| ScaleSummary {
-                    index: rec.index,
-                    scale: rec.scale,
-                    raw: OutcomeJson::from(rec.raw),
-                    representation: rec
-                        .epsilons
-                        .iter()
-                        .map(|e| {
-                            let o = e.outcome(saved.averaging);
-                            ScoredEpsilon { epsilon: e.epsilon, accuracy: o.accuracy, bound: o.scaled_bound }
-                        })
-                        .collect(),
-                })
-                .collect(),
-            scores: saved
-                .epsilons
-                .iter()
-                .enumerate()
-                .map(|(e, &epsilon)| EpsilonScores {
-                    epsilon,
-                    reference: json_scores(&reference[e].scores),
-                    exact: json_scores(&exact[e].scores),
-                    uncertainty: mode_intervals(&reference[e], &exact[e]),
-                    population: population.as_ref().map(|(r, x)| PopulationScores {
-                        reference: json_scores(&r[e].scores),
-                        exact: json_scores(&x[e].scores),
-                        uncertainty: mode_intervals(&r[e], &x[e]),
-                    }),
-                })
-                .collect(),
-            score_mode: mode.name().into(),
-            score_estimator: table.estimator.name().into(),
-            best_epsilon: best_epsilons(&table.rows.iter().collect::<Vec<_>>(), thresholds.len()),
+            thresholds: scores.scoring.thresholds.clone(),
+            scales: scale_summaries(saved),
+            scores: epsilon_scores(scores),
+            score_mode: scores.scoring.mode.name().into(),
+            score_estimator: scores.headline.name().into(),
+            best_epsilon: scores.best_epsilons(),
             warnings: self.warnings.clone(),
-            finite_n: saved
-                .finite_n()?
-                .into_iter()
+            finite_n: scores
+                .finite_n
+                .iter()
                 .map(|f| FiniteNJson {
                     n_train: f.n_train,
-                    reference: f.reference.iter().map(|r| json_scores(&r.scores)).collect(),
-                    population: f.population.map(|p| p.iter().map(|r| json_scores(&r.scores)).collect()),
+                    reference: f.reference.iter().map(|s| json_scores(&s.scores)).collect(),
+                    population: f.population.as_ref().map(|p| p.iter().map(|s| json_scores(&s.scores)).collect()),
                 })
                 .collect(),
-            oracle: oracle_scores(&self.plan, &saved, thresholds)?,
-        };
-        let files = match &dir {
-            Some(_) => saved.write_outputs(&table, &results)?,
-            None => Vec::new(),
-        };
-        Ok(RunResult { dir, files, table, results, saved })
+            oracle,
+        }
     }
+}
+
+/// Per scale, the accuracy and bound of each ε in the run's averaging.
+fn scale_summaries(saved: &SavedRun) -> Vec<ScaleSummary> {
+    saved
+        .records
+        .iter()
+        .map(|rec| ScaleSummary {
+            index: rec.index,
+            scale: rec.scale,
+            raw: OutcomeJson::from(rec.raw),
+            representation: rec
+                .epsilons
+                .iter()
+                .map(|e| {
+                    let o = e.outcome(saved.averaging);
+                    ScoredEpsilon { epsilon: e.epsilon, accuracy: o.accuracy, bound: o.scaled_bound }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Per ε, both modes' scores of both estimators with their intervals.
+fn epsilon_scores(scores: &RunScores) -> Vec<EpsilonScores> {
+    let reference = &scores.reference;
+    scores
+        .epsilons
+        .iter()
+        .enumerate()
+        .map(|(e, &epsilon)| EpsilonScores {
+            epsilon,
+            reference: json_scores(&reference.reference[e].scores),
+            exact: json_scores(&reference.exact[e].scores),
+            uncertainty: mode_intervals(&reference.reference[e], &reference.exact[e]),
+            population: scores.population.as_ref().map(|p| PopulationScores {
+                reference: json_scores(&p.reference[e].scores),
+                exact: json_scores(&p.exact[e].scores),
+                uncertainty: mode_intervals(&p.reference[e], &p.exact[e]),
+            }),
+        })
+        .collect()
 }
 
 /// A finished run.
@@ -670,10 +732,12 @@ pub struct RunResult {
     pub dir: Option<PathBuf>,
     /// Files written at the end (the scale files and run.json come before).
     pub files: Vec<PathBuf>,
-    /// The run's score table, in its configured mode.
+    /// The run's headline score table, in its configured mode.
     pub table: ScoreTable,
     /// What results.json holds.
     pub results: ResultsFile,
+    /// Every score of the run (both estimators and modes, finite-n, bands).
+    pub scores: RunScores,
     /// The run as `synbench score` reads it back.
     pub saved: SavedRun,
 }
@@ -684,7 +748,7 @@ impl RunResult {
     /// with that output folder writes it.
     pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         let plan_hash = &self.results.provenance.plan_hash;
-        create_dir_all(&dir.join(crate::saved::SCALES_DIR))?;
+        create_dir_all(&dir.join(SCALES_DIR))?;
         write_json(
             &dir.join(RUN_FILE),
             &RunFile {
@@ -699,12 +763,13 @@ impl RunResult {
         }
         let mut saved = self.saved.clone();
         saved.dir = dir.to_path_buf();
-        saved.write_outputs(&self.table, &self.results)
+        saved.write_outputs(&self.scores, &self.results)
     }
 }
 
 /// The oracle's closed-form scores per ε in both modes (module `oracle`).
-fn oracle_scores(plan: &Plan, saved: &SavedRun, thresholds: &[f64]) -> Result<Option<Vec<EpsilonScores>>> {
+fn oracle_scores(plan: &Plan, saved: &SavedRun) -> Result<Option<Vec<EpsilonScores>>> {
+    let thresholds = &saved.thresholds;
     let Some(closed) = crate::oracle::closed_form(plan) else { return Ok(None) };
     let raw: Vec<ScaleOutcome> = saved.records.iter().map(|r| r.raw).collect();
     let mut scores = Vec::new();
@@ -725,7 +790,7 @@ fn json_scores(v: &[f64]) -> Vec<JsonF64> {
     v.iter().map(|&s| JsonF64(s)).collect()
 }
 
-fn interval(row: &ScoreRow) -> Interval {
+fn interval(row: &Scored) -> Interval {
     let bounds: Vec<(f64, f64)> = (0..row.scores.len()).map(|t| row.interval(t)).collect();
     Interval {
         stderr: json_scores(&row.stderr),
@@ -735,25 +800,8 @@ fn interval(row: &ScoreRow) -> Interval {
 }
 
 /// The intervals of a row in both modes; `None` when no replicate was kept.
-fn mode_intervals(reference: &ScoreRow, exact: &ScoreRow) -> Option<ModeIntervals> {
-    reference
-        .stderr
-        .iter()
-        .any(|s| s.is_finite())
-        .then(|| ModeIntervals { reference: interval(reference), exact: interval(exact) })
-}
-
-/// One split's batches, in fold order, as one block of rows.
-fn held_split(parts: Vec<(Array2<f32>, Array1<u8>)>, dim: usize) -> HeldSplit {
-    if parts.is_empty() {
-        return HeldSplit { features: Array2::zeros((0, dim)), labels: Array1::zeros(0) };
-    }
-    let features: Vec<_> = parts.iter().map(|(f, _)| f.view()).collect();
-    let labels: Vec<_> = parts.iter().map(|(_, l)| l.view()).collect();
-    HeldSplit {
-        features: concatenate(Axis(0), &features).expect("batches share the feature width"),
-        labels: concatenate(Axis(0), &labels).expect("labels are one-dimensional"),
-    }
+fn mode_intervals(reference: &Scored, exact: &Scored) -> Option<ModeIntervals> {
+    reference.has_stderr().then(|| ModeIntervals { reference: interval(reference), exact: interval(exact) })
 }
 
 fn describe_normalization(n: &Normalization) -> String {
@@ -786,9 +834,9 @@ fn prepare_dir(
     }
     let finished = scale_files(dir)?;
     if run_path.is_file() {
-        let old: RunFile = read_json(&run_path)?;
+        let old = crate::saved::read_run_file(&run_path)?;
         if old.plan_hash != hash && !finished.is_empty() {
-            let mut changes = resolved.changes_from(&old.plan);
+            let mut changes: Vec<String> = resolved.changes_from(&old.plan).iter().map(|c| c.to_string()).collect();
             if changes.is_empty() {
                 changes.push(format!("plan_hash: {:?} → {hash:?} (run.json was edited by hand?)", old.plan_hash));
             }
@@ -811,10 +859,10 @@ fn prepare_dir(
     }
     if policy == StartPolicy::Resume {
         for path in &finished {
-            let record = read_scale(path, hash, plan.scales.values()).map_err(|e| match e {
-                ExperimentError::CorruptScale { path, message, .. } => {
+            let record = read_scale(path, resolved, hash).map_err(|e| match e {
+                ExperimentError::CorruptScale { path, field, message, .. } => {
                     let recompute = format!("rm {} && synbench run {} --resume", path.display(), plan.file.display());
-                    ExperimentError::CorruptScale { path, message, recompute: Some(recompute) }
+                    ExperimentError::CorruptScale { path, field, message, recompute: Some(recompute) }
                 }
                 other => other,
             })?;
@@ -823,7 +871,7 @@ fn prepare_dir(
             records[index] = Some(record);
         }
     }
-    create_dir_all(&dir.join(crate::saved::SCALES_DIR))?;
+    create_dir_all(&dir.join(SCALES_DIR))?;
     write_json(
         &run_path,
         &RunFile {
@@ -881,6 +929,6 @@ fn spawn_generator(
                 }
             }
         })
-        .map_err(|e| ExperimentError::Batch(format!("cannot start the generator thread: {e}")))?;
+        .map_err(|e| ExperimentError::batch(format!("cannot start the generator thread: {e}")))?;
     Ok(receiver)
 }

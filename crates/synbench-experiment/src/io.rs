@@ -27,10 +27,23 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 }
 
 /// Reads a JSON file into `T`; the error names the file and, for a value
-/// that does not fit `T`, the field and line.
+/// that does not fit `T`, the field's path in the file (`replicates[3].train`)
+/// and the line.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let text = fs::read_to_string(path).map_err(|e| ExperimentError::io(path, "cannot read", e))?;
-    serde_json::from_str(&text).map_err(|e| ExperimentError::schema(path, format!("not a valid file of its kind: {e}")))
+    parse_json(path, &text)
+}
+
+/// [`read_json`] of text that came from `path`.
+pub fn parse_json<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let message = format!("not a valid file of its kind: {}", e.inner());
+        if field == "." { ExperimentError::schema(path, message) } else { ExperimentError::schema_field(path, field, message) }
+    })?;
+    de.end().map_err(|e| ExperimentError::schema(path, format!("not a valid file of its kind: {e}")))?;
+    Ok(value)
 }
 
 /// Creates a folder and its parents.

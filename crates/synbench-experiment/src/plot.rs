@@ -6,7 +6,8 @@
 //!   representation at each ε; SynBench-score(t) is the ratio of the areas
 //!   right of t;
 //!   The representation's curves carry a band: the pointwise 95 % interval
-//!   from the run's jackknife replicates (SPEC §7);
+//!   from the run's jackknife replicates (SPEC §7), computed by
+//!   [`crate::scoring`];
 //! * `accuracy_vs_scale` — test accuracy against the mean scale s, the raw
 //!   data's Φ(s) beside the representation at each ε;
 //! * `score_vs_n` — the score at the first threshold against the train size
@@ -21,10 +22,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use synbench_probe::T975;
-use synbench_probe::jackknife::reference_standard_error;
 use synbench_theory::{ScaleOutcome, expected_bound_curve, reference_threshold_grid};
 
 use crate::error::{ExperimentError, Result};
+use crate::scoring::BandPoint;
 
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const SIZE: (u32, u32) = (900, 600);
@@ -36,9 +37,9 @@ pub struct Series {
     pub label: String,
     /// Per-scale outcomes, in scale order.
     pub outcomes: Vec<ScaleOutcome>,
-    /// The jackknife train and test replicates' per-scale outcomes, for the
-    /// band (none: no band).
-    pub replicates: Vec<(Vec<ScaleOutcome>, Vec<ScaleOutcome>)>,
+    /// The pointwise 95 % band of its bound curve, `(a_t, low, high)`
+    /// ([`crate::scoring::RunScores::bands`]; none: no band).
+    pub band: Option<Vec<BandPoint>>,
 }
 
 /// One line of `score_vs_n`: `(n_train, score, stderr)` points.
@@ -230,22 +231,8 @@ where
     let mut bands = Vec::new();
     for (i, series) in figure.representation.iter().enumerate() {
         lines.push((series.label.clone(), colour(i), curve(&series.outcomes)?));
-        if series.replicates.len() >= 2 {
-            let centre = expected_bound_curve(&series.outcomes, &grid)?;
-            let (mut train, mut test) = (Vec::new(), Vec::new());
-            for (a, b) in &series.replicates {
-                train.push(expected_bound_curve(a, &grid)?);
-                test.push(expected_bound_curve(b, &grid)?);
-            }
-            let band: Vec<(f64, f64, f64)> = (0..grid.len())
-                .filter_map(|k| {
-                    let at = |reps: &[Vec<f64>]| reps.iter().map(|r| r[k]).collect::<Vec<_>>();
-                    let se = reference_standard_error(&at(&train), &at(&test));
-                    let c = centre[k];
-                    (c.is_finite() && se.is_finite()).then(|| (grid[k], (c - T975 * se).max(0.0), c + T975 * se))
-                })
-                .collect();
-            bands.push((colour(i), band));
+        if let Some(band) = &series.band {
+            bands.push((colour(i), band.clone()));
         }
     }
     let top = lines.iter().flat_map(|(_, _, c)| c.iter().map(|p| p.1)).fold(0.0, f64::max);

@@ -9,16 +9,13 @@ use serde_json::Value;
 use synbench_data::{GENERATOR_REVISION, Normalization};
 
 use crate::config::{ModelSpec, Plan};
-use crate::schema::{RESULT_SCHEMA, SCALE_SCHEMA};
-
-/// Schema tag of `run.json`.
-pub const RUN_SCHEMA: &str = "synbench-run/1";
+use crate::layout::{RESULT_SCHEMA, SCALE_SCHEMA};
 
 /// `run.json`: the plan and its hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunFile {
-    /// [`RUN_SCHEMA`].
+    /// [`crate::layout::RUN_SCHEMA`].
     pub schema: String,
     /// FNV-1a of the plan's canonical JSON, as in each scale file.
     pub plan_hash: String,
@@ -367,7 +364,7 @@ impl ResolvedPlan {
             result_schema: RESULT_SCHEMA.into(),
             model: ResolvedModel {
                 name: plan.model_name.clone(),
-                arch: e.model.arch().into(),
+                arch: e.model.arch().name().into(),
                 vit,
                 resnet,
                 convnext,
@@ -383,7 +380,7 @@ impl ResolvedPlan {
                 weights,
                 backend: e.backend.name().into(),
                 device: e.device.to_string(),
-                batch_size: e.batch_size,
+                batch_size: e.batch_size.get(),
                 precision: e.precision.name().into(),
                 seed: e.seed,
             },
@@ -426,8 +423,8 @@ impl ResolvedPlan {
         format!("{hash:016x}")
     }
 
-    /// Every field that differs from `old`, as `path: old → new`.
-    pub fn changes_from(&self, old: &ResolvedPlan) -> Vec<String> {
+    /// Every field that differs from `old`.
+    pub fn changes_from(&self, old: &ResolvedPlan) -> Vec<PlanChange> {
         let (old, new) =
             (serde_json::to_value(old).expect("serialises"), serde_json::to_value(self).expect("serialises"));
         let mut changes = Vec::new();
@@ -436,7 +433,30 @@ impl ResolvedPlan {
     }
 }
 
-fn diff(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
+/// A field in which two resolved plans differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanChange {
+    /// The field's path (`data.n_test`, `model.batch_size`).
+    pub field: String,
+    /// Its value in the earlier plan, as JSON.
+    pub old: String,
+    /// Its value in this plan, as JSON.
+    pub new: String,
+}
+
+impl PlanChange {
+    /// The field `model.batch_size`.
+    pub const BATCH_SIZE: &str = "model.batch_size";
+}
+
+impl std::fmt::Display for PlanChange {
+    /// `field: old → new`, as the CLI prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} → {}", self.field, self.old, self.new)
+    }
+}
+
+fn diff(path: &str, old: &Value, new: &Value, out: &mut Vec<PlanChange>) {
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
             let mut keys: Vec<&String> = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))).collect();
@@ -446,7 +466,7 @@ fn diff(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
                 diff(&child, a.get(key).unwrap_or(&Value::Null), b.get(key).unwrap_or(&Value::Null), out);
             }
         }
-        (a, b) if a != b => out.push(format!("{path}: {a} → {b}")),
+        (a, b) if a != b => out.push(PlanChange { field: path.to_string(), old: a.to_string(), new: b.to_string() }),
         _ => {}
     }
 }

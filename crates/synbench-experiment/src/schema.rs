@@ -2,9 +2,14 @@
 //! internal types never become a file format by accident.
 //!
 //! * `run.json` — the resolved plan and its hash ([`crate::resolved`]);
-//! * `scales/scale_NNN.json` — one finished scale ([`ScaleFile`], `synbench-scale/2`);
+//! * `scales/scale_NNN.json` — one finished scale ([`ScaleFile`], `synbench-scale/3`);
 //! * `results.json` — provenance, plan, per-scale outcomes, scores in both
-//!   modes and the best ε ([`ResultsFile`], `synbench-result/2`);
+//!   modes and the best ε ([`ResultsFile`], `synbench-result/4`);
+//! * a sweep folder's `sweep.json` ([`SweepFile`]) and `failures.json`
+//!   ([`FailuresFile`]).
+//!
+//! The schema tags and file names are [`crate::layout`]'s; the checks of a
+//! file read back against its plan are [`crate::validate`]'s.
 //! * `scores.csv`, `table.md` ([`crate::table`]) and the figures ([`crate::plot`]).
 //!
 //! Version 2 (from 1): scale files carry `plan_hash` (the hash of the
@@ -25,16 +30,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use synbench_probe::{EpsilonOutcome, Nested, Replicate};
 use synbench_theory::ScaleOutcome;
 
+use crate::layout::SCALE_SCHEMA;
 use crate::resolved::ResolvedPlan;
-
-/// Schema tag of a per-scale file.
-pub const SCALE_SCHEMA: &str = "synbench-scale/3";
-/// Scale-file schemas that are read (a finished run of an earlier version).
-pub const READABLE_SCALE_SCHEMAS: [&str; 2] = [SCALE_SCHEMA, "synbench-scale/2"];
-/// Schema tag of `results.json`.
-pub const RESULT_SCHEMA: &str = "synbench-result/4";
-/// Earlier `results.json` schemas that are still read.
-pub const READABLE_RESULT_SCHEMAS: [&str; 3] = [RESULT_SCHEMA, "synbench-result/3", "synbench-result/2"];
 
 /// An `f64` that JSON can hold whatever its value: NaN and ±∞ (a score
 /// whose raw area is empty) are written as the strings the fixtures use.
@@ -188,7 +185,7 @@ pub struct ReplicateJson {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScaleFile {
-    /// [`SCALE_SCHEMA`].
+    /// [`crate::layout::SCALE_SCHEMA`].
     pub schema: String,
     /// Hash of the resolved plan that produced it.
     pub plan_hash: String,
@@ -440,7 +437,7 @@ pub struct PopulationScores {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResultsFile {
-    /// [`RESULT_SCHEMA`].
+    /// [`crate::layout::RESULT_SCHEMA`].
     pub schema: String,
     /// Where it came from.
     pub provenance: Provenance,
@@ -499,6 +496,70 @@ pub struct FiniteNJson {
 
 fn reference_name() -> String {
     "reference".into()
+}
+
+/// `sweep.json`: the sweep's models, in the order of the model list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepFile {
+    /// [`crate::layout::SWEEP_SCHEMA`].
+    pub schema: String,
+    /// The model list it was made from.
+    pub models_file: String,
+    /// The protocol config.
+    pub protocol: String,
+    /// Shards the list was cut into by the run that wrote this file.
+    pub shards: usize,
+    /// The models.
+    pub models: Vec<SweepModel>,
+}
+
+/// One model of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepModel {
+    /// Its folder under the sweep folder, and its name in tables.
+    pub name: String,
+    /// The model as the list gives it.
+    pub spec: String,
+    /// Its line in the list (1-based).
+    pub line: usize,
+    /// The shard that runs it (of [`SweepFile::shards`]).
+    pub shard: usize,
+}
+
+/// `failures.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailuresFile {
+    /// [`crate::layout::FAILURES_SCHEMA`].
+    pub schema: String,
+    /// One entry per model whose last attempt failed, sorted by model.
+    pub failures: Vec<Failure>,
+}
+
+/// A model's failed attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failure {
+    /// The model's folder name.
+    pub model: String,
+    /// The model as the list gives it.
+    pub spec: String,
+    /// What failed, in one line (`OutOfMemoryError: CUDA out of memory …`).
+    pub error: String,
+    /// The error's type (`RuntimeError`, `SynbenchError`).
+    pub kind: String,
+    /// The end of the traceback, for the log-less.
+    pub traceback: String,
+    /// Failed attempts so far (a success clears the entry).
+    pub attempts: u32,
+    /// `I/N` of the shard that ran it.
+    pub shard: String,
+    /// The host it ran on.
+    pub host: String,
+    /// Unix time of the failure.
+    pub unix_time: u64,
 }
 
 /// The process's peak resident set size in MiB, from `/proc/self/status`

@@ -20,92 +20,23 @@ use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use synbench_probe::Averaging;
 use synbench_theory::ScoreMode;
 
 use crate::config::Plan;
 use crate::error::{ExperimentError, Result};
 use crate::io::{read_json, write_atomic, write_json};
-use crate::resolved::{ResolvedPlan, RunFile};
-use crate::saved::{RESULTS_FILE, RUN_FILE, SavedRun};
-use crate::schema::ResultsFile;
+use crate::layout::{
+    FAILURES_FILE, FAILURES_SCHEMA, LEADERBOARD_CSV, LEADERBOARD_MD, RESULTS_FILE, RUN_FILE, SWEEP_FILE, is_run_folder,
+};
+use crate::resolved::{PlanChange, ResolvedPlan};
+use crate::saved::{SavedRun, read_results_file, read_run_file};
+pub use crate::schema::{Failure, FailuresFile, SweepFile, SweepModel};
 use crate::table::csv_field;
+use crate::validate;
 
-/// `sweep.json` in a sweep folder.
-pub const SWEEP_FILE: &str = "sweep.json";
-/// Its schema tag.
-pub const SWEEP_SCHEMA: &str = "synbench-sweep/1";
-/// `failures.json` in a sweep folder.
-pub const FAILURES_FILE: &str = "failures.json";
-/// Its schema tag.
-pub const FAILURES_SCHEMA: &str = "synbench-failures/1";
 /// The lock the shards of a sweep take to change its shared files.
 const LOCK_FILE: &str = ".sweep.lock";
-
-/// `sweep.json`: the sweep's models, in the order of the model list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SweepFile {
-    /// [`SWEEP_SCHEMA`].
-    pub schema: String,
-    /// The model list it was made from.
-    pub models_file: String,
-    /// The protocol config.
-    pub protocol: String,
-    /// Shards the list was cut into by the run that wrote this file.
-    pub shards: usize,
-    /// The models.
-    pub models: Vec<SweepModel>,
-}
-
-/// One model of a sweep.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SweepModel {
-    /// Its folder under the sweep folder, and its name in tables.
-    pub name: String,
-    /// The model as the list gives it.
-    pub spec: String,
-    /// Its line in the list (1-based).
-    pub line: usize,
-    /// The shard that runs it (of [`SweepFile::shards`]).
-    pub shard: usize,
-}
-
-/// `failures.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FailuresFile {
-    /// [`FAILURES_SCHEMA`].
-    pub schema: String,
-    /// One entry per model whose last attempt failed, sorted by model.
-    pub failures: Vec<Failure>,
-}
-
-/// A model's failed attempt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Failure {
-    /// The model's folder name.
-    pub model: String,
-    /// The model as the list gives it.
-    pub spec: String,
-    /// What failed, in one line (`OutOfMemoryError: CUDA out of memory …`).
-    pub error: String,
-    /// The error's type (`RuntimeError`, `SynbenchError`).
-    pub kind: String,
-    /// The end of the traceback, for the log-less.
-    pub traceback: String,
-    /// Failed attempts so far (a success clears the entry).
-    pub attempts: u32,
-    /// `I/N` of the shard that ran it.
-    pub shard: String,
-    /// The host it ran on.
-    pub host: String,
-    /// Unix time of the failure.
-    pub unix_time: u64,
-}
 
 /// Runs `f` holding the sweep folder's failures lock (an exclusive advisory
 /// lock, released when the file closes — also when the process dies).
@@ -125,12 +56,7 @@ pub fn read_failures(dir: &Path) -> Result<Vec<Failure>> {
         return Ok(Vec::new());
     }
     let file: FailuresFile = read_json(&path)?;
-    if file.schema != FAILURES_SCHEMA {
-        return Err(ExperimentError::schema(
-            &path,
-            format!("`schema` is {:?}, expected {FAILURES_SCHEMA:?}", file.schema),
-        ));
-    }
+    validate::failures_file(&file).map_err(|(field, message)| ExperimentError::schema_field(&path, field, message))?;
     Ok(file.failures)
 }
 
@@ -173,13 +99,17 @@ pub fn clear_failure(dir: &Path, model: &str) -> Result<bool> {
 /// Whether the run of `plan` in `folder` is finished: `None` when it has
 /// no `results.json`; else the fields in which the finished run's plan
 /// differs from `plan` (empty: the same plan — a sweep skips it).
-pub fn finished_changes(folder: &Path, plan: &Plan) -> Result<Option<Vec<String>>> {
+/// `model.batch_size` is not among them: a sweep rerun with another batch
+/// size (a bigger GPU) keeps the models it has finished, whose scores
+/// differ from a rerun's only in the last bits of the folded sums.
+pub fn finished_changes(folder: &Path, plan: &Plan) -> Result<Option<Vec<PlanChange>>> {
     let path = folder.join(RESULTS_FILE);
     if !path.is_file() {
         return Ok(None);
     }
-    let results: ResultsFile = read_json(&path)?;
-    Ok(Some(ResolvedPlan::of(plan).changes_from(&results.plan)))
+    let results = read_results_file(&path)?;
+    let changes = ResolvedPlan::of(plan).changes_from(&results.plan);
+    Ok(Some(changes.into_iter().filter(|c| c.field != PlanChange::BATCH_SIZE).collect()))
 }
 
 /// Writes `dir/sweep.json` (under the sweep's lock: every shard of an
@@ -266,18 +196,13 @@ pub fn model_names(dir: &Path) -> Result<Vec<String>> {
     let sweep = dir.join(SWEEP_FILE);
     if sweep.is_file() {
         let file: SweepFile = read_json(&sweep)?;
-        if file.schema != SWEEP_SCHEMA {
-            return Err(ExperimentError::schema(
-                &sweep,
-                format!("`schema` is {:?}, expected {SWEEP_SCHEMA:?}", file.schema),
-            ));
-        }
+        validate::sweep_file(&file).map_err(|(field, message)| ExperimentError::schema_field(&sweep, field, message))?;
         names.extend(file.models.into_iter().map(|m| m.name));
     }
     let mut others = BTreeSet::new();
     for entry in fs::read_dir(dir).map_err(|e| ExperimentError::io(dir, "cannot list", e))? {
         let path = entry.map_err(|e| ExperimentError::io(dir, "cannot list", e))?.path();
-        if (path.join(RUN_FILE).is_file() || path.join(RESULTS_FILE).is_file())
+        if is_run_folder(&path)
             && let Some(name) = path.file_name()
         {
             others.insert(name.to_string_lossy().into_owned());
@@ -293,8 +218,7 @@ pub fn model_names(dir: &Path) -> Result<Vec<String>> {
 
 /// Scales planned by the run in `folder`, from its `run.json`.
 fn planned_scales(folder: &Path) -> Result<usize> {
-    let run: RunFile = read_json(&folder.join(RUN_FILE))?;
-    Ok(run.plan.data.scales.len())
+    Ok(read_run_file(&folder.join(RUN_FILE))?.plan.data.scales.len())
 }
 
 impl Leaderboard {
@@ -322,10 +246,13 @@ impl Leaderboard {
         let all: Vec<String> = names.iter().cloned().chain(extra).collect();
         for name in all {
             let folder = dir.join(&name);
-            let has_run = folder.join(RUN_FILE).is_file() || folder.join(RESULTS_FILE).is_file();
+            let has_run = is_run_folder(&folder);
             let failure = failures.iter().find(|f| f.model == name);
             let finished = folder.join(RESULTS_FILE).is_file();
-            let run = if has_run { SavedRun::load(&folder).ok().filter(|r| !r.records.is_empty()) } else { None };
+            // A run with no finished scale has nothing to score; any other
+            // folder that cannot be read is an error naming its file.
+            let scored = finished || !crate::layout::scale_files(&folder)?.is_empty();
+            let run = if has_run && scored { Some(SavedRun::load(&folder)?) } else { None };
             let state = match (finished, failure) {
                 (true, _) => ModelState::Finished,
                 (false, Some(f)) => ModelState::Failed { error: f.error.clone(), attempts: f.attempts },
@@ -336,7 +263,7 @@ impl Leaderboard {
                 },
             };
             let (feature_dim, images_per_second, device) = if finished {
-                let results: ResultsFile = read_json(&folder.join(RESULTS_FILE))?;
+                let results = read_results_file(&folder.join(RESULTS_FILE))?;
                 let p = results.provenance;
                 (results.feature_dim, p.encoder_images_per_second, Some(p.device))
             } else {
@@ -374,11 +301,9 @@ impl Leaderboard {
                     }
                 }
             }
-            for scored in run
-                .scores(&run.thresholds, run.averaging, run.mode, crate::table::Estimator::Reference)?
-                .unwrap_or_default()
-            {
-                rows.push(row(Some(scored.epsilon), scored.scores));
+            let scores = run.scores()?;
+            for (&epsilon, scored) in run.epsilons.iter().zip(scores.reference.of(run.mode)) {
+                rows.push(row(Some(epsilon), scored.scores.clone()));
             }
         }
         let (thresholds, mode, averaging) = match setup {
@@ -501,8 +426,8 @@ impl Leaderboard {
 
     /// Writes `dir/leaderboard.csv` and `dir/leaderboard.md`; their paths.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {
-        let csv = dir.join("leaderboard.csv");
-        let md = dir.join("leaderboard.md");
+        let csv = dir.join(LEADERBOARD_CSV);
+        let md = dir.join(LEADERBOARD_MD);
         write_atomic(&csv, self.csv().as_bytes())?;
         write_atomic(&md, self.markdown().as_bytes())?;
         Ok(vec![csv, md])

@@ -1,19 +1,17 @@
-//! Score tables: one row per (model, ε), one column per threshold, as the
-//! paper tabulates them, in Markdown (`table.md`) and long-format CSV
-//! (`scores.csv`, one row per model, ε and threshold, for pandas); and the
-//! rescoring of saved runs behind `synbench score`, `table` and `correlate`.
+//! Score tables, rendered: one row per (model, ε), one column per
+//! threshold, as the paper tabulates them, in Markdown and long-format CSV
+//! (one row per model, ε and threshold, for pandas); and a run's own
+//! `table.md` and `scores.csv` ([`RunTables`]), which `synbench run`, the
+//! Python package and `synbench score` write alike. The numbers come from
+//! [`crate::scoring`]; nothing is computed here.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
-use synbench_probe::jackknife::{reference_standard_error, standard_error};
 use synbench_probe::{Averaging, JACKKNIFE_GROUPS, T975};
-use synbench_theory::{ScaleOutcome, ScoreMode, synbench_scores};
+use synbench_theory::ScoreMode;
 
-use crate::error::{ExperimentError, Result};
-use crate::saved::{RESULTS_FILE, RUN_FILE, SavedRun, scale_files};
-use crate::schema::ScaleRecord;
-use crate::sweep::{self, SWEEP_FILE};
+use crate::options::Estimator;
+use crate::scoring::{RunScores, Scored};
 
 /// One row of a score table: a model at one ε.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +27,11 @@ pub struct ScoreRow {
 }
 
 impl ScoreRow {
+    /// The row of `model` at `epsilon`.
+    pub fn new(model: &str, epsilon: f64, scored: &Scored) -> Self {
+        Self { model: model.into(), epsilon, scores: scored.scores.clone(), stderr: scored.stderr.clone() }
+    }
+
     /// The 95 % interval `(low, high)` at threshold index `t`.
     pub fn interval(&self, t: usize) -> (f64, f64) {
         let (s, se) = (self.scores[t], self.stderr[t]);
@@ -53,28 +56,33 @@ pub struct ScoreTable {
     pub notes: Vec<String>,
 }
 
-/// The ε with the highest score per threshold among `rows` (NaN never wins;
-/// ties keep the smaller ε, listed first).
-pub fn best_epsilons(rows: &[&ScoreRow], thresholds: usize) -> Vec<Option<f64>> {
-    (0..thresholds)
-        .map(|t| {
-            let mut best: Option<(f64, f64)> = None;
-            for row in rows {
-                let s = row.scores[t];
-                if !s.is_nan() && best.is_none_or(|(_, b)| s > b) {
-                    best = Some((row.epsilon, s));
-                }
-            }
-            best.map(|(e, _)| e)
-        })
-        .collect()
-}
-
 fn format_score(v: f64) -> String {
     if v.is_finite() { format!("{v:.4}") } else { format!("{v}") }
 }
 
 impl ScoreTable {
+    /// The table of one run's `estimator` in its headline mode, labelled
+    /// `model`; `None` when the run does not carry that estimator.
+    pub fn of_run(model: &str, scores: &RunScores, estimator: Estimator, notes: Vec<String>) -> Option<Self> {
+        Some(Self::of_scored(model, scores, estimator, scores.scored(estimator)?, notes))
+    }
+
+    /// The table of one run's headline scores (its headline estimator and mode).
+    pub fn headline(model: &str, scores: &RunScores, notes: Vec<String>) -> Self {
+        Self::of_scored(model, scores, scores.headline, scores.headline_scores(), notes)
+    }
+
+    fn of_scored(model: &str, scores: &RunScores, estimator: Estimator, scored: &[Scored], notes: Vec<String>) -> Self {
+        Self {
+            thresholds: scores.scoring.thresholds.clone(),
+            mode: scores.scoring.mode,
+            averaging: scores.scoring.averaging,
+            estimator,
+            rows: scores.epsilons.iter().zip(scored).map(|(&e, s)| ScoreRow::new(model, e, s)).collect(),
+            notes,
+        }
+    }
+
     /// Models in order of first appearance.
     fn models(&self) -> Vec<&str> {
         let mut models: Vec<&str> = Vec::new();
@@ -92,7 +100,9 @@ impl ScoreTable {
             .into_iter()
             .map(|m| {
                 let rows: Vec<&ScoreRow> = self.rows.iter().filter(|r| r.model == m).collect();
-                (m.to_string(), best_epsilons(&rows, self.thresholds.len()))
+                let epsilons: Vec<f64> = rows.iter().map(|r| r.epsilon).collect();
+                let scores: Vec<&[f64]> = rows.iter().map(|r| r.scores.as_slice()).collect();
+                (m.to_string(), crate::scoring::best_epsilons(&epsilons, &scores, self.thresholds.len()))
             })
             .collect()
     }
@@ -180,243 +190,80 @@ pub fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_string() }
 }
 
-/// Which per-scale outcomes a score is computed from (SPEC §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub enum Estimator {
-    /// The plug-in probe evaluated on the test split (SPEC §3, the reference).
-    #[default]
-    Reference,
-    /// The estimated population outcome of the ε-robust probe.
-    Population,
-}
-
-impl Estimator {
-    /// Every estimator, the default first.
-    pub const ALL: [Self; 2] = [Self::Reference, Self::Population];
-
-    /// The config spelling.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Reference => "reference",
-            Self::Population => "population",
-        }
-    }
-}
-
-/// Scores per threshold with their jackknife standard errors.
+/// A run's `table.md` and `scores.csv`: the headline table, the other
+/// estimator's where the run carries it, and the score by train size.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Scored {
-    /// The score per threshold.
-    pub scores: Vec<f64>,
-    /// Its standard error per threshold (NaN without replicates).
-    pub stderr: Vec<f64>,
+pub struct RunTables {
+    /// `table.md`.
+    pub markdown: String,
+    /// `scores.csv`.
+    pub csv: String,
 }
 
-/// Which outcomes of a record a score is computed from.
-#[derive(Debug, Clone, Copy)]
-enum Draw {
-    /// The run itself.
-    Full,
-    /// Train replicate g: the probe refitted without train group g.
-    Train(usize),
-    /// Test replicate g: the fitted probe without test group g.
-    Test(usize),
-}
-
-/// The outcomes of ε index `e` per scale; `None` when a record lacks them.
-fn outcomes_of(
-    records: &[ScaleRecord],
-    e: usize,
-    averaging: Averaging,
-    estimator: Estimator,
-    draw: Draw,
-) -> Option<Vec<ScaleOutcome>> {
-    records
-        .iter()
-        .map(|r| match (estimator, draw) {
-            (Estimator::Reference, Draw::Full) => r.epsilons.get(e).map(|o| o.outcome(averaging)),
-            (Estimator::Reference, Draw::Train(g)) => r.replicates.get(g)?.train.get(e).copied(),
-            (Estimator::Reference, Draw::Test(g)) => r.replicates.get(g)?.test.get(e).map(|o| o.outcome(averaging)),
-            (Estimator::Population, Draw::Full) => r.population.as_ref().map(|p| p[e]),
-            (Estimator::Population, Draw::Train(g)) => r.replicates.get(g)?.population.as_ref().map(|p| p[e]),
-            // The population estimate reads no test sample.
-            (Estimator::Population, Draw::Test(_)) => r.population.as_ref().map(|p| p[e]),
-        })
-        .collect()
-}
-
-/// Scores of per-scale records: per ε, per threshold, with standard errors
-/// from the records' jackknife replicates (a replicate's score is the score
-/// of its per-scale replicates, the same group left out at every scale).
-/// The standard errors of both modes come from exact-mode replicate scores
-/// ([`synbench_probe::jackknife`] says why). `None` when the records do not
-/// carry that estimator's outcomes.
-pub fn score_records(
-    records: &[ScaleRecord],
-    epsilons: &[f64],
-    thresholds: &[f64],
-    averaging: Averaging,
-    mode: ScoreMode,
-    estimator: Estimator,
-) -> Result<Option<Vec<Scored>>> {
-    let raw: Vec<ScaleOutcome> = records.iter().map(|r| r.raw).collect();
-    let groups = records.iter().map(|r| r.replicates.len()).min().unwrap_or(0);
-    let mut all = Vec::with_capacity(epsilons.len());
-    for e in 0..epsilons.len() {
-        let Some(rep) = outcomes_of(records, e, averaging, estimator, Draw::Full) else { return Ok(None) };
-        let scores = synbench_scores(&rep, &raw, thresholds, mode)?;
-        let replicate_scores = |draw: fn(usize) -> Draw| -> Result<Option<Vec<Vec<f64>>>> {
-            let mut all = Vec::with_capacity(groups);
-            for g in 0..groups {
-                match outcomes_of(records, e, averaging, estimator, draw(g)) {
-                    Some(outcomes) => all.push(synbench_scores(&outcomes, &raw, thresholds, ScoreMode::Exact)?),
-                    None => return Ok(None),
+impl RunTables {
+    /// The texts of the run `model` (`notes` under each table).
+    pub fn new(model: &str, scores: &RunScores, notes: &[String]) -> Self {
+        let headline = ScoreTable::headline(model, scores, notes.to_vec());
+        let mut csv = headline.csv();
+        let mut markdown = format!("## SynBench-score: {model}\n\n{}", headline.markdown());
+        for estimator in Estimator::ALL.into_iter().filter(|&e| e != scores.headline) {
+            let Some(other) = ScoreTable::of_run(model, scores, estimator, notes.to_vec()) else { continue };
+            csv.push_str(&other.csv_rows());
+            let about = match estimator {
+                Estimator::Population => {
+                    "The score of the ε-robust probe built from the features' population moments, estimated from \
+                     the train split (SPEC §7); not biased by the feature width as the reference estimator is."
                 }
-            }
-            Ok((groups >= 2).then_some(all))
-        };
-        let (train, test) = (replicate_scores(Draw::Train)?, replicate_scores(Draw::Test)?);
-        let at = |reps: &[Vec<f64>], t: usize| reps.iter().map(|r| r[t]).collect::<Vec<_>>();
-        let stderr = (0..thresholds.len())
-            .map(|t| match (estimator, &train, &test) {
-                (Estimator::Reference, Some(train), Some(test)) => {
-                    reference_standard_error(&at(train, t), &at(test, t))
+                Estimator::Reference => {
+                    "The reference protocol's score (SPEC §3): the probe fitted on the train split, evaluated on \
+                     the test split."
                 }
-                (Estimator::Population, Some(train), _) => standard_error(&at(train, t)),
-                _ => f64::NAN,
-            })
-            .collect();
-        all.push(Scored { scores, stderr });
-    }
-    Ok(Some(all))
-}
-
-/// Overrides for rescoring saved runs; `None` keeps what the runs used.
-#[derive(Debug, Clone, Default)]
-pub struct ScoreOptions {
-    /// Score mode.
-    pub mode: Option<ScoreMode>,
-    /// Averaging of the test outcomes.
-    pub averaging: Option<Averaging>,
-    /// Accuracy thresholds.
-    pub thresholds: Option<Vec<f64>>,
-}
-
-fn agreed<T: PartialEq + Clone + std::fmt::Debug>(what: &str, flag: &str, values: Vec<T>) -> Result<T> {
-    let first = values[0].clone();
-    if values.iter().all(|v| *v == first) {
-        Ok(first)
-    } else {
-        Err(ExperimentError::Table(format!("the runs use different {what} ({values:?}); choose one with {flag}")))
+            };
+            let _ = write!(markdown, "\n## {} estimator: {model}\n\n{about}\n\n{}", estimator.name(), other.markdown());
+        }
+        let by_size = finite_n_markdown(scores);
+        if !by_size.is_empty() {
+            let _ = write!(markdown, "\n## Score vs train size: {model}\n\n{by_size}");
+        }
+        Self { markdown, csv }
     }
 }
 
-/// Labels runs by model name; where a model occurs twice, by model and
-/// folder name; where that repeats too, by model and the folder as given.
-pub fn run_labels(runs: &[SavedRun]) -> Vec<String> {
-    let folder = |run: &SavedRun| {
-        run.dir.file_name().map_or_else(|| run.dir.display().to_string(), |n| n.to_string_lossy().into_owned())
-    };
-    runs.iter()
-        .map(|run| {
-            let same_model: Vec<&SavedRun> = runs.iter().filter(|r| r.model == run.model).collect();
-            if same_model.len() == 1 {
-                run.model.clone()
-            } else if same_model.iter().filter(|r| folder(r) == folder(run)).count() == 1 {
-                format!("{} ({})", run.model, folder(run))
-            } else {
-                format!("{} ({})", run.model, run.dir.display())
+/// The score by train size at the first threshold as a Markdown table: one
+/// row per ε and estimator, one column per train size (empty without nested
+/// sizes).
+pub fn finite_n_markdown(scores: &RunScores) -> String {
+    let sizes = &scores.finite_n;
+    let Some(threshold) = scores.scoring.thresholds.first().filter(|_| sizes.len() > 1) else { return String::new() };
+    let mut out = String::from("| ε | estimator |");
+    for s in sizes {
+        let _ = write!(out, " n_train={} |", s.n_train);
+    }
+    out.push_str("\n|---:|---|");
+    out.push_str(&"---:|".repeat(sizes.len()));
+    out.push('\n');
+    for (e, &epsilon) in scores.epsilons.iter().enumerate() {
+        for estimator in Estimator::ALL {
+            let cells: Option<Vec<String>> = sizes
+                .iter()
+                .map(|s| {
+                    let scored = &s.of(estimator)?[e];
+                    let (v, se) = (scored.scores[0], scored.stderr[0]);
+                    Some(if se.is_finite() { format!("{v:.4} ± {se:.4}") } else { format!("{v:.4}") })
+                })
+                .collect();
+            if let Some(cells) = cells {
+                let _ = writeln!(out, "| {epsilon} | {} | {} |", estimator.name(), cells.join(" | "));
             }
-        })
-        .collect()
-}
-
-/// Loads run folders. A sweep folder (one holding `sweep.json`) stands for
-/// its model folders. Among several folders, one that holds no run (a
-/// sweep's `logs/`) or no finished scale yet (a model that failed before its
-/// first) is skipped with a warning; a damaged run folder, or folders none
-/// of which holds a scored run, are errors.
-pub fn load_runs(dirs: &[PathBuf]) -> Result<Vec<SavedRun>> {
-    if dirs.is_empty() {
-        return Err(ExperimentError::Table("give at least one result folder".into()));
-    }
-    let mut expanded = Vec::new();
-    for dir in dirs {
-        if dir.join(SWEEP_FILE).is_file() {
-            expanded.extend(sweep::model_names(dir)?.into_iter().map(|name| dir.join(name)));
-        } else {
-            expanded.push(dir.clone());
         }
     }
-    if expanded.len() == 1 {
-        return Ok(vec![SavedRun::load(&expanded[0])?]);
-    }
-    let mut runs = Vec::new();
-    for dir in &expanded {
-        let has_run = dir.join(RUN_FILE).is_file() || dir.join(RESULTS_FILE).is_file();
-        if !has_run {
-            tracing::warn!(dir = %dir.display(), "skipped: not a run folder (neither results.json nor run.json)");
-        } else if !dir.join(RESULTS_FILE).is_file() && scale_files(dir)?.is_empty() {
-            tracing::warn!(dir = %dir.display(), "skipped: the run has no finished scale yet");
-        } else {
-            runs.push(SavedRun::load(dir)?);
-        }
-    }
-    if runs.is_empty() {
-        return Err(ExperimentError::Table(format!(
-            "none of the {} folders holds a run with a finished scale",
-            expanded.len()
-        )));
-    }
-    Ok(runs)
-}
-
-/// One paper-style table (models × ε × thresholds) over saved runs,
-/// rescored from their per-scale outcomes (no encoder runs), of the
-/// reference estimator.
-pub fn score_table(runs: &[SavedRun], options: &ScoreOptions) -> Result<ScoreTable> {
-    Ok(score_table_of(runs, options, Estimator::Reference)?.expect("every run carries the reference outcomes"))
-}
-
-/// The tables of every estimator all `runs` carry: the reference one, then
-/// the population one where every run has its outcomes.
-pub fn score_tables(runs: &[SavedRun], options: &ScoreOptions) -> Result<Vec<ScoreTable>> {
-    let mut tables = Vec::new();
-    for estimator in Estimator::ALL {
-        tables.extend(score_table_of(runs, options, estimator)?);
-    }
-    Ok(tables)
-}
-
-/// [`score_table`] of `estimator`; `None` when a run does not carry it.
-pub fn score_table_of(runs: &[SavedRun], options: &ScoreOptions, estimator: Estimator) -> Result<Option<ScoreTable>> {
-    let mode = match options.mode {
-        Some(m) => m,
-        None => agreed("score modes", "--mode", runs.iter().map(|r| r.mode).collect())?,
-    };
-    let averaging = match options.averaging {
-        Some(a) => a,
-        None => agreed("averaging modes", "--averaging", runs.iter().map(|r| r.averaging).collect())?,
-    };
-    let thresholds = match &options.thresholds {
-        Some(t) => t.clone(),
-        None => agreed("thresholds", "--thresholds", runs.iter().map(|r| r.thresholds.clone()).collect())?,
-    };
-    let mut rows = Vec::new();
-    let mut notes = Vec::new();
-    for (run, label) in runs.iter().zip(run_labels(runs)) {
-        let Some(scored) = run.scores(&thresholds, averaging, mode, estimator)? else { return Ok(None) };
-        for mut row in scored {
-            row.model.clone_from(&label);
-            rows.push(row);
-        }
-        notes.push(format!("{label}: {} — {}", run.encoder, run.dir.display()));
-        if run.records.len() < run.planned_scales || run.encoder.starts_with("partial") {
-            tracing::warn!(dir = %run.dir.display(), scales = run.records.len(), "partial run: scored on its finished scales only");
-            notes.push(format!("{label}: partial run, {} finished scale(s) only", run.records.len()));
-        }
-    }
-    Ok(Some(ScoreTable { thresholds, mode, averaging, estimator, rows, notes }))
+    let _ = writeln!(
+        out,
+        "\nSynBench-score at t = {threshold} with the probe fitted on the first n_train train samples of each scale \
+         (the test split whole); ± at the full size only. A reference score that still climbs with n_train is not \
+         converged; the population estimate should stay flat within its interval."
+    );
+    out
 }
 
 #[cfg(test)]

@@ -131,7 +131,7 @@ fn torchscript_needs_its_file_and_libtorch() {
     let good = with(&format!("[model]\narch = \"torchscript\"\nweights = \"{}\"\nbackend = \"tch\"", module.display()));
     let plan = parse(Path::new("configs/ts.toml"), &good).unwrap();
     assert_eq!(plan.model_name, "resnet_basic_c16", "named after the file");
-    assert_eq!(plan.encoder.model.arch(), "torchscript");
+    assert_eq!(plan.encoder.model.arch(), synbench_experiment::Arch::TorchScript);
     for (model, field, needle) in [
         ("[model]\narch = \"torchscript\"\nbackend = \"tch\"", "model.weights", "torchscript needs `weights`"),
         (

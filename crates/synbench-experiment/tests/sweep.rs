@@ -6,11 +6,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use synbench_experiment::config::parse_protocol;
+use synbench_experiment::layout::{FAILURES_FILE, SWEEP_FILE, SWEEP_SCHEMA};
+use synbench_experiment::runs::load_runs;
 use synbench_experiment::sweep::{
-    FAILURES_FILE, Failure, ModelState, SWEEP_FILE, SWEEP_SCHEMA, SweepFile, SweepModel, clear_failure, read_failures,
-    record_failure,
+    Failure, ModelState, SweepFile, SweepModel, clear_failure, read_failures, record_failure,
 };
-use synbench_experiment::table::load_runs;
 use synbench_experiment::{EncoderInfo, Experiment, Leaderboard, ModelSpec, SavedRun, StartOptions, StartPolicy, io};
 use synbench_probe::ndarray::{Array2, ArrayView2};
 
@@ -153,11 +153,9 @@ fn the_leaderboard_ranks_every_model_and_says_where_each_stands() {
     assert_eq!(scored.len(), 4 * 2, "four models with scales, two ε each");
     for row in &scored {
         let run = SavedRun::load(&dir.join(&row.model)).unwrap();
-        let own = run
-            .scores(&run.thresholds, run.averaging, run.mode, synbench_experiment::table::Estimator::Reference)
-            .unwrap()
-            .unwrap();
-        let same = own.iter().find(|r| Some(r.epsilon) == row.epsilon).unwrap();
+        let own = run.scores().unwrap();
+        let e = run.epsilons.iter().position(|&e| Some(e) == row.epsilon).unwrap();
+        let same = &own.reference.of(run.mode)[e];
         let bits = |v: &[f64]| v.iter().map(|s| s.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&same.scores), bits(&row.scores), "{}", row.model);
     }

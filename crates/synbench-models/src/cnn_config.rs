@@ -195,32 +195,38 @@ impl ResNetConfig {
 
     /// Checks the sizes fit together.
     pub fn check(&self) -> Result<(), EncoderError> {
-        let fail = |msg: String| Err(EncoderError::Config(msg));
+        let fail = |fields: &[&'static str], msg: String| Err(EncoderError::invalid(fields, msg));
         if self.layers.is_empty() || self.layers.len() > 4 || self.layers.len() != self.channels.len() {
-            return fail(format!(
+            return fail(&["layers", "channels"], format!(
                 "layers {:?} and channels {:?} must list the same number of stages, one to four",
                 self.layers, self.channels
             ));
         }
         if self.layers.contains(&0) || self.channels.contains(&0) || self.in_chans == 0 {
-            return fail(format!(
+            return fail(&["layers", "channels"], format!(
                 "every ResNet size must be positive: layers {:?}, channels {:?}",
                 self.layers, self.channels
             ));
         }
         if self.stem_type != StemType::Default && self.stem_width < 4 {
-            return fail(format!("stem_width {} is too small for a deep stem", self.stem_width));
+            return fail(&["stem_width", "stem_type"], format!("stem_width {} is too small for a deep stem", self.stem_width));
         }
         if self.cardinality == 0 || self.base_width == 0 {
-            return fail("cardinality and base_width must be positive".into());
+            return fail(&["cardinality", "base_width"], "cardinality and base_width must be positive".into());
         }
         if self.block == ResNetBlock::Basic && (self.cardinality != 1 || self.base_width != 64) {
-            return fail("the basic block supports only cardinality = 1 and base_width = 64 (as in timm)".into());
+            return fail(
+                &["cardinality", "base_width", "block"],
+                "the basic block supports only cardinality = 1 and base_width = 64 (as in timm)".into(),
+            );
         }
         if self.block == ResNetBlock::Bottleneck
             && self.channels.iter().any(|&p| !self.bottleneck_width(p).is_multiple_of(self.cardinality))
         {
-            return fail(format!("cardinality {} does not split the bottleneck widths", self.cardinality));
+            return fail(
+                &["cardinality", "base_width", "channels"],
+                format!("cardinality {} does not split the bottleneck widths", self.cardinality),
+            );
         }
         Ok(())
     }
@@ -256,26 +262,26 @@ impl ConvNextConfig {
 
     /// Checks the sizes fit together.
     pub fn check(&self) -> Result<(), EncoderError> {
-        let fail = |msg: String| Err(EncoderError::Config(msg));
+        let fail = |fields: &[&'static str], msg: String| Err(EncoderError::invalid(fields, msg));
         if self.depths.is_empty() || self.depths.len() != self.dims.len() {
-            return fail(format!(
+            return fail(&["depths", "dims"], format!(
                 "depths {:?} and dims {:?} must list the same, non-zero number of stages",
                 self.depths, self.dims
             ));
         }
         if self.depths.contains(&0) || self.dims.contains(&0) || self.in_chans == 0 || self.patch_size == 0 {
-            return fail(format!(
+            return fail(&["depths", "dims"], format!(
                 "every ConvNeXt size must be positive: depths {:?}, dims {:?}",
                 self.depths, self.dims
             ));
         }
         if self.kernel_size.is_multiple_of(2) {
-            return fail(format!("kernel_size {} must be odd (same padding)", self.kernel_size));
+            return fail(&["kernel_size"], format!("kernel_size {} must be odd (same padding)", self.kernel_size));
         }
         if let Some(v) = self.ls_init_value
             && !v.is_finite()
         {
-            return fail(format!("ls_init_value {v} must be a finite number"));
+            return fail(&["ls_init_value"], format!("ls_init_value {v} must be a finite number"));
         }
         Ok(())
     }

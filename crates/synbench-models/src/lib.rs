@@ -94,6 +94,16 @@ pub enum EncoderError {
     /// Invalid encoder parameters.
     #[error("{0}")]
     Config(String),
+    /// An architecture or oracle parameter that does not fit: the check of
+    /// the type that owns it names the fields involved, the most likely
+    /// culprit first, with timm's (or the config's) names.
+    #[error("{message}")]
+    Invalid {
+        /// The fields involved (`["num_heads", "embed_dim"]`).
+        fields: Vec<&'static str>,
+        /// What is wrong and what was expected.
+        message: String,
+    },
     /// The backend or device cannot be used by this build or machine.
     #[error("{0}")]
     Backend(String),
@@ -212,11 +222,26 @@ impl RandomProjection {
     }
 }
 
+impl EncoderError {
+    /// [`EncoderError::Invalid`] about `fields`.
+    pub fn invalid(fields: &[&'static str], message: impl Into<String>) -> Self {
+        Self::Invalid { fields: fields.to_vec(), message: message.into() }
+    }
+
+    /// The fields an [`EncoderError::Invalid`] names (none for other errors).
+    pub fn fields(&self) -> &[&'static str] {
+        match self {
+            Self::Invalid { fields, .. } => fields,
+            _ => &[],
+        }
+    }
+}
+
 impl RandomProjection {
     /// Checks the sizes [`RandomProjection::new`] takes, without drawing the matrix.
     pub fn check(shape: &[usize], output_dim: usize) -> Result<(), EncoderError> {
         if shape.iter().product::<usize>() == 0 || output_dim == 0 {
-            return Err(EncoderError::Config(format!(
+            return Err(EncoderError::invalid(&["output_dim"], format!(
                 "random projection needs a non-empty input shape and output_dim > 0, got {shape:?} -> {output_dim}"
             )));
         }

@@ -245,49 +245,63 @@ impl VitConfig {
 
     /// Checks the sizes fit together.
     pub fn check(&self) -> Result<(), EncoderError> {
-        let fail = |msg: String| Err(EncoderError::Config(msg));
-        if [self.img_size, self.patch_size, self.in_chans, self.embed_dim, self.depth, self.num_heads].contains(&0) {
-            return fail(format!("every ViT size must be positive, got {self:?}"));
+        let fail = |fields: &[&'static str], msg: String| Err(EncoderError::invalid(fields, msg));
+        let sizes = [
+            ("img_size", self.img_size),
+            ("patch_size", self.patch_size),
+            ("embed_dim", self.embed_dim),
+            ("depth", self.depth),
+            ("num_heads", self.num_heads),
+            ("in_chans", self.in_chans),
+        ];
+        let zero: Vec<&'static str> = sizes.iter().filter(|(_, v)| *v == 0).map(|(k, _)| *k).collect();
+        if !zero.is_empty() {
+            return fail(&zero, format!("every ViT size must be positive, got {self:?}"));
         }
         if !self.img_size.is_multiple_of(self.patch_size) {
-            return fail(format!(
+            return fail(&["img_size", "patch_size"], format!(
                 "img_size {} is not a multiple of patch_size {}: the patch grid would not cover the image",
                 self.img_size, self.patch_size
             ));
         }
         if !self.embed_dim.is_multiple_of(self.num_heads) {
-            return fail(format!(
+            return fail(&["num_heads", "embed_dim"], format!(
                 "embed_dim {} is not divisible by num_heads {}: heads must split the width evenly",
                 self.embed_dim, self.num_heads
             ));
         }
         if !(self.mlp_ratio.is_finite() && self.mlp_ratio > 0.0) || self.mlp_hidden() == 0 {
-            return fail(format!("mlp_ratio {} must be positive", self.mlp_ratio));
+            return fail(&["mlp_ratio"], format!("mlp_ratio {} must be positive", self.mlp_ratio));
         }
         if self.global_pool == GlobalPool::Token && !self.options.class_token {
             return fail(
+                &["class_token", "global_pool"],
                 "class_token = false: global_pool = \"token\" pools the class token; use \"avg\" or \"map\"".into(),
             );
         }
         if let Some(v) = self.options.init_values
             && !v.is_finite()
         {
-            return fail(format!("init_values {v} must be a finite number"));
+            return fail(&["init_values"], format!("init_values {v} must be a finite number"));
         }
         if !(self.options.norm_eps.is_finite() && self.options.norm_eps > 0.0) {
-            return fail(format!("norm_eps {} must be a positive number", self.options.norm_eps));
+            return fail(&["norm_eps"], format!("norm_eps {} must be a positive number", self.options.norm_eps));
         }
         if self.options.dist_token {
             // timm's VisionTransformerDistilled asserts the same.
             if self.global_pool != GlobalPool::Token || !self.options.class_token {
                 return fail(
+                    &["dist_token", "global_pool", "class_token"],
                     "dist_token = true: the distilled head reads the class and distillation tokens; \
                              use global_pool = \"token\" with class_token = true"
                         .into(),
                 );
             }
             if self.options.reg_tokens > 0 || self.options.fc_norm == Some(true) {
-                return fail("dist_token = true: timm's distilled ViT has no register tokens and no fc_norm".into());
+                return fail(
+                    &["dist_token", "reg_tokens", "fc_norm"],
+                    "dist_token = true: timm's distilled ViT has no register tokens and no fc_norm".into(),
+                );
             }
         }
         Ok(())

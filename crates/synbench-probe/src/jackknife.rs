@@ -152,9 +152,10 @@ pub struct Nested {
 
 /// The nested train sizes `n/4` and `n/2` of a split of `n` samples at
 /// feature width `dim` whose pooled covariance is not singular
-/// (`size − 2 > dim`), smallest first; the full split is the run itself.
+/// ([`synbench_theory::population_estimable`]), smallest first; the full
+/// split is the run itself.
 pub fn nested_sizes(n: u64, dim: usize) -> Vec<u64> {
-    [n / 4, n / 2].into_iter().filter(|&m| m >= 4 && m < n && m.saturating_sub(2) > dim as u64).collect()
+    [n / 4, n / 2].into_iter().filter(|&m| m >= 4 && m < n && synbench_theory::population_estimable(m, dim)).collect()
 }
 
 /// The probe refitted on the first `size` train samples for each of

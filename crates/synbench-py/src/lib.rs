@@ -1,31 +1,39 @@
 //! `synbench._synbench`: the Python module's Rust core, a thin layer of PyO3
 //! classes over synbench-experiment. The Python package (`python/synbench`)
-//! adds the keyword API, feature conversion and the torch helper; every
-//! check, the run, its schema and its writers are synbench-experiment's, so
-//! a folder written from Python is the folder `synbench run` writes.
+//! adds feature conversion, the torch helper and the sweep driver; every
+//! rule — the keyword arguments' checks and defaults (one Rust builder,
+//! `config::from_keywords`), the plan and its hash, the run, its schema,
+//! readers and writers, the plan comparison of a sweep — is
+//! synbench-experiment's, so a folder written from Python is the folder
+//! `synbench run` writes, and a keyword plan is the TOML plan.
 //!
-//! The GIL is released around every piece of Rust work (waiting for the
-//! generator, folding, fitting, scoring, writing); the generator itself runs
-//! on a thread of its own and never needs it. Batches cross into numpy by
-//! moving their buffer (no copy); float32 C-contiguous features are read in
-//! place. Every error becomes a `synbench.SynbenchError` (a `ValueError`),
-//! and a Rust panic is caught and reported as one, never unwinding into
-//! Python.
+//! The GIL is released around every piece of Rust work and every wait
+//! (waiting for the generator, folding, fitting, scoring, reading and
+//! writing folders, waiting for a sweep's file lock); the generator itself
+//! runs on a thread of its own and never needs it. Batches cross into numpy
+//! by moving their buffer (no copy); float32 C-contiguous features are read
+//! in place. Errors are subclasses of `synbench.SynbenchError` (a
+//! `ValueError`) with the fields they name as attributes, and a Rust panic
+//! is caught and reported as one, never unwinding into Python.
 
+use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::create_exception;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
 use synbench_data::Split;
-use synbench_experiment::config::{parse, parse_protocol};
+use synbench_experiment::config::{Keywords, RawNormalize, from_keywords, parse, parse_protocol};
+use synbench_experiment::layout::SWEEP_FILE;
 use synbench_experiment::sweep::{self, SweepFile, SweepModel};
+use synbench_experiment::table::RunTables;
 use synbench_experiment::{
-    Batch, EncoderInfo, Experiment, ExperimentError, Failure, GeneratorThreads, Leaderboard, ModelSpec, Named, Plan,
-    RunResult, StartOptions, StartPolicy,
+    Batch, EncoderInfo, Estimator, Experiment, ExperimentError, Failure, GeneratorThreads, Leaderboard, ModelSpec,
+    Named, Plan, ResolvedPlan, ResultsFile, RunResult, RunScores, SavedRun, StartOptions, StartPolicy,
 };
 use synbench_probe::ndarray::Array2;
 use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScaleOutcome, ScoreMode, synbench_scores};
@@ -36,9 +44,103 @@ create_exception!(
     PyValueError,
     "Bad input or a failed run: the message names the batch, scale, field or file and what was expected."
 );
+create_exception!(
+    _synbench,
+    ConfigError,
+    SynbenchError,
+    "A config value or keyword argument is invalid: `.field` names it (`data.n_train`, or the keyword), `.file` and \
+     `.line` where it was written (`.line` is None for keywords)."
+);
+create_exception!(
+    _synbench,
+    PlanMismatchError,
+    SynbenchError,
+    "The output folder holds finished scales of another plan: `.changes` lists each changed field \
+     (`data.n_test: 2048 → 1024`), `.dir` the folder."
+);
+create_exception!(
+    _synbench,
+    BusyError,
+    SynbenchError,
+    "Another process is running into the output folder (`.dir`; it holds `.lock`)."
+);
+create_exception!(
+    _synbench,
+    BatchError,
+    SynbenchError,
+    "Features or a batch handed back do not fit the batch handed out: `.batch` describes it, `.scale` is its scale \
+     index (both None when the error is not about one batch)."
+);
+create_exception!(
+    _synbench,
+    FileError,
+    SynbenchError,
+    "A file read back does not hold what its schema and plan say: `.file` names it, `.field` the offending field \
+     (None when the file as a whole is wrong)."
+);
 
-fn error(e: impl std::fmt::Display) -> PyErr {
-    SynbenchError::new_err(e.to_string())
+/// A plain `SynbenchError` with `message`.
+fn error(message: impl std::fmt::Display) -> PyErr {
+    SynbenchError::new_err(message.to_string())
+}
+
+fn path_text(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// The Python exception of an error of the run, with the fields it names as attributes.
+fn run_error(e: ExperimentError) -> PyErr {
+    let message = e.to_string();
+    Python::attach(|py| {
+        let (err, attrs): (PyErr, Vec<(&str, Py<PyAny>)>) = match &e {
+            ExperimentError::Config(c) => (
+                ConfigError::new_err(message),
+                vec![
+                    ("field", c.field.clone().into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
+                    ("file", path_text(&c.file).into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
+                    ("line", c.line.into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
+                ],
+            ),
+            ExperimentError::PlanChanged { dir, changes, .. } => (
+                PlanMismatchError::new_err(message),
+                vec![
+                    ("changes", PyList::new(py, changes).map(|l| l.into_any().unbind()).unwrap_or(py.None())),
+                    ("dir", path_text(dir).into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
+                ],
+            ),
+            ExperimentError::Busy { dir, lock } => (
+                BusyError::new_err(message),
+                vec![
+                    ("dir", path_text(dir).into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
+                    ("lock", path_text(lock).into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
+                ],
+            ),
+            ExperimentError::Batch { scale, batch, .. } => (
+                BatchError::new_err(message),
+                vec![
+                    ("scale", scale.into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
+                    ("batch", batch.clone().into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
+                ],
+            ),
+            ExperimentError::Schema { path, field, .. } | ExperimentError::CorruptScale { path, field, .. } => (
+                FileError::new_err(message),
+                vec![
+                    ("file", path_text(path).into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
+                    ("field", field.clone().into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
+                ],
+            ),
+            _ => (SynbenchError::new_err(message), Vec::new()),
+        };
+        for (name, value) in attrs {
+            // Setting an attribute on a fresh exception instance cannot fail.
+            let _ = err.value(py).setattr(name, value);
+        }
+        err
+    })
+}
+
+fn config_error(e: synbench_experiment::ConfigError) -> PyErr {
+    run_error(ExperimentError::Config(e))
 }
 
 /// Runs `f` with the GIL released, turning a panic into a `SynbenchError`.
@@ -52,7 +154,218 @@ fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, ExperimentErr
                 .unwrap_or_else(|| "unknown".into());
             error(format!("internal error in synbench's Rust core (please report it): {what}"))
         })?
-        .map_err(error)
+        .map_err(run_error)
+}
+
+/// A keyword argument as `T`; a value of the wrong type is a `ConfigError` naming the keyword.
+fn keyword<'py, T: FromPyObject<'py>>(
+    source: &str,
+    kwargs: &Bound<'py, PyDict>,
+    name: &str,
+    expected: &str,
+) -> PyResult<Option<T>> {
+    let Some(value) = kwargs.get_item(name)? else { return Ok(None) };
+    if value.is_none() {
+        return Ok(None);
+    }
+    value.extract::<T>().map(Some).map_err(|_| {
+        let shown = value.repr().map_or_else(|_| "?".into(), |r| r.to_string());
+        config_error(synbench_experiment::ConfigError {
+            file: PathBuf::from(source),
+            line: None,
+            field: name.into(),
+            message: format!("{shown}: expected {expected}"),
+        })
+    })
+}
+
+/// `normalize=`: `"imagenet"`, `"none"`, `"model"` or `(mean, std)` per channel.
+fn normalize_keyword(source: &str, kwargs: &Bound<'_, PyDict>) -> PyResult<Option<RawNormalize>> {
+    if let Ok(Some(name)) = keyword::<String>(source, kwargs, "normalize", "") {
+        return Ok(Some(RawNormalize::Named(name)));
+    }
+    let pair: Option<(Vec<f64>, Vec<f64>)> =
+        keyword(source, kwargs, "normalize", "'imagenet', 'none' or a pair (mean, std) of per-channel lists")?;
+    Ok(pair.map(|(mean, std)| RawNormalize::Values { mean, std }))
+}
+
+/// A checked plan (see `synbench.Experiment`): built from keyword arguments
+/// or config text by synbench-experiment's one checker.
+#[pyclass(module = "synbench._synbench", name = "_Plan", frozen)]
+#[derive(Clone)]
+struct PyPlan {
+    inner: Plan,
+}
+
+#[pymethods]
+impl PyPlan {
+    /// The plan of keyword arguments (`None` = the config's default);
+    /// `source` names them in errors.
+    #[staticmethod]
+    #[pyo3(signature = (source, **kwargs))]
+    fn from_keywords(py: Python<'_>, source: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let empty = PyDict::new(py);
+        let kwargs = kwargs.unwrap_or(&empty);
+        const KNOWN: [&str; 19] = [
+            "model",
+            "batch_size",
+            "shape",
+            "scales",
+            "n_train",
+            "n_test",
+            "prior",
+            "shift",
+            "seed",
+            "normalize",
+            "generator",
+            "epsilons",
+            "norm",
+            "averaging",
+            "covariance",
+            "thresholds",
+            "score_mode",
+            "estimator",
+            "output_dir",
+        ];
+        for key in kwargs.keys() {
+            let key: String = key.extract()?;
+            if !KNOWN.contains(&key.as_str()) {
+                return Err(PyTypeError::new_err(format!(
+                    "unexpected keyword argument {key:?}; the experiment keywords are {}",
+                    KNOWN.join(", ")
+                )));
+            }
+        }
+        let (int, uint, number, text) = ("an integer", "a non-negative integer", "a number", "a string");
+        let k = Keywords {
+            model: keyword(source, kwargs, "model", text)?,
+            batch_size: keyword(source, kwargs, "batch_size", uint)?,
+            shape: keyword(source, kwargs, "shape", "a sequence of positive integers")?,
+            scales: keyword(source, kwargs, "scales", "a sequence of numbers")?,
+            n_train: keyword(source, kwargs, "n_train", uint)?,
+            n_test: keyword(source, kwargs, "n_test", uint)?,
+            prior: keyword(source, kwargs, "prior", number)?,
+            shift: keyword(source, kwargs, "shift", number)?,
+            seed: keyword(source, kwargs, "seed", int)?,
+            normalize: normalize_keyword(source, kwargs)?,
+            generator: keyword(source, kwargs, "generator", text)?,
+            epsilons: keyword(source, kwargs, "epsilons", "a sequence of numbers")?,
+            norm: keyword(source, kwargs, "norm", text)?,
+            averaging: keyword(source, kwargs, "averaging", text)?,
+            covariance: keyword(source, kwargs, "covariance", text)?,
+            thresholds: keyword(source, kwargs, "thresholds", "a sequence of numbers")?,
+            score_mode: keyword(source, kwargs, "score_mode", text)?,
+            estimator: keyword(source, kwargs, "estimator", text)?,
+            output_dir: keyword::<PathBuf>(source, kwargs, "output_dir", "a path")?
+                .map(|d| std::path::absolute(&d).unwrap_or(d)),
+        };
+        let mut inner = from_keywords(Path::new(source), &k).map_err(config_error)?;
+        inner.encoder.model = ModelSpec::External;
+        Ok(Self { inner })
+    }
+
+    /// The plan of config text for a model the driver brings: a `synbench
+    /// run` config, or (with `protocol`) a sweep protocol whose `[model]`
+    /// is ignored; `model_name` names the run.
+    #[staticmethod]
+    #[pyo3(signature = (text, source, model_name=None, protocol=false))]
+    fn from_toml(text: &str, source: &str, model_name: Option<String>, protocol: bool) -> PyResult<Self> {
+        let path = Path::new(source);
+        let mut inner = if protocol {
+            let name = model_name.as_deref().ok_or_else(|| error("a protocol needs the model's name"))?;
+            parse_protocol(path, text, name).map_err(config_error)?
+        } else {
+            let mut plan = parse(path, text).map_err(config_error)?;
+            if let Some(name) = model_name {
+                plan.model_name = name;
+            }
+            plan
+        };
+        inner.encoder.model = ModelSpec::External;
+        Ok(Self { inner })
+    }
+
+    /// Checks that `policy` ("fresh", "resume", "restart") applies to this
+    /// plan (resume and restart need an output folder).
+    fn check_policy(&self, policy: &str) -> PyResult<()> {
+        start_policy(policy)?.check(&self.inner).map_err(config_error)
+    }
+
+    /// This plan with another batch size (checked as `[model] batch_size`).
+    fn with_batch_size(&self, batch_size: usize) -> PyResult<Self> {
+        let mut inner = self.inner.clone();
+        inner.set_batch_size(batch_size).map_err(config_error)?;
+        Ok(Self { inner })
+    }
+
+    /// This plan writing into `output_dir` (`None`: in memory).
+    #[pyo3(signature = (output_dir=None))]
+    fn with_output_dir(&self, output_dir: Option<PathBuf>) -> Self {
+        let mut inner = self.inner.clone();
+        inner.output_dir = output_dir.map(|d| std::path::absolute(&d).unwrap_or(d));
+        Self { inner }
+    }
+
+    #[getter]
+    fn scales(&self) -> Vec<f64> {
+        self.inner.scales.values().to_vec()
+    }
+    #[getter]
+    fn epsilons(&self) -> Vec<f64> {
+        self.inner.probe.epsilons().to_vec()
+    }
+    #[getter]
+    fn thresholds(&self) -> Vec<f64> {
+        self.inner.score.thresholds().to_vec()
+    }
+    #[getter]
+    fn shape(&self) -> Vec<usize> {
+        self.inner.mixture.sample_shape().to_vec()
+    }
+    #[getter]
+    fn model(&self) -> String {
+        self.inner.model_name.clone()
+    }
+    #[getter]
+    fn batch_size(&self) -> usize {
+        self.inner.encoder.batch_size.get()
+    }
+    #[getter]
+    fn n_train(&self) -> u64 {
+        self.inner.n_train
+    }
+    #[getter]
+    fn n_test(&self) -> u64 {
+        self.inner.n_test
+    }
+    #[getter]
+    fn output_dir(&self) -> Option<PathBuf> {
+        self.inner.output_dir.clone()
+    }
+    /// The hash of the resolved plan (`run.json`'s `plan_hash`).
+    #[getter]
+    fn hash(&self) -> String {
+        ResolvedPlan::of(&self.inner).hash()
+    }
+    /// The resolved plan as `run.json` holds it, as JSON text.
+    fn resolved_json(&self) -> String {
+        serde_json::to_string_pretty(&ResolvedPlan::of(&self.inner)).unwrap_or_default()
+    }
+    /// Whether the run of this plan in `folder` is finished: `None` when
+    /// not; else the fields its finished plan differs in (empty: the same
+    /// plan; the batch size does not count).
+    fn finished_changes(&self, py: Python<'_>, folder: PathBuf) -> PyResult<Option<Vec<String>>> {
+        let plan = &self.inner;
+        detached(py, || {
+            Ok(sweep::finished_changes(&folder, plan)?.map(|c| c.iter().map(ToString::to_string).collect()))
+        })
+    }
+}
+
+fn start_policy(name: &str) -> PyResult<StartPolicy> {
+    StartPolicy::ALL.into_iter().find(|p| p.name() == name).ok_or_else(|| {
+        error(format!("policy {name:?}: expected \"fresh\", \"resume\" or \"restart\""))
+    })
 }
 
 /// A run in progress (see `synbench.Experiment`).
@@ -75,48 +388,23 @@ impl PyExperiment {
 
 #[pymethods]
 impl PyExperiment {
-    /// Builds the plan from config text (`source` names it in errors) and
-    /// starts the run. `policy`: "fresh", "resume" or "restart".
+    /// Starts the run of `plan`. `policy`: "fresh", "resume" or "restart";
+    /// `generator_threads`: a pool of its own for the generator (default:
+    /// the global pool); `backend` and `device` are recorded as what ran the model.
     #[new]
-    #[pyo3(signature = (
-        toml, source, policy, batch_size=None, batch_threads=None, in_memory=false, output_dir=None,
-        model_name=None, protocol=false, backend=None, device=None,
-    ))]
-    #[allow(clippy::too_many_arguments)] // the Python constructor's keywords, one each
+    #[pyo3(signature = (plan, policy, generator_threads=None, backend=None, device=None))]
     fn new(
         py: Python<'_>,
-        toml: &str,
-        source: &str,
+        plan: &PyPlan,
         policy: &str,
-        batch_size: Option<usize>,
-        batch_threads: Option<usize>,
-        in_memory: bool,
-        output_dir: Option<PathBuf>,
-        model_name: Option<String>,
-        protocol: bool,
+        generator_threads: Option<usize>,
         backend: Option<String>,
         device: Option<String>,
     ) -> PyResult<Self> {
-        let mut plan = plan_of(toml, source, model_name, protocol)?;
-        if in_memory {
-            plan.output_dir = None;
-        } else if let Some(dir) = output_dir {
-            plan.output_dir = Some(dir);
-        }
-        if let Some(batch_size) = batch_size {
-            if batch_size == 0 {
-                return Err(error("batch_size must be at least 1"));
-            }
-            plan.encoder.batch_size = batch_size;
-        }
-        let policy = match policy {
-            "fresh" => StartPolicy::Fresh,
-            "resume" => StartPolicy::Resume,
-            "restart" => StartPolicy::Restart,
-            other => return Err(error(format!("policy {other:?}: expected \"fresh\", \"resume\" or \"restart\""))),
-        };
-        let generator = match batch_threads {
-            Some(threads) => GeneratorThreads::Own(threads),
+        let plan = plan.inner.clone();
+        let policy = start_policy(policy)?;
+        let generator = match generator_threads.and_then(NonZeroUsize::new) {
+            Some(threads) => GeneratorThreads::Own(threads.get()),
             None => GeneratorThreads::Global,
         };
         let options = StartOptions { policy, generator, batch_size: plan.encoder.batch_size };
@@ -124,25 +412,26 @@ impl PyExperiment {
         let description = format!("{} (from Python)", plan.model_name);
         let info = EncoderInfo { backend, device, ..EncoderInfo::described(description) };
         let experiment = detached(py, move || Experiment::start(plan, info, options))?;
-        *this.inner.lock().expect("new") = Some(experiment);
+        *this.inner.lock().map_err(|_| error("the experiment is poisoned by an earlier panic"))? = Some(experiment);
         Ok(this)
     }
 
     /// The next batch, or `None` when every scale is finished.
     fn next_batch(&self, py: Python<'_>) -> PyResult<Option<PyBatch>> {
         let batch = self.with(|e| detached(py, || e.next_batch()))?;
-        Ok(batch.map(|mut batch| {
-            let inputs = std::mem::replace(&mut batch.inputs, Array2::zeros((0, 0)));
-            let (rows, width) = inputs.dim();
-            let inputs = inputs.into_pyarray(py);
-            // (b, *shape) without a copy: the buffer moved into numpy above.
-            let mut shape = vec![rows];
-            shape.extend(&self.shape);
-            debug_assert_eq!(width, self.shape.iter().product::<usize>());
-            let inputs = inputs.reshape(shape).expect("the batch has the plan's sample shape").unbind().into_any();
-            let labels = batch.labels.clone().into_pyarray(py).unbind();
-            PyBatch { inner: batch, inputs, labels }
-        }))
+        batch
+            .map(|mut batch| {
+                let inputs = std::mem::replace(&mut batch.inputs, Array2::zeros((0, 0)));
+                let rows = inputs.nrows();
+                let inputs = inputs.into_pyarray(py);
+                // (b, *shape) without a copy: the buffer moved into numpy above.
+                let mut shape = vec![rows];
+                shape.extend(&self.shape);
+                let inputs = inputs.reshape(shape)?.unbind().into_any();
+                let labels = batch.labels.clone().into_pyarray(py).unbind();
+                Ok(PyBatch { inner: batch, inputs, labels })
+            })
+            .transpose()
     }
 
     /// Folds float32 `(b, D)` features of `batch` (the Python layer converts
@@ -163,6 +452,12 @@ impl PyExperiment {
         self.with(|e| Ok(e.finished_scales()))
     }
 
+    /// The hash of the run's resolved plan.
+    #[getter]
+    fn plan_hash(&self) -> PyResult<String> {
+        self.with(|e| Ok(e.plan_hash().to_string()))
+    }
+
     /// Scores the finished run (and writes its folder, if it has one).
     fn finish(&self, py: Python<'_>) -> PyResult<PyRunResult> {
         let mut guard = self.inner.lock().map_err(|_| error("the experiment is poisoned by an earlier panic"))?;
@@ -172,11 +467,11 @@ impl PyExperiment {
         let missing = experiment.unfinished_scales();
         if !missing.is_empty() {
             // Keep the experiment: the caller may still fold the missing batches.
-            return Err(error(ExperimentError::NotFinished { missing }));
+            return Err(run_error(ExperimentError::NotFinished { missing }));
         }
-        let experiment = guard.take().expect("checked above");
+        let Some(experiment) = guard.take() else { return Err(error("the experiment is finished")) };
         let result = detached(py, move || experiment.finish())?;
-        Ok(PyRunResult { inner: result })
+        Ok(PyRunResult::finished(result))
     }
 }
 
@@ -232,180 +527,175 @@ impl PyBatch {
     }
 }
 
-/// A finished run (see `synbench.Result`).
+/// A run's results (see `synbench.Result`): finished in this process, or
+/// read back from its folder by `load`.
 #[pyclass(module = "synbench._synbench", name = "_Result", frozen)]
 struct PyRunResult {
-    inner: RunResult,
+    saved: SavedRun,
+    scores: RunScores,
+    results: Option<ResultsFile>,
+    /// The run finished in this process (what `save` writes).
+    run: Option<RunResult>,
+    dir: Option<PathBuf>,
+}
+
+impl PyRunResult {
+    fn finished(run: RunResult) -> Self {
+        Self {
+            saved: run.saved.clone(),
+            scores: run.scores.clone(),
+            results: Some(run.results.clone()),
+            dir: run.dir.clone(),
+            run: Some(run),
+        }
+    }
+
+    fn loaded(saved: SavedRun) -> Result<Self, ExperimentError> {
+        let scores = saved.scores()?;
+        Ok(Self { results: saved.results.clone(), dir: Some(saved.dir.clone()), scores, saved, run: None })
+    }
+
+    fn matrix<'py>(&self, py: Python<'py>, rows: usize, cols: usize, f: impl Fn(usize, usize) -> f64) -> Bound<'py, PyArray2<f64>> {
+        Array2::from_shape_fn((rows, cols), |(i, k)| f(i, k)).into_pyarray(py)
+    }
 }
 
 #[pymethods]
 impl PyRunResult {
-    /// `(len(epsilons), len(thresholds))` scores in the run's score mode.
+    /// `(len(epsilons), len(thresholds))` headline scores (the run's
+    /// estimator and score mode).
     #[getter]
     fn scores<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
-        let rows = &self.inner.table.rows;
-        let t = self.inner.table.thresholds.len();
-        Array2::from_shape_fn((rows.len(), t), |(e, k)| rows[e].scores[k]).into_pyarray(py)
+        let s = self.scores.headline_scores();
+        self.matrix(py, s.len(), self.scores.scoring.thresholds.len(), |e, t| s[e].scores[t])
     }
     /// `what` ("scores", "stderr", "ci_low", "ci_high") of `estimator`
-    /// ("reference" or "population") in the run's score mode,
+    /// ("reference", "population" or "headline") in the run's score mode,
     /// `(len(epsilons), len(thresholds))`; NaN where the run has no such value.
     fn estimate<'py>(&self, py: Python<'py>, estimator: &str, what: &str) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        use synbench_experiment::table::Estimator;
         let estimator = match estimator {
-            "headline" => self.inner.table.estimator,
-            "reference" => Estimator::Reference,
-            "population" => Estimator::Population,
-            other => return Err(error(format!("estimator {other:?}: expected \"reference\" or \"population\""))),
+            "headline" => self.scores.headline,
+            other => Estimator::from_name(other).map_err(|m| error(format!("estimator {m}")))?,
         };
-        let t = self.inner.table.thresholds.len();
-        let e = self.inner.table.rows.len();
-        let Some(table) = self.inner.saved.table_of(estimator).map_err(error)? else {
+        let (e, t) = (self.scores.epsilons.len(), self.scores.scoring.thresholds.len());
+        let Some(scored) = self.scores.scored(estimator) else {
             return Ok(Array2::from_elem((e, t), f64::NAN).into_pyarray(py));
         };
-        let rows = &table.rows;
-        let value = |r: &synbench_experiment::table::ScoreRow, k: usize| match what {
-            "scores" => Ok(r.scores[k]),
-            "stderr" => Ok(r.stderr[k]),
-            "ci_low" => Ok(r.interval(k).0),
-            "ci_high" => Ok(r.interval(k).1),
-            other => Err(error(format!("{other:?}: expected scores, stderr, ci_low or ci_high"))),
+        let value: fn(&synbench_experiment::Scored, usize) -> f64 = match what {
+            "scores" => |s, k| s.scores[k],
+            "stderr" => |s, k| s.stderr[k],
+            "ci_low" => |s, k| s.interval(k).0,
+            "ci_high" => |s, k| s.interval(k).1,
+            other => return Err(error(format!("{other:?}: expected scores, stderr, ci_low or ci_high"))),
         };
-        let mut out = Array2::zeros((rows.len(), t));
-        for (i, r) in rows.iter().enumerate() {
-            for k in 0..t {
-                out[[i, k]] = value(r, k)?;
-            }
-        }
-        Ok(out.into_pyarray(py))
+        Ok(self.matrix(py, e, t, |i, k| value(&scored[i], k)))
     }
-    /// Scores in `mode` ("reference" or "exact"), `(len(epsilons), len(thresholds))`.
+    /// The reference estimator's scores in `mode` ("reference" or "exact").
     fn scores_in<'py>(&self, py: Python<'py>, mode: &str) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let r = &self.inner.results;
-        let mode = score_mode(mode)?;
-        let pick = |s: &synbench_experiment::schema::EpsilonScores| -> Vec<f64> {
-            let scores = if mode == ScoreMode::Exact { &s.exact } else { &s.reference };
-            scores.iter().map(|v| v.0).collect()
-        };
-        let rows: Vec<Vec<f64>> = r.scores.iter().map(pick).collect();
-        Ok(Array2::from_shape_fn((rows.len(), r.thresholds.len()), |(e, k)| rows[e][k]).into_pyarray(py))
+        let mode = ScoreMode::from_name(mode).map_err(|m| error(format!("mode {m}")))?;
+        let s = self.scores.reference.of(mode);
+        Ok(self.matrix(py, s.len(), self.scores.scoring.thresholds.len(), |e, t| s[e].scores[t]))
     }
     /// `(len(scales), len(epsilons))` test accuracies in the run's averaging.
     #[getter]
     fn accuracy<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
-        let s = &self.inner.results.scales;
-        let e = self.inner.results.epsilons.len();
-        Array2::from_shape_fn((s.len(), e), |(i, k)| s[i].representation[k].accuracy).into_pyarray(py)
+        let (r, a) = (&self.saved.records, self.saved.averaging);
+        self.matrix(py, r.len(), self.saved.epsilons.len(), |i, k| r[i].epsilons[k].outcome(a).accuracy)
     }
     /// `(len(scales), len(epsilons))` mean scaled bounds in the run's averaging.
     #[getter]
     fn bound<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
-        let s = &self.inner.results.scales;
-        let e = self.inner.results.epsilons.len();
-        Array2::from_shape_fn((s.len(), e), |(i, k)| s[i].representation[k].bound).into_pyarray(py)
+        let (r, a) = (&self.saved.records, self.saved.averaging);
+        self.matrix(py, r.len(), self.saved.epsilons.len(), |i, k| r[i].epsilons[k].outcome(a).scaled_bound)
     }
     #[getter]
     fn epsilons(&self) -> Vec<f64> {
-        self.inner.results.epsilons.clone()
+        self.saved.epsilons.clone()
     }
     #[getter]
     fn thresholds(&self) -> Vec<f64> {
-        self.inner.results.thresholds.clone()
+        self.scores.scoring.thresholds.clone()
     }
+    /// The finished scales' mean scales.
     #[getter]
     fn scales(&self) -> Vec<f64> {
-        self.inner.results.scales.iter().map(|s| s.scale).collect()
+        self.saved.records.iter().map(|r| r.scale).collect()
     }
     #[getter]
     fn model(&self) -> String {
-        self.inner.results.model.clone()
+        self.saved.model.clone()
     }
     #[getter]
     fn feature_dim(&self) -> Option<usize> {
-        self.inner.results.feature_dim
+        self.results.as_ref().and_then(|r| r.feature_dim)
     }
     #[getter]
-    fn score_mode(&self) -> String {
-        self.inner.results.score_mode.clone()
+    fn score_mode(&self) -> &'static str {
+        self.scores.scoring.mode.name()
+    }
+    #[getter]
+    fn estimator(&self) -> &'static str {
+        self.scores.headline.name()
     }
     #[getter]
     fn output_dir(&self) -> Option<PathBuf> {
-        self.inner.dir.clone()
+        self.dir.clone()
     }
-    /// results.json as text.
-    fn results_json(&self) -> String {
-        serde_json::to_string_pretty(&self.inner.results).expect("results serialise")
+    /// Whether some planned scales are not finished (a killed run read back).
+    #[getter]
+    fn partial(&self) -> bool {
+        self.saved.is_partial()
+    }
+    /// results.json as text (a killed run read back has none).
+    fn results_json(&self) -> PyResult<String> {
+        let results = self.results.as_ref().ok_or_else(|| {
+            error(format!("{} is a partial run: it has no results.json yet", self.saved.dir.display()))
+        })?;
+        serde_json::to_string_pretty(results).map_err(error)
     }
     /// scores.csv as text.
-    fn csv(&self) -> PyResult<String> {
-        Ok(self.inner.saved.texts(&self.inner.table).map_err(error)?.0)
+    fn csv(&self) -> String {
+        RunTables::new(&self.saved.model, &self.scores, &self.saved.notes()).csv
     }
     /// table.md as text.
-    fn markdown(&self) -> PyResult<String> {
-        Ok(self.inner.saved.texts(&self.inner.table).map_err(error)?.1)
+    fn markdown(&self) -> String {
+        RunTables::new(&self.saved.model, &self.scores, &self.saved.notes()).markdown
     }
     /// Writes the run folder into `dir`; returns the files written.
     fn save(&self, py: Python<'_>, dir: PathBuf) -> PyResult<Vec<PathBuf>> {
-        detached(py, || self.inner.save(&dir))
+        let run = self.run.as_ref().ok_or_else(|| {
+            error(format!("this run was read from {}: its folder is already written", self.saved.dir.display()))
+        })?;
+        detached(py, || run.save(&dir))
     }
 }
 
-/// The plan of config text for a model the driver brings: a `synbench run`
-/// config, or (with `protocol`) a sweep protocol whose `[model]` is ignored;
-/// `model_name` names the run.
-fn plan_of(toml: &str, source: &str, model_name: Option<String>, protocol: bool) -> PyResult<Plan> {
-    let path = Path::new(source);
-    let mut plan = if protocol {
-        let name = model_name.as_deref().ok_or_else(|| error("a protocol needs the model's name"))?;
-        parse_protocol(path, toml, name).map_err(error)?
-    } else {
-        let mut plan = parse(path, toml).map_err(error)?;
-        if let Some(name) = model_name {
-            plan.model_name = name;
-        }
-        plan
-    };
-    plan.encoder.model = ModelSpec::External;
-    Ok(plan)
+/// Reads a run folder back (a finished run or a killed run's finished
+/// scales): `[result]`; a sweep folder: one result per model folder that
+/// holds a finished scale, in the sweep's order. Every file is checked
+/// against the run's plan.
+#[pyfunction]
+fn load(py: Python<'_>, dir: PathBuf) -> PyResult<Vec<PyRunResult>> {
+    detached(py, || {
+        let runs = if dir.join(SWEEP_FILE).is_file() {
+            synbench_experiment::runs::load_runs(std::slice::from_ref(&dir))?
+        } else {
+            vec![SavedRun::load(&dir)?]
+        };
+        runs.into_iter().map(PyRunResult::loaded).collect()
+    })
 }
 
-/// Checks config text without starting a run; returns what the Python layer
-/// shows before the first batch.
+/// Whether `dir` is a sweep folder (it holds `sweep.json`).
 #[pyfunction]
-#[pyo3(signature = (toml, source, model_name=None, protocol=false))]
-fn _check(py: Python<'_>, toml: &str, source: &str, model_name: Option<String>, protocol: bool) -> PyResult<Py<PyAny>> {
-    let plan = plan_of(toml, source, model_name, protocol)?;
-    let summary = pyo3::types::PyDict::new(py);
-    summary.set_item("scales", plan.scales.values().to_vec())?;
-    summary.set_item("epsilons", plan.probe.epsilons().to_vec())?;
-    summary.set_item("thresholds", plan.score.thresholds().to_vec())?;
-    summary.set_item("shape", plan.mixture.sample_shape().to_vec())?;
-    summary.set_item("model", plan.model_name.clone())?;
-    summary.set_item("batch_size", plan.encoder.batch_size)?;
-    summary.set_item("n_train", plan.n_train)?;
-    summary.set_item("n_test", plan.n_test)?;
-    Ok(summary.into_any().unbind())
-}
-
-/// Whether the run of a protocol's plan for `model_name` (at `batch_size`)
-/// in `folder` is finished: `None` when not; else the fields its finished
-/// plan differs in (empty: the same plan).
-#[pyfunction]
-fn _finished_changes(
-    toml: &str,
-    source: &str,
-    model_name: String,
-    batch_size: usize,
-    folder: PathBuf,
-) -> PyResult<Option<Vec<String>>> {
-    let mut plan = plan_of(toml, source, Some(model_name), true)?;
-    plan.encoder.batch_size = batch_size;
-    sweep::finished_changes(&folder, &plan).map_err(error)
+fn _is_sweep(dir: PathBuf) -> bool {
+    dir.join(SWEEP_FILE).is_file()
 }
 
 /// Writes `dir/sweep.json`; `models` are `(name, spec, line, shard)`.
 #[pyfunction]
 fn _write_sweep(
+    py: Python<'_>,
     dir: PathBuf,
     models_file: String,
     protocol: String,
@@ -413,19 +703,20 @@ fn _write_sweep(
     models: Vec<(String, String, usize, usize)>,
 ) -> PyResult<()> {
     let file = SweepFile {
-        schema: sweep::SWEEP_SCHEMA.into(),
+        schema: synbench_experiment::layout::SWEEP_SCHEMA.into(),
         models_file,
         protocol,
         shards,
         models: models.into_iter().map(|(name, spec, line, shard)| SweepModel { name, spec, line, shard }).collect(),
     };
-    sweep::write_sweep_file(&dir, &file).map_err(error)
+    detached(py, || sweep::write_sweep_file(&dir, &file))
 }
 
 /// Records a failed attempt in `dir/failures.json`; returns the attempts so far.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)] // one per field of the entry
 fn _record_failure(
+    py: Python<'_>,
     dir: PathBuf,
     model: String,
     spec: String,
@@ -437,25 +728,19 @@ fn _record_failure(
 ) -> PyResult<u32> {
     let unix_time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let failure = Failure { model, spec, error: error_text, kind, traceback, attempts: 0, shard, host, unix_time };
-    sweep::record_failure(&dir, failure).map(|f| f.attempts).map_err(error)
-}
-
-/// Whether another process holds `folder`'s run lock (creates the folder).
-#[pyfunction]
-fn _folder_busy(folder: PathBuf) -> PyResult<bool> {
-    Ok(synbench_experiment::io::try_lock_run(&folder).map_err(error)?.is_none())
+    detached(py, || sweep::record_failure(&dir, failure).map(|f| f.attempts))
 }
 
 /// Clears `model`'s failure; whether it had one.
 #[pyfunction]
-fn _clear_failure(dir: PathBuf, model: &str) -> PyResult<bool> {
-    sweep::clear_failure(&dir, model).map_err(error)
+fn _clear_failure(py: Python<'_>, dir: PathBuf, model: String) -> PyResult<bool> {
+    detached(py, || sweep::clear_failure(&dir, &model))
 }
 
 /// The failures of `dir` as `(model, error, attempts)`.
 #[pyfunction]
-fn _failures(dir: PathBuf) -> PyResult<Vec<(String, String, u32)>> {
-    Ok(sweep::read_failures(&dir).map_err(error)?.into_iter().map(|f| (f.model, f.error, f.attempts)).collect())
+fn _failures(py: Python<'_>, dir: PathBuf) -> PyResult<Vec<(String, String, u32)>> {
+    detached(py, || Ok(sweep::read_failures(&dir)?.into_iter().map(|f| (f.model, f.error, f.attempts)).collect()))
 }
 
 /// Collects the sweep folder `dir`: writes leaderboard.csv and .md there;
@@ -468,11 +753,6 @@ fn _collect(py: Python<'_>, dir: PathBuf, sort_by: Option<f64>) -> PyResult<(Str
         let paths = board.write(&dir)?;
         Ok((board.csv(), board.markdown(), paths))
     })
-}
-
-/// A score mode by its config spelling (the same check `[score] mode` gets).
-fn score_mode(name: &str) -> PyResult<ScoreMode> {
-    ScoreMode::from_name(name).map_err(|m| error(format!("mode {m}")))
 }
 
 /// `E(a)` of SPEC §2, elementwise.
@@ -507,7 +787,7 @@ fn score(
             scales.len()
         )));
     }
-    let mode = score_mode(mode)?;
+    let mode = ScoreMode::from_name(mode).map_err(|m| error(format!("mode {m}")))?;
     let grid = ScaleGrid::from_values(scales).map_err(error)?;
     let raw = grid
         .values()
@@ -527,20 +807,26 @@ fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
 
 #[pymodule]
 fn _synbench(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("SynbenchError", m.py().get_type::<SynbenchError>())?;
+    let py = m.py();
+    m.add("SynbenchError", py.get_type::<SynbenchError>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("PlanMismatchError", py.get_type::<PlanMismatchError>())?;
+    m.add("BusyError", py.get_type::<BusyError>())?;
+    m.add("BatchError", py.get_type::<BatchError>())?;
+    m.add("FileError", py.get_type::<FileError>())?;
+    m.add_class::<PyPlan>()?;
     m.add_class::<PyExperiment>()?;
     m.add_class::<PyBatch>()?;
     m.add_class::<PyRunResult>()?;
+    m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(expected_bound, m)?)?;
     m.add_function(wrap_pyfunction!(raw_reference, m)?)?;
     m.add_function(wrap_pyfunction!(score, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
-    m.add_function(wrap_pyfunction!(_check, m)?)?;
-    m.add_function(wrap_pyfunction!(_finished_changes, m)?)?;
+    m.add_function(wrap_pyfunction!(_is_sweep, m)?)?;
     m.add_function(wrap_pyfunction!(_write_sweep, m)?)?;
     m.add_function(wrap_pyfunction!(_record_failure, m)?)?;
     m.add_function(wrap_pyfunction!(_clear_failure, m)?)?;
-    m.add_function(wrap_pyfunction!(_folder_busy, m)?)?;
     m.add_function(wrap_pyfunction!(_failures, m)?)?;
     m.add_function(wrap_pyfunction!(_collect, m)?)?;
     m.add("PAPER_SCALES", ScaleGrid::paper_protocol().values().to_vec())?;

@@ -193,26 +193,130 @@ def test_bad_input_names_the_batch_and_loses_nothing(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "kwargs, field, message",
     [
-        (dict(norm="l3"), "norm='l3': expected one of 'l2', 'linf', 'l1'"),
-        (dict(averaging="mean"), "averaging='mean'"),
-        (dict(score_mode="area"), "score_mode='area'"),
-        (dict(prior=1.5), "`data.prior`: prior 1.5 is outside"),
-        (dict(shift=float("nan")), "`data.shift`: shift NaN must be a finite number"),
-        (dict(epsilons=(0.0, 1.0)), "`probe.epsilons`"),
-        (dict(n_train=2), "`data.n_train`: need at least 4"),
-        (dict(thresholds=(0.5, 1.5)), "`score.thresholds`"),
-        (dict(normalize="cifar"), "normalize='cifar'"),
-        (dict(shape=(3, 8, 8), normalize=([0.5], [0.2])), "`data.normalize`"),
-        (dict(resume=True, restart=True, output_dir="x"), "choose one"),
-        (dict(resume=True), "need an output_dir"),
+        (dict(norm="l3"), "norm", '`norm`: "l3": expected one of "l2", "linf", "l1"'),
+        (dict(averaging="mean"), "averaging", '`averaging`: "mean"'),
+        (dict(score_mode="area"), "score_mode", '`score_mode`: "area"'),
+        (dict(prior=1.5), "prior", "`prior`: prior 1.5 is outside"),
+        (dict(shift=float("nan")), "shift", "`shift`: shift NaN must be a finite number"),
+        (dict(epsilons=(0.0, 1.0)), "epsilons", "`epsilons`"),
+        (dict(n_train=2), "n_train", "`n_train`: need at least 4"),
+        (dict(n_train="many"), "n_train", "`n_train`: 'many': expected a non-negative integer"),
+        (dict(thresholds=(0.5, 1.5)), "thresholds", "`thresholds`"),
+        (dict(normalize="cifar"), "normalize", '`normalize`: "cifar": expected "imagenet", "model", "none"'),
+        (dict(shape=(3, 8, 8), normalize=([0.5], [0.2])), "normalize", "`normalize`"),
+        (dict(batch_size=0), "batch_size", "`batch_size`: 0: must be at least 1"),
+        (dict(resume=True), "output_dir", "`output_dir`: resume needs an output folder"),
     ],
 )
-def test_unknown_or_bad_options_are_refused_at_construction(kwargs, message):
-    with pytest.raises(synbench.SynbenchError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
+def test_unknown_or_bad_options_are_refused_at_construction(kwargs, field, message):
+    with pytest.raises(synbench.ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
         synbench.Experiment(**{**SMALL, **kwargs})
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, synbench.SynbenchError) and isinstance(info.value, ValueError)
+    assert info.value.field == field and info.value.file == "synbench.Experiment" and info.value.line is None
+    with pytest.raises(synbench.SynbenchError, match="choose one"):
+        synbench.Experiment(**SMALL, resume=True, restart=True, output_dir="x")
+
+
+def test_a_toml_config_error_carries_file_line_and_field(tmp_path):
+    config = write_config(tmp_path / "bad.toml", """
+        [model]
+        arch = "external"
+        [data]
+        shape = [8]
+        n_test = 0
+    """)
+    with pytest.raises(synbench.ConfigError, match="need at least 1 test sample") as info:
+        synbench.Experiment.from_toml(config)
+    assert (info.value.file, info.value.line, info.value.field) == (str(config), 5, "data.n_test")
+
+
+def test_keywords_and_toml_resolve_to_one_plan(tmp_path):
+    # One protocol as keywords, as from_toml, and as `synbench run` of the same TOML.
+    toml = """
+        [model]
+        arch = "identity"
+        name = "ident"
+        [data]
+        shape = [8]
+        scales = [0.5, 1.0, 2.0]
+        n_train = 200
+        n_test = 200
+        [probe]
+        epsilons = [0.0, 0.2]
+        [score]
+        thresholds = [0.6, 0.7, 0.8]
+        [output]
+        dir = "cli"
+    """
+    config = write_config(tmp_path / "protocol.toml", toml)
+    keywords = synbench.Experiment(**SMALL, model="ident", output_dir=tmp_path / "kw")
+    from_toml = synbench.Experiment.from_toml(config, output_dir=tmp_path / "toml")
+    assert keywords.plan_hash == from_toml.plan_hash
+    assert json.loads(keywords.resolved_plan()) == json.loads(from_toml.resolved_plan())
+    # The batch size is the plan's (64, as `synbench run` has it) and part of its hash.
+    assert keywords.batch_size == 64
+    assert synbench.Experiment(**SMALL, model="ident", batch_size=100).plan_hash != keywords.plan_hash
+    drive(keywords)
+    drive(from_toml)
+    run_cli("run", config, "--quiet")
+    runs = {name: json.loads((tmp_path / name / "run.json").read_text()) for name in ("kw", "toml", "cli")}
+    assert runs["kw"]["plan_hash"] == runs["toml"]["plan_hash"] == keywords.plan_hash
+    for section in ("data", "probe", "score"):
+        assert runs["kw"]["plan"][section] == runs["cli"]["plan"][section], section
+    assert (tmp_path / "kw" / "scores.csv").read_bytes() == (tmp_path / "cli" / "scores.csv").read_bytes()
+
+
+def test_errors_are_typed_with_what_they_name(tmp_path):
+    out = tmp_path / "run"
+    exp = synbench.Experiment(**SMALL, output_dir=out)
+    batch = next(exp.batches(batch_size=100))
+    with pytest.raises(synbench.BatchError) as info:
+        exp.fold(batch, np.zeros((99, 8), np.float32))
+    assert info.value.scale == 0 and info.value.batch == "batch of scale 0 (s = 0.5), train samples 0..100"
+    with pytest.raises(synbench.BusyError) as busy:
+        drive(synbench.Experiment(**SMALL, output_dir=out))
+    assert busy.value.dir == str(out) and busy.value.lock.endswith(".lock")
+    del batch, exp
+    assert drive(synbench.Experiment(**SMALL, output_dir=out, restart=True), stop_after=1) is None
+    with pytest.raises(synbench.PlanMismatchError) as changed:
+        drive(synbench.Experiment(**{**SMALL, "n_test": 100}, output_dir=out, resume=True))
+    assert changed.value.changes == ["data.n_test: 200 → 100"]
+
+
+def test_load_reads_finished_killed_and_sweep_folders(tmp_path):
+    result = drive(synbench.Experiment(**SMALL, output_dir=tmp_path / "sweep" / "a", model="a"))
+    loaded = synbench.load(tmp_path / "sweep" / "a")
+    assert isinstance(loaded, synbench.Result) and not loaded.partial
+    for name in ("scores", "stderr", "ci_low", "ci_high", "accuracy", "bound"):
+        assert np.array_equal(getattr(loaded, name), getattr(result, name)), name
+    assert np.array_equal(loaded.estimate("population"), result.estimate("population"))
+    assert loaded.to_markdown() == (tmp_path / "sweep" / "a" / "table.md").read_text()
+    assert loaded.feature_dim == 8 and loaded.results_json() == (tmp_path / "sweep" / "a" / "results.json").read_text().rstrip("\n")
+    # A killed run: its finished scales, scored with its own plan.
+    assert drive(synbench.Experiment(**SMALL, output_dir=tmp_path / "sweep" / "b", model="b"), stop_after=2) is None
+    partial = synbench.load(tmp_path / "sweep" / "b")
+    assert partial.partial and partial.scales == (0.5, 1.0) and partial.scores.shape == (2, 3)
+    # A sweep folder: a result per model folder, in the sweep's order.
+    models = [("a", "a", 1, 0), ("b", "b", 2, 0)]
+    synbench._synbench._write_sweep(str(tmp_path / "sweep"), "models.txt", "protocol.toml", 1, models)
+    both = synbench.load(tmp_path / "sweep")
+    assert [r.model for r in both] == ["a", "b"] and [r.partial for r in both] == [False, True]
+
+
+def test_load_refuses_a_damaged_file_naming_file_and_field(tmp_path):
+    out = tmp_path / "run"
+    drive(synbench.Experiment(**SMALL, output_dir=out))
+    scale = out / "scales" / "scale_001.json"
+    data = json.loads(scale.read_text())
+    data["population"] = data["population"][:1]
+    scale.write_text(json.dumps(data))
+    with pytest.raises(synbench.FileError) as info:
+        synbench.load(out)
+    assert info.value.file == str(scale) and info.value.field == "population"
+    assert "has 1 entries, expected 2 (one per ε of the plan)" in str(info.value)
+    assert str(info.value).count(str(scale)) == 1  # the path once
 
 
 def test_a_rust_panic_arrives_as_a_synbench_error():

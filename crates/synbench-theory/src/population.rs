@@ -106,6 +106,12 @@ pub fn population_estimable(n: u64, dim: usize) -> bool {
     n.saturating_sub(2) > dim as u64
 }
 
+/// The fewest samples at which [`population_estimable`] holds at width `dim`
+/// (`dim + 3`): what an error or warning suggests.
+pub fn smallest_estimable_n(dim: usize) -> u64 {
+    dim as u64 + 3
+}
+
 /// The population outcome for known moments: `eigenvalues` `λ_i` of the
 /// pooled covariance and `mu_squared` `μ_i²` of the half class-mean
 /// difference in its eigenbasis (the closed form of the module doc).
@@ -286,5 +292,9 @@ mod tests {
             }
         }
         assert!(!population_estimable(770, 768) && population_estimable(771, 768));
+        for dim in [1, 40, 768] {
+            let n = smallest_estimable_n(dim);
+            assert!(population_estimable(n, dim) && !population_estimable(n - 1, dim));
+        }
     }
 }

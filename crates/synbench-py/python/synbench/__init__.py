@@ -18,22 +18,28 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _synbench
-from ._synbench import Batch, SynbenchError
+from ._synbench import Batch, BatchError, BusyError, ConfigError, FileError, PlanMismatchError, SynbenchError
 
 __all__ = [
     "Batch",
+    "BatchError",
+    "BusyError",
+    "ConfigError",
     "Experiment",
+    "FileError",
     "PAPER_SCALES",
     "PAPER_THRESHOLDS",
+    "PlanMismatchError",
     "Result",
     "SynbenchError",
     "evaluate",
     "expected_bound",
+    "load",
     "raw_reference",
     "score",
 ]
@@ -43,103 +49,6 @@ __version__: str = _synbench.__version__
 PAPER_SCALES: Tuple[float, ...] = tuple(_synbench.PAPER_SCALES)
 #: The paper's score thresholds.
 PAPER_THRESHOLDS: Tuple[float, ...] = tuple(_synbench.PAPER_THRESHOLDS)
-
-_CHOICES = {
-    "norm": ("l2", "linf", "l1"),
-    "averaging": ("reference", "exact"),
-    "covariance": ("pooled", "ledoit_wolf"),
-    "score_mode": ("reference", "exact"),
-    "estimator": ("reference", "population"),
-}
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise SynbenchError(f"cannot express {value!r} ({type(value).__name__}) as a config value")
-
-
-def _choice(field: str, value: Any) -> str:
-    allowed = _CHOICES[field]
-    if value not in allowed:
-        expected = ", ".join(repr(a) for a in allowed)
-        raise SynbenchError(f"{field}={value!r}: expected one of {expected}")
-    return value
-
-
-def _keyword_toml(
-    *,
-    shape: Sequence[int],
-    scales: Sequence[float],
-    n_train: int,
-    n_test: int,
-    prior: float,
-    shift: float,
-    seed: int,
-    normalize: Union[str, Tuple[Sequence[float], Sequence[float]]],
-    epsilons: Sequence[float],
-    norm: str,
-    averaging: str,
-    covariance: str,
-    thresholds: Sequence[float],
-    score_mode: str,
-    estimator: str,
-    model: str,
-    batch_size: int,
-    output_dir: Optional[Union[str, os.PathLike]],
-) -> str:
-    """The keyword arguments as the TOML config `synbench run` reads, so one
-    checker (synbench-experiment's) validates both."""
-    if isinstance(normalize, str):
-        if normalize not in ("imagenet", "none"):
-            raise SynbenchError(f"normalize={normalize!r}: expected 'imagenet', 'none' or (mean, std) per channel")
-        normalize_toml = _toml_value(normalize)
-    else:
-        try:
-            mean, std = normalize
-        except (TypeError, ValueError):
-            raise SynbenchError("normalize: expected 'imagenet', 'none' or a pair (mean, std) of per-channel lists") from None
-        normalize_toml = "{ mean = %s, std = %s }" % (_toml_value(list(mean)), _toml_value(list(std)))
-    lines = [
-        "[model]",
-        'arch = "external"',
-        f"name = {_toml_value(model)}",
-        f"batch_size = {_toml_value(batch_size)}",
-        "[data]",
-        f"shape = {_toml_value(list(shape))}",
-        f"scales = {_toml_value(list(scales))}",
-        f"n_train = {_toml_value(n_train)}",
-        f"n_test = {_toml_value(n_test)}",
-        f"prior = {_toml_value(prior)}",
-        f"shift = {_toml_value(shift)}",
-        f"seed = {_toml_value(seed)}",
-        f"normalize = {normalize_toml}",
-        "[probe]",
-        f"epsilons = {_toml_value(list(epsilons))}",
-        f"norm = {_toml_value(_choice('norm', norm))}",
-        f"averaging = {_toml_value(_choice('averaging', averaging))}",
-        f"covariance = {_toml_value(_choice('covariance', covariance))}",
-        "[score]",
-        f"thresholds = {_toml_value(list(thresholds))}",
-        f"mode = {_toml_value(_choice('score_mode', score_mode))}",
-        f"estimator = {_toml_value(_choice('estimator', estimator))}",
-    ]
-    if output_dir is not None:
-        lines += ["[output]", f"dir = {_toml_value(os.fspath(os.path.abspath(output_dir)))}"]
-    return "\n".join(lines) + "\n"
 
 
 def _as_float32_2d(features: Any, batch: Batch) -> np.ndarray:
@@ -239,6 +148,21 @@ class Result:
         return self._inner.model
 
     @property
+    def score_mode(self) -> str:
+        """The score mode of `scores` ('reference' or 'exact')."""
+        return self._inner.score_mode
+
+    @property
+    def estimator(self) -> str:
+        """The estimator of `scores` ('reference' or 'population')."""
+        return self._inner.estimator
+
+    @property
+    def partial(self) -> bool:
+        """Whether some planned scales are not finished (a killed run read back by `load`)."""
+        return self._inner.partial
+
+    @property
     def feature_dim(self) -> Optional[int]:
         """The features' width (None when every scale was resumed from files)."""
         return self._inner.feature_dim
@@ -248,12 +172,13 @@ class Result:
         d = self._inner.output_dir
         return None if d is None else os.fspath(d)
 
-    def save(self, dir: Union[str, os.PathLike]) -> list:
+    def save(self, dir: Union[str, "os.PathLike[str]"]) -> List[str]:
         """Writes run.json, the scale files, results.json, scores.csv, table.md
         and the figures into `dir`, exactly as `synbench run` writes them."""
         return [os.fspath(p) for p in self._inner.save(os.fspath(dir))]
 
     def results_json(self) -> str:
+        """results.json as text."""
         return self._inner.results_json()
 
     def to_csv(self) -> str:
@@ -287,79 +212,70 @@ class Experiment:
     """A SynBench run that your code drives: ``batches()`` hands out inputs,
     ``fold(batch, features)`` takes back their features, ``finish()`` scores.
 
-    Options are checked at construction (by the same checker as `synbench
-    run`); the run starts at the first batch, with the batch size given to
-    ``batches()``. With ``output_dir`` every finished scale is written at once;
-    ``resume=True`` continues a killed run of the same plan (a different plan
-    is refused with the changed fields listed), ``restart=True`` discards the
-    folder's scales; without either, a folder holding finished scales is
+    The keywords are the config's fields (``n_train`` is ``[data] n_train``,
+    ``score_mode`` is ``[score] mode``, ``model`` is ``[model] name``); one
+    left out takes the config's default, and the same Rust checker as
+    `synbench run` validates them, so a protocol written as keywords and as
+    TOML has one plan and one hash. The run starts at the first batch. With
+    ``output_dir`` every finished scale is written at once; ``resume=True``
+    continues a killed run of the same plan (a different plan is refused with
+    the changed fields listed: `PlanMismatchError`), ``restart=True`` discards
+    the folder's scales; without either, a folder holding finished scales is
     refused.
     """
 
     def __init__(
         self,
-        shape: Sequence[int] = (3, 224, 224),
-        scales: Sequence[float] = PAPER_SCALES,
-        n_train: int = 2048,
-        n_test: int = 2048,
-        prior: float = 0.5,
-        shift: float = 0.5,
-        seed: int = 12,
-        normalize: Union[str, Tuple[Sequence[float], Sequence[float]]] = "imagenet",
-        epsilons: Sequence[float] = (0.0,),
-        norm: str = "l2",
-        averaging: str = "reference",
-        covariance: str = "pooled",
-        thresholds: Sequence[float] = PAPER_THRESHOLDS,
-        score_mode: str = "reference",
-        estimator: str = "reference",
-        model: str = "model",
-        output_dir: Optional[Union[str, os.PathLike]] = None,
+        shape: Optional[Sequence[int]] = None,
+        scales: Optional[Sequence[float]] = None,
+        n_train: Optional[int] = None,
+        n_test: Optional[int] = None,
+        prior: Optional[float] = None,
+        shift: Optional[float] = None,
+        seed: Optional[int] = None,
+        normalize: Optional[Union[str, Tuple[Sequence[float], Sequence[float]]]] = None,
+        epsilons: Optional[Sequence[float]] = None,
+        norm: Optional[str] = None,
+        averaging: Optional[str] = None,
+        covariance: Optional[str] = None,
+        thresholds: Optional[Sequence[float]] = None,
+        score_mode: Optional[str] = None,
+        estimator: Optional[str] = None,
+        generator: Optional[str] = None,
+        model: Optional[str] = None,
+        batch_size: Optional[int] = None,
+        output_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
         resume: bool = False,
         restart: bool = False,
     ) -> None:
-        if len(shape) == 1 and normalize == "imagenet":
-            normalize = "none"  # ImageNet statistics are per RGB channel; vectors stay raw
-        toml = _keyword_toml(
-            shape=shape, scales=scales, n_train=n_train, n_test=n_test, prior=prior, shift=shift, seed=seed,
-            normalize=normalize, epsilons=epsilons, norm=norm, averaging=averaging, covariance=covariance,
-            thresholds=thresholds, score_mode=score_mode, estimator=estimator, model=model, batch_size=_DEFAULT_BATCH,
-            output_dir=output_dir,
+        keywords = dict(
+            shape=_sequence(shape), scales=_sequence(scales), n_train=n_train, n_test=n_test, prior=prior,
+            shift=shift, seed=seed, normalize=normalize, epsilons=_sequence(epsilons), norm=norm,
+            averaging=averaging, covariance=covariance, thresholds=_sequence(thresholds), score_mode=score_mode,
+            estimator=estimator, generator=generator, model=model, batch_size=batch_size,
+            output_dir=None if output_dir is None else os.fspath(output_dir),
         )
-        if output_dir is None and (resume or restart):
-            raise SynbenchError("resume and restart need an output_dir: without one the run stays in memory")
-        self._setup(toml, "synbench.Experiment", resume, restart, in_memory=output_dir is None)
+        plan = _synbench._Plan.from_keywords(
+            "synbench.Experiment", **{k: v for k, v in keywords.items() if v is not None}
+        )
+        self._setup(plan, resume, restart)
 
-    def _setup(
-        self,
-        toml: str,
-        source: str,
-        resume: bool,
-        restart: bool,
-        in_memory: bool = False,
-        model: Optional[str] = None,
-        protocol: bool = False,
-    ) -> None:
+    def _setup(self, plan: Any, resume: bool, restart: bool) -> None:
         if resume and restart:
             raise SynbenchError("resume=True and restart=True: choose one")
-        self._in_memory = in_memory
-        self._output_dir: Optional[str] = None
+        self._plan = plan
         self._policy = "resume" if resume else ("restart" if restart else "fresh")
-        self._toml = toml
-        self._source = source
-        self._model_name = model
-        self._protocol = protocol
-        self._summary = _synbench._check(toml, source, model, protocol)
+        plan.check_policy(self._policy)
         self._inner: Optional[Any] = None
 
     @classmethod
     def from_toml(
         cls,
-        path: Union[str, os.PathLike],
+        path: Union[str, "os.PathLike[str]"],
         *,
         resume: bool = False,
         restart: bool = False,
-        output_dir: Optional[Union[str, os.PathLike]] = None,
+        output_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
         model: Optional[str] = None,
         protocol: bool = False,
     ) -> "Experiment":
@@ -372,30 +288,46 @@ class Experiment:
         path = os.fspath(path)
         with open(path, encoding="utf-8") as f:
             text = f.read()
+        plan = _synbench._Plan.from_toml(text, path, model, protocol)
+        if output_dir is not None:
+            plan = plan.with_output_dir(os.fspath(output_dir))
         self = cls.__new__(cls)
-        self._setup(text, path, resume, restart, model=model, protocol=protocol)
-        self._output_dir = None if output_dir is None else os.fspath(os.path.abspath(output_dir))
+        self._setup(plan, resume, restart)
         return self
 
     @property
     def scales(self) -> Tuple[float, ...]:
-        return tuple(self._summary["scales"])
+        return tuple(self._plan.scales)
 
     @property
     def epsilons(self) -> Tuple[float, ...]:
-        return tuple(self._summary["epsilons"])
+        return tuple(self._plan.epsilons)
 
     @property
     def thresholds(self) -> Tuple[float, ...]:
-        return tuple(self._summary["thresholds"])
+        return tuple(self._plan.thresholds)
 
     @property
     def shape(self) -> Tuple[int, ...]:
-        return tuple(self._summary["shape"])
+        return tuple(self._plan.shape)
 
     @property
     def model(self) -> str:
-        return self._summary["model"]
+        return self._plan.model
+
+    @property
+    def batch_size(self) -> int:
+        """Inputs per batch (part of the plan and its hash)."""
+        return self._plan.batch_size
+
+    @property
+    def plan_hash(self) -> str:
+        """The hash of the resolved plan, as run.json records it."""
+        return self._plan.hash
+
+    def resolved_plan(self) -> str:
+        """The resolved plan (every default filled in) as run.json holds it, as JSON text."""
+        return self._plan.resolved_json()
 
     def start(
         self,
@@ -406,20 +338,18 @@ class Experiment:
     ) -> None:
         """Starts the run (the first ``batches()`` does this): prepares the
         output folder, applies resume/restart and starts the generator.
+        ``batch_size`` replaces the plan's (it is part of the plan's hash).
         ``generator_threads``: a thread pool of its own for the generator
         (1 beside a model that computes on this CPU); default every core.
         ``backend`` and ``device`` say what ran the model and where
         (``"torch 2.9.0"``, ``"cuda:0"``), for the results' provenance."""
         if self._inner is None:
-            size = self._summary["batch_size"] if batch_size is None else int(batch_size)
-            self._inner = _synbench._Experiment(
-                self._toml, self._source, self._policy, size, generator_threads, self._in_memory, self._output_dir,
-                self._model_name, self._protocol, backend, device,
-            )
-            self._batch_size = size
-        elif batch_size is not None and int(batch_size) != self._batch_size:
+            if batch_size is not None and batch_size != self._plan.batch_size:
+                self._plan = self._plan.with_batch_size(batch_size)
+            self._inner = _synbench._Experiment(self._plan, self._policy, generator_threads, backend, device)
+        elif batch_size is not None and batch_size != self._plan.batch_size:
             raise SynbenchError(
-                f"the run started with batch_size={self._batch_size}; it cannot change to {batch_size} mid-run"
+                f"the run started with batch_size={self._plan.batch_size}; it cannot change to {batch_size} mid-run"
             )
 
     def remaining_inputs(self) -> int:
@@ -427,7 +357,7 @@ class Experiment:
         self.start()
         return self._inner.remaining_inputs()
 
-    def finished_scales(self) -> list:
+    def finished_scales(self) -> List[int]:
         self.start()
         return list(self._inner.finished_scales())
 
@@ -450,7 +380,7 @@ class Experiment:
         or anything with __array__ or __dlpack__). Returns the scale index when
         this batch finished a scale (its file is written by then)."""
         if self._inner is None:
-            raise SynbenchError(f"fold({batch!r}): that batch is not from this experiment, which has not started")
+            raise BatchError(f"fold({batch!r}): that batch is not from this experiment, which has not started")
         return self._inner.fold(batch, _as_float32_2d(features, batch))
 
     def finish(self) -> Result:
@@ -459,7 +389,27 @@ class Experiment:
         return Result(self._inner.finish())
 
 
-_DEFAULT_BATCH = 256
+def _sequence(values: Optional[Any]) -> Optional[list]:
+    """A sequence keyword (tuple, list, numpy array) as a list, for the Rust builder."""
+    if values is None:
+        return None
+    if isinstance(values, np.ndarray):
+        return values.tolist()
+    try:
+        return list(values)
+    except TypeError:
+        return values  # not a sequence: the builder names the keyword and what it expected
+
+
+def load(dir: Union[str, "os.PathLike[str]"]) -> Union[Result, List[Result]]:
+    """Reads a saved run folder back into a `Result` (a finished run, or a
+    killed run's finished scales: ``partial`` is then True); a sweep folder
+    into one `Result` per model folder with a finished scale, in the sweep's
+    order. Every file is checked against the run's plan: a file that does not
+    fit raises `FileError` naming the file and the field."""
+    path = os.fspath(dir)
+    results = [Result(r) for r in _synbench.load(path)]
+    return results if _synbench._is_sweep(path) else results[0]
 
 
 def expected_bound(accuracy: Union[float, Sequence[float], np.ndarray]) -> Union[float, np.ndarray]:
@@ -490,12 +440,29 @@ def score(
     return np.asarray(_synbench.score(acc, bnd, [float(s) for s in scales], [float(t) for t in thresholds], mode))
 
 
+def start_for_torch(experiment: Experiment, batch_size: Optional[int], device: Any) -> Any:
+    """Starts `experiment` for a torch model on `device` (a no-op once
+    started, but for a changed batch size): beside a model on this CPU the
+    generator keeps to one thread of its own; results record torch's version
+    and the device. Returns the ``torch.device``."""
+    import torch
+
+    device = torch.device(device)
+    experiment.start(
+        batch_size,
+        generator_threads=1 if device.type == "cpu" else None,
+        backend=f"torch {torch.__version__}",
+        device=str(device),
+    )
+    return device
+
+
 def evaluate(
     model: Any,
     /,
     *,
     device: Any = "cpu",
-    batch_size: int = 256,
+    batch_size: Optional[int] = None,
     dtype: Any = None,
     experiment: Optional[Experiment] = None,
     progress: bool = True,
@@ -507,21 +474,15 @@ def evaluate(
     ``torch.bfloat16``) runs the model under autocast on CUDA/CPU, or with a
     cast; features come back as float32. torch is imported only here.
     ``model=`` among the experiment keywords names the run (the callable is
-    positional)."""
+    positional); ``batch_size`` defaults to the plan's (``[model]
+    batch_size``, 64)."""
     import torch
 
     if experiment is None:
         experiment = Experiment(**experiment_kwargs)
     elif experiment_kwargs:
         raise SynbenchError(f"give experiment= or experiment keywords, not both ({sorted(experiment_kwargs)})")
-    device = torch.device(device)
-    # Beside a model on this CPU the generator keeps to one thread of its own.
-    experiment.start(
-        batch_size,
-        generator_threads=1 if device.type == "cpu" else None,
-        backend=f"torch {torch.__version__}",
-        device=str(device),
-    )
+    device = start_for_torch(experiment, batch_size, device)
     on_cuda = device.type == "cuda"
     if hasattr(model, "eval"):
         model.eval()

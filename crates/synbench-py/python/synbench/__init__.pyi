@@ -1,34 +1,56 @@
-"""Type stubs of the synbench package (kept beside it, as tokenizers does)."""
+"""Type stubs of the synbench package (kept beside it, as tokenizers does);
+checked against the built package by ``python -m mypy.stubtest synbench``."""
 
 import os
-from typing import Any, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from . import _synbench as _synbench
+from ._synbench import Batch as Batch
+from ._synbench import BatchError as BatchError
+from ._synbench import BusyError as BusyError
+from ._synbench import ConfigError as ConfigError
+from ._synbench import FileError as FileError
+from ._synbench import PlanMismatchError as PlanMismatchError
+from ._synbench import SynbenchError as SynbenchError
+
+__all__ = [
+    "Batch",
+    "BatchError",
+    "BusyError",
+    "ConfigError",
+    "Experiment",
+    "FileError",
+    "PAPER_SCALES",
+    "PAPER_THRESHOLDS",
+    "PlanMismatchError",
+    "Result",
+    "SynbenchError",
+    "evaluate",
+    "expected_bound",
+    "load",
+    "raw_reference",
+    "score",
+]
 
 __version__: str
 PAPER_SCALES: Tuple[float, ...]
 PAPER_THRESHOLDS: Tuple[float, ...]
 
-class SynbenchError(ValueError): ...
-
-class Batch:
-    @property
-    def inputs(self) -> np.ndarray: ...  # float32 (b, *shape), C-contiguous
-    @property
-    def labels(self) -> np.ndarray: ...  # uint8 (b,), 1 = class y = 1
-    @property
-    def scale_index(self) -> int: ...
-    @property
-    def scale(self) -> float: ...
-    @property
-    def split(self) -> str: ...  # "train" | "test"
-    @property
-    def start(self) -> int: ...
-    def __len__(self) -> int: ...
+_PathLike = Union[str, "os.PathLike[str]"]
 
 class Result:
+    def __init__(self, inner: _synbench._Result) -> None: ...
     @property
     def scores(self) -> np.ndarray: ...  # (len(epsilons), len(thresholds))
+    @property
+    def stderr(self) -> np.ndarray: ...
+    @property
+    def ci_low(self) -> np.ndarray: ...
+    @property
+    def ci_high(self) -> np.ndarray: ...
+    def estimate(self, estimator: str = ..., what: str = ...) -> np.ndarray: ...
     def scores_in(self, mode: str) -> np.ndarray: ...
     def score(self, epsilon: float, threshold: float) -> float: ...
     @property
@@ -44,10 +66,16 @@ class Result:
     @property
     def model(self) -> str: ...
     @property
+    def score_mode(self) -> str: ...
+    @property
+    def estimator(self) -> str: ...
+    @property
+    def partial(self) -> bool: ...
+    @property
     def feature_dim(self) -> Optional[int]: ...
     @property
     def output_dir(self) -> Optional[str]: ...
-    def save(self, dir: Union[str, os.PathLike]) -> list: ...
+    def save(self, dir: _PathLike) -> List[str]: ...
     def results_json(self) -> str: ...
     def to_csv(self) -> str: ...
     def to_markdown(self) -> str: ...
@@ -56,33 +84,36 @@ class Result:
 class Experiment:
     def __init__(
         self,
-        shape: Sequence[int] = ...,
-        scales: Sequence[float] = ...,
-        n_train: int = ...,
-        n_test: int = ...,
-        prior: float = ...,
-        shift: float = ...,
-        seed: int = ...,
-        normalize: Union[str, Tuple[Sequence[float], Sequence[float]]] = ...,
-        epsilons: Sequence[float] = ...,
-        norm: str = ...,
-        averaging: str = ...,
-        covariance: str = ...,
-        thresholds: Sequence[float] = ...,
-        score_mode: str = ...,
-        model: str = ...,
-        output_dir: Optional[Union[str, os.PathLike]] = ...,
+        shape: Optional[Sequence[int]] = ...,
+        scales: Optional[Sequence[float]] = ...,
+        n_train: Optional[int] = ...,
+        n_test: Optional[int] = ...,
+        prior: Optional[float] = ...,
+        shift: Optional[float] = ...,
+        seed: Optional[int] = ...,
+        normalize: Optional[Union[str, Tuple[Sequence[float], Sequence[float]]]] = ...,
+        epsilons: Optional[Sequence[float]] = ...,
+        norm: Optional[str] = ...,
+        averaging: Optional[str] = ...,
+        covariance: Optional[str] = ...,
+        thresholds: Optional[Sequence[float]] = ...,
+        score_mode: Optional[str] = ...,
+        estimator: Optional[str] = ...,
+        generator: Optional[str] = ...,
+        model: Optional[str] = ...,
+        batch_size: Optional[int] = ...,
+        output_dir: Optional[_PathLike] = ...,
         resume: bool = ...,
         restart: bool = ...,
     ) -> None: ...
     @classmethod
     def from_toml(
         cls,
-        path: Union[str, os.PathLike],
+        path: _PathLike,
         *,
         resume: bool = ...,
         restart: bool = ...,
-        output_dir: Optional[Union[str, os.PathLike]] = ...,
+        output_dir: Optional[_PathLike] = ...,
         model: Optional[str] = ...,
         protocol: bool = ...,
     ) -> "Experiment": ...
@@ -96,6 +127,11 @@ class Experiment:
     def shape(self) -> Tuple[int, ...]: ...
     @property
     def model(self) -> str: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def plan_hash(self) -> str: ...
+    def resolved_plan(self) -> str: ...
     def start(
         self,
         batch_size: Optional[int] = ...,
@@ -104,12 +140,13 @@ class Experiment:
         device: Optional[str] = ...,
     ) -> None: ...
     def remaining_inputs(self) -> int: ...
-    def finished_scales(self) -> list: ...
+    def finished_scales(self) -> List[int]: ...
     def next_batch(self) -> Optional[Batch]: ...
     def batches(self, batch_size: Optional[int] = ...) -> Iterator[Batch]: ...
     def fold(self, batch: Batch, features: Any) -> Optional[int]: ...
     def finish(self) -> Result: ...
 
+def load(dir: _PathLike) -> Union[Result, List[Result]]: ...
 def expected_bound(accuracy: Union[float, Sequence[float], np.ndarray]) -> Union[float, np.ndarray]: ...
 def raw_reference(scales: Sequence[float] = ...) -> Tuple[np.ndarray, np.ndarray]: ...
 def score(
@@ -119,12 +156,13 @@ def score(
     mode: str = ...,
     scales: Sequence[float] = ...,
 ) -> np.ndarray: ...
+def start_for_torch(experiment: Experiment, batch_size: Optional[int], device: Any) -> Any: ...
 def evaluate(
     model: Any,
     /,
     *,
     device: Any = ...,
-    batch_size: int = ...,
+    batch_size: Optional[int] = ...,
     dtype: Any = ...,
     experiment: Optional[Experiment] = ...,
     progress: bool = ...,

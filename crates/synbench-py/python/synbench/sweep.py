@@ -45,7 +45,7 @@ import traceback
 import zlib
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from . import Experiment, SynbenchError, _synbench, evaluate
+from . import BusyError, Experiment, SynbenchError, _synbench, evaluate, start_for_torch
 
 __all__ = ["ModelEntry", "read_models", "shard_of", "run_sweep", "write_sbatch", "collect"]
 
@@ -211,7 +211,7 @@ def run_sweep(
     output_dir: str,
     *,
     device: str = "cpu",
-    batch_size: int = 64,
+    batch_size: Optional[int] = None,
     dtype: str = "float32",
     shard: Optional[Tuple[int, int]] = None,
     pretrained: bool = True,
@@ -225,8 +225,6 @@ def run_sweep(
 
     if dtype not in _DTYPES:
         raise SynbenchError(f"--dtype {dtype!r}: expected one of {', '.join(_DTYPES)}")
-    if batch_size < 1:
-        raise SynbenchError(f"--batch-size {batch_size}: must be at least 1")
     entries = read_models(models_file)
     index, count = shard if shard is not None else parse_shard(None)
     config = os.path.abspath(config)
@@ -235,7 +233,10 @@ def run_sweep(
             protocol = f.read()
     except OSError as e:
         raise SynbenchError(f"{config}: cannot read the protocol ({e.strerror})") from None
-    _synbench._check(protocol, config, entries[0].name, True)  # the protocol's errors, once, before any model
+    # The protocol's errors (and the batch size's), once, before any model.
+    checked = _synbench._Plan.from_toml(protocol, config, entries[0].name, True)
+    if batch_size is not None:
+        checked.with_batch_size(batch_size)
     os.makedirs(output_dir, exist_ok=True)
     output_dir = os.path.abspath(output_dir)
     _synbench._write_sweep(
@@ -258,10 +259,12 @@ def run_sweep(
         folder = os.path.join(output_dir, entry.name)
         model = None
         try:
-            changes = _synbench._finished_changes(protocol, config, entry.name, batch_size, folder)
-            if changes is not None:
-                # Another batch size is the same protocol: the finished run stands.
-                changes = [c for c in changes if not c.startswith("model.batch_size:")]
+            resume = os.path.isfile(os.path.join(folder, "run.json"))
+            experiment = Experiment.from_toml(
+                config, output_dir=folder, model=entry.name, protocol=True, resume=resume
+            )
+            # The Rust plan comparison; another batch size is the same protocol.
+            changes = experiment._plan.finished_changes(folder)
             if changes is not None and not changes:
                 _log((index, count), f"{entry.name}: finished earlier, skipped")
                 outcome["skipped"].append(entry.name)
@@ -272,15 +275,13 @@ def run_sweep(
                     f"{folder} holds a finished run of another plan ({'; '.join(changes)}): sweep into another "
                     "--output-dir, or delete that folder to recompute it"
                 )
-            if _synbench._folder_busy(folder):
+            try:
+                start_for_torch(experiment, batch_size, device)
+            except BusyError:
                 _log((index, count), f"{entry.name}: another process is running it, skipped")
                 outcome["skipped"].append(entry.name)
                 continue
             started = time.perf_counter()
-            resume = os.path.isfile(os.path.join(folder, "run.json"))
-            experiment = Experiment.from_toml(
-                config, output_dir=folder, model=entry.name, protocol=True, resume=resume
-            )
             model = build_model(entry, device, pretrained)
             evaluate(
                 model, device=device, batch_size=batch_size, dtype=None if dtype == "float32" else torch_dtype,
@@ -318,7 +319,7 @@ def write_sbatch(
     *,
     shards: int,
     device: str = "cpu",
-    batch_size: int = 64,
+    batch_size: Optional[int] = None,
     dtype: str = "float32",
     pretrained: bool = True,
     threads: Optional[int] = None,
@@ -361,8 +362,10 @@ def write_sbatch(
     command = [
         python, "-m", "synbench", "sweep", os.path.abspath(models_file),
         "--config", os.path.abspath(config), "--output-dir", output_dir,
-        "--device", device, "--batch-size", str(batch_size), "--dtype", dtype,
+        "--device", device, "--dtype", dtype,
     ]
+    if batch_size is not None:
+        command += ["--batch-size", str(batch_size)]
     if not pretrained:
         command.append("--random-init")
     if threads is not None:
@@ -415,7 +418,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sw.add_argument("--config", required=True, help="the protocol (a synbench run config; [model] is ignored)")
     sw.add_argument("--output-dir", required=True)
     sw.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, mps)")
-    sw.add_argument("--batch-size", type=int, default=64)
+    sw.add_argument("--batch-size", type=int, default=None, help="inputs per batch (default: the plan's, 64)")
     sw.add_argument("--dtype", default="float32", choices=_DTYPES)
     sw.add_argument("--shard", help="I/N: every N-th model from the I-th (default: the Slurm array task, else all)")
     sw.add_argument("--random-init", action="store_true", help="timm models at random init (no download)")
