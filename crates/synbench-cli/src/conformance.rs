@@ -550,8 +550,10 @@ mod tests {
 
     #[test]
     fn absent_fixture_files_count_as_skipped() {
-        let fixtures = std::env::var_os("SYNBENCH_FIXTURES")
-            .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/reference"), PathBuf::from);
+        let fixtures = std::env::var_os("SYNBENCH_FIXTURES").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/reference"),
+            PathBuf::from,
+        );
         let dir = std::env::temp_dir().join(format!("synbench-one-fixture-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         fs::copy(fixtures.join("theory.json"), dir.join("theory.json")).unwrap();

@@ -1097,7 +1097,11 @@ impl Checker<'_> {
                 "a TorchScript module runs on LibTorch: set backend = \"tch\"",
             ));
         }
-        self.foreign_fields(m, Arch::TorchScript, "a TorchScript module carries its own architecture: remove the field")?;
+        self.foreign_fields(
+            m,
+            Arch::TorchScript,
+            "a TorchScript module carries its own architecture: remove the field",
+        )?;
         let stem = Path::new(&weights.spec).file_stem().map_or("torchscript".into(), |s| s.to_string_lossy().into());
         Ok((stem, ModelSpec::TorchScript { weights }))
     }

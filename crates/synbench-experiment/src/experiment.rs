@@ -509,7 +509,10 @@ impl Experiment {
                 file: self.plan.file.clone(),
                 line: None,
                 field: "score.estimator".into(),
-                message: format!("{why}; set data.n_train ≥ {} or estimator = \"reference\"", smallest_estimable_n(dim)),
+                message: format!(
+                    "{why}; set data.n_train ≥ {} or estimator = \"reference\"",
+                    smallest_estimable_n(dim)
+                ),
             }
             .into());
         }
@@ -543,10 +546,8 @@ impl Experiment {
         }
         let split = usize::from(matches!(current.phase, Phase::Test(_)));
         let rows = [n_train, n_test][split] as usize;
-        let held = current.held[split].get_or_insert_with(|| HeldSplit {
-            features: Array2::zeros((rows, dim)),
-            labels: Array1::zeros(rows),
-        });
+        let held = current.held[split]
+            .get_or_insert_with(|| HeldSplit { features: Array2::zeros((rows, dim)), labels: Array1::zeros(rows) });
         let at = current.folded as usize..current.folded as usize + batch.len();
         held.features.slice_axis_mut(Axis(0), Slice::from(at.clone())).assign(&features);
         held.labels.slice_axis_mut(Axis(0), Slice::from(at)).assign(&batch.labels);
@@ -641,7 +642,9 @@ impl Experiment {
             model_seed: r.model.seed,
             config_file: self.plan.file.display().to_string(),
             plan_hash: self.hash.clone(),
-            finished_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            finished_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
             seconds: self.started.elapsed().as_secs_f64(),
             stage_seconds: times,
             scales_computed: self.computed,
@@ -834,7 +837,8 @@ fn prepare_dir(
     }
     let finished = scale_files(dir)?;
     if run_path.is_file() {
-        let old = crate::saved::read_run_file(&run_path)?;
+        // Read as written (not checked): a hand-edited plan is listed field by field below.
+        let old: RunFile = crate::io::read_json(&run_path)?;
         if old.plan_hash != hash && !finished.is_empty() {
             let mut changes: Vec<String> = resolved.changes_from(&old.plan).iter().map(|c| c.to_string()).collect();
             if changes.is_empty() {

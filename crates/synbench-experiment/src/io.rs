@@ -38,12 +38,30 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 pub fn parse_json<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
     let mut de = serde_json::Deserializer::from_str(text);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let field = e.path().to_string();
         let message = format!("not a valid file of its kind: {}", e.inner());
-        if field == "." { ExperimentError::schema(path, message) } else { ExperimentError::schema_field(path, field, message) }
+        match field_of(&e.path().to_string(), &e.inner().to_string()) {
+            Some(field) => ExperimentError::schema_field(path, field, message),
+            None => ExperimentError::schema(path, message),
+        }
     })?;
     de.end().map_err(|e| ExperimentError::schema(path, format!("not a valid file of its kind: {e}")))?;
     Ok(value)
+}
+
+/// The field a deserialisation error is about: its path in the file, and for
+/// a missing, unknown or duplicate field (whose path is the object holding
+/// it) the field's name after it; `None` for the file as a whole.
+fn field_of(path: &str, message: &str) -> Option<String> {
+    let named = ["missing field `", "unknown field `", "duplicate field `"]
+        .iter()
+        .find_map(|start| message.strip_prefix(start))
+        .and_then(|rest| rest.split('`').next());
+    match (path, named) {
+        (".", None) => None,
+        (".", Some(name)) => Some(name.to_string()),
+        (path, Some(name)) => Some(format!("{path}.{name}")),
+        (path, None) => Some(path.to_string()),
+    }
 }
 
 /// Creates a folder and its parents.

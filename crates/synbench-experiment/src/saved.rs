@@ -65,7 +65,8 @@ fn read_scale_file(path: &Path, plan: &ResolvedPlan, plan_hash: &str) -> Result<
 pub fn read_all(dir: &Path, plan: &ResolvedPlan, plan_hash: &str) -> Result<Vec<ScaleRecord>> {
     let paths = scale_files(dir)?;
     let files = paths.iter().map(|p| read_scale_file(p, plan, plan_hash)).collect::<Result<Vec<_>>>()?;
-    validate::scales_agree(&files).map_err(|(i, field, message)| ExperimentError::CorruptScale {
+    let first = paths.first().cloned().unwrap_or_default();
+    validate::scales_agree(&files, &first).map_err(|(i, field, message)| ExperimentError::CorruptScale {
         path: paths[i].clone(),
         field: Some(field),
         message,
@@ -153,6 +154,20 @@ impl SavedRun {
         let run = dir.join(RUN_FILE);
         if results.is_file() {
             let file = read_results_file(&results)?;
+            // run.json, written before the first scale, names the plan the scale files are of.
+            if run.is_file() {
+                let started: RunFile = read_json(&run)?;
+                if started.plan_hash != file.provenance.plan_hash {
+                    return Err(ExperimentError::schema_field(
+                        &results,
+                        "provenance.plan_hash",
+                        format!(
+                            "is {:?}, but the run's run.json is of plan {:?}",
+                            file.provenance.plan_hash, started.plan_hash
+                        ),
+                    ));
+                }
+            }
             let records = read_all(dir, &file.plan, &file.provenance.plan_hash)?;
             if records.len() != file.scales.len() {
                 return Err(ExperimentError::schema_field(

@@ -205,7 +205,8 @@ impl RunScores {
     /// as `scoring` says.
     pub fn compute(records: &[ScaleRecord], epsilons: &[f64], n_train: u64, scoring: Scoring) -> Result<Self> {
         let modes = |records: &[ScaleRecord], estimator| -> Result<Option<ModeScores>> {
-            let score = |mode| score_records(records, epsilons, &scoring.thresholds, scoring.averaging, mode, estimator);
+            let score =
+                |mode| score_records(records, epsilons, &scoring.thresholds, scoring.averaging, mode, estimator);
             Ok(match (score(ScoreMode::Reference)?, score(ScoreMode::Exact)?) {
                 (Some(reference), Some(exact)) => Some(ModeScores { reference, exact }),
                 _ => None,

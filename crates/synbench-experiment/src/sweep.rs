@@ -196,7 +196,8 @@ pub fn model_names(dir: &Path) -> Result<Vec<String>> {
     let sweep = dir.join(SWEEP_FILE);
     if sweep.is_file() {
         let file: SweepFile = read_json(&sweep)?;
-        validate::sweep_file(&file).map_err(|(field, message)| ExperimentError::schema_field(&sweep, field, message))?;
+        validate::sweep_file(&file)
+            .map_err(|(field, message)| ExperimentError::schema_field(&sweep, field, message))?;
         names.extend(file.models.into_iter().map(|m| m.name));
     }
     let mut others = BTreeSet::new();

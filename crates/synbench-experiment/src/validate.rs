@@ -58,7 +58,10 @@ fn epsilon_outcomes(field: &str, list: &[EpsilonJson], epsilons: &[f64], samples
     for (i, (e, &expected)) in list.iter().zip(epsilons).enumerate() {
         let at = format!("{field}[{i}]");
         if e.epsilon != expected {
-            return Err(problem(format!("{at}.epsilon"), format!("is {}, expected the plan's ε {expected}", e.epsilon)));
+            return Err(problem(
+                format!("{at}.epsilon"),
+                format!("is {}, expected the plan's ε {expected}", e.epsilon),
+            ));
         }
         outcome(&format!("{at}.reference"), &e.reference)?;
         outcome(&format!("{at}.exact"), &e.exact)?;
@@ -138,8 +141,12 @@ pub fn scale_file(file: &ScaleFile, plan: &ResolvedPlan) -> Check {
 /// the replicates' population estimates and the nested train sizes are
 /// carried by every scale or by none (a run's feature width is one, so
 /// they are). Returns the first scale (by position in `files`) that parts
-/// from the first, with the field and the message.
-pub fn scales_agree(files: &[ScaleFile]) -> std::result::Result<(), (usize, String, String)> {
+/// from the first, with the field and the message (which names the first
+/// scale's file, `first`: either of the two may be the damaged one).
+pub fn scales_agree(
+    files: &[ScaleFile],
+    first_path: &std::path::Path,
+) -> std::result::Result<(), (usize, String, String)> {
     let Some(first) = files.first() else { return Ok(()) };
     let shape = |f: &ScaleFile| {
         (
@@ -149,25 +156,24 @@ pub fn scales_agree(files: &[ScaleFile]) -> std::result::Result<(), (usize, Stri
         )
     };
     let expected = shape(first);
+    let theirs = format!("scale {} ({})", first.index, first_path.display());
     for (i, file) in files.iter().enumerate().skip(1) {
         let found = shape(file);
         let carried = |v: bool| if v { "carries it" } else { "does not" };
         if found.0 != expected.0 {
-            let message = format!("{}, but scale {} {}", carried(found.0), first.index, carried(expected.0));
+            let message = format!("{}, but {theirs} {}", carried(found.0), carried(expected.0));
             return Err((i, "population".into(), message));
         }
         if found.1 != expected.1 {
             let message = format!(
-                "the replicates' population estimates: this scale {}, scale {} {}",
+                "the replicates' population estimates: this scale {}, {theirs} {}",
                 carried(found.1),
-                first.index,
                 carried(expected.1)
             );
             return Err((i, "replicates".into(), message));
         }
         if found.2 != expected.2 {
-            let message =
-                format!("train sizes {:?}, but scale {} has {:?}", found.2, first.index, expected.2);
+            let message = format!("train sizes {:?}, but {theirs} has {:?}", found.2, expected.2);
             return Err((i, "nested".into(), message));
         }
     }
@@ -196,11 +202,13 @@ pub fn plan(plan: &ResolvedPlan, field: &str) -> Check {
         return Err(problem(at(&format!("score.thresholds[{i}]")), "expected an accuracy threshold in [0, 1]"));
     }
     if plan.data.n_train < crate::config::MIN_TRAIN || plan.data.n_test < 1 {
-        return Err(problem(at("data"), format!("n_train = {}, n_test = {}: too few samples", plan.data.n_train, plan.data.n_test)));
+        return Err(problem(
+            at("data"),
+            format!("n_train = {}, n_test = {}: too few samples", plan.data.n_train, plan.data.n_test),
+        ));
     }
-    let named = |name: &str, check: fn(&str) -> Result<(), String>, value: &str| {
-        check(value).map_err(|m| problem(at(name), m))
-    };
+    let named =
+        |name: &str, check: fn(&str) -> Result<(), String>, value: &str| check(value).map_err(|m| problem(at(name), m));
     named("probe.averaging", |v| synbench_probe::Averaging::from_name(v).map(drop), &plan.probe.averaging)?;
     named("probe.norm", |v| synbench_probe::AttackNorm::from_name(v).map(drop), &plan.probe.norm)?;
     named("score.mode", |v| synbench_theory::ScoreMode::from_name(v).map(drop), &plan.score.mode)?;
@@ -208,12 +216,27 @@ pub fn plan(plan: &ResolvedPlan, field: &str) -> Check {
     Ok(())
 }
 
+/// The recorded hash of a plan is the plan's: a plan edited (or damaged)
+/// after its run started no longer hashes to what its scale files carry.
+fn hash_of(plan: &ResolvedPlan, recorded: &str, field: &str) -> Check {
+    let hash = plan.hash();
+    if hash == recorded {
+        Ok(())
+    } else {
+        Err(problem(
+            field,
+            format!("is {recorded:?}, but the plan in this file hashes to {hash:?}: the file was edited or damaged"),
+        ))
+    }
+}
+
 /// `run.json`.
 pub fn run_file(file: &RunFile) -> Check {
     if file.schema != RUN_SCHEMA {
         return Err(problem("schema", format!("is {:?}, expected {RUN_SCHEMA:?}", file.schema)));
     }
-    plan(&file.plan, "plan")
+    plan(&file.plan, "plan")?;
+    hash_of(&file.plan, &file.plan_hash, "plan_hash")
 }
 
 /// `results.json`: its own arrays agree with its plan.
@@ -222,6 +245,7 @@ pub fn results_file(file: &ResultsFile) -> Check {
         return Err(problem("schema", format!("is {:?}, expected one of {READABLE_RESULT_SCHEMAS:?}", file.schema)));
     }
     plan(&file.plan, "plan")?;
+    hash_of(&file.plan, &file.provenance.plan_hash, "provenance.plan_hash")?;
     let (eps, thresholds) = (&file.plan.probe.epsilons, &file.plan.score.thresholds);
     if &file.epsilons != eps {
         return Err(problem("epsilons", format!("is {:?}, but the plan's are {eps:?}", file.epsilons)));
@@ -232,7 +256,10 @@ pub fn results_file(file: &ResultsFile) -> Check {
     length("scales", file.scales.len(), file.plan.data.scales.len(), "one per scale of the plan")?;
     for (i, s) in file.scales.iter().enumerate() {
         if s.index != i || s.scale != file.plan.data.scales[i] {
-            return Err(problem(format!("scales[{i}]"), format!("holds scale {} (s = {}), expected scale {i}", s.index, s.scale)));
+            return Err(problem(
+                format!("scales[{i}]"),
+                format!("holds scale {} (s = {}), expected scale {i}", s.index, s.scale),
+            ));
         }
         length(&format!("scales[{i}].representation"), s.representation.len(), eps.len(), "one per ε")?;
     }
@@ -240,7 +267,10 @@ pub fn results_file(file: &ResultsFile) -> Check {
     for (i, s) in file.scores.iter().enumerate() {
         let at = format!("scores[{i}]");
         if s.epsilon != eps[i] {
-            return Err(problem(format!("{at}.epsilon"), format!("is {}, expected the plan's ε {}", s.epsilon, eps[i])));
+            return Err(problem(
+                format!("{at}.epsilon"),
+                format!("is {}, expected the plan's ε {}", s.epsilon, eps[i]),
+            ));
         }
         length(&format!("{at}.reference"), s.reference.len(), thresholds.len(), "one per threshold")?;
         length(&format!("{at}.exact"), s.exact.len(), thresholds.len(), "one per threshold")?;
@@ -266,7 +296,10 @@ pub fn sweep_file(file: &SweepFile) -> Check {
             return Err(problem(format!("models[{i}].name"), format!("{:?} is listed twice", m.name)));
         }
         if file.shards > 0 && m.shard >= file.shards {
-            return Err(problem(format!("models[{i}].shard"), format!("is {}, expected one of the {} shards", m.shard, file.shards)));
+            return Err(problem(
+                format!("models[{i}].shard"),
+                format!("is {}, expected one of the {} shards", m.shard, file.shards),
+            ));
         }
     }
     Ok(())

@@ -197,19 +197,25 @@ impl ResNetConfig {
     pub fn check(&self) -> Result<(), EncoderError> {
         let fail = |fields: &[&'static str], msg: String| Err(EncoderError::invalid(fields, msg));
         if self.layers.is_empty() || self.layers.len() > 4 || self.layers.len() != self.channels.len() {
-            return fail(&["layers", "channels"], format!(
-                "layers {:?} and channels {:?} must list the same number of stages, one to four",
-                self.layers, self.channels
-            ));
+            return fail(
+                &["layers", "channels"],
+                format!(
+                    "layers {:?} and channels {:?} must list the same number of stages, one to four",
+                    self.layers, self.channels
+                ),
+            );
         }
         if self.layers.contains(&0) || self.channels.contains(&0) || self.in_chans == 0 {
-            return fail(&["layers", "channels"], format!(
-                "every ResNet size must be positive: layers {:?}, channels {:?}",
-                self.layers, self.channels
-            ));
+            return fail(
+                &["layers", "channels"],
+                format!("every ResNet size must be positive: layers {:?}, channels {:?}", self.layers, self.channels),
+            );
         }
         if self.stem_type != StemType::Default && self.stem_width < 4 {
-            return fail(&["stem_width", "stem_type"], format!("stem_width {} is too small for a deep stem", self.stem_width));
+            return fail(
+                &["stem_width", "stem_type"],
+                format!("stem_width {} is too small for a deep stem", self.stem_width),
+            );
         }
         if self.cardinality == 0 || self.base_width == 0 {
             return fail(&["cardinality", "base_width"], "cardinality and base_width must be positive".into());
@@ -264,16 +270,19 @@ impl ConvNextConfig {
     pub fn check(&self) -> Result<(), EncoderError> {
         let fail = |fields: &[&'static str], msg: String| Err(EncoderError::invalid(fields, msg));
         if self.depths.is_empty() || self.depths.len() != self.dims.len() {
-            return fail(&["depths", "dims"], format!(
-                "depths {:?} and dims {:?} must list the same, non-zero number of stages",
-                self.depths, self.dims
-            ));
+            return fail(
+                &["depths", "dims"],
+                format!(
+                    "depths {:?} and dims {:?} must list the same, non-zero number of stages",
+                    self.depths, self.dims
+                ),
+            );
         }
         if self.depths.contains(&0) || self.dims.contains(&0) || self.in_chans == 0 || self.patch_size == 0 {
-            return fail(&["depths", "dims"], format!(
-                "every ConvNeXt size must be positive: depths {:?}, dims {:?}",
-                self.depths, self.dims
-            ));
+            return fail(
+                &["depths", "dims"],
+                format!("every ConvNeXt size must be positive: depths {:?}, dims {:?}", self.depths, self.dims),
+            );
         }
         if self.kernel_size.is_multiple_of(2) {
             return fail(&["kernel_size"], format!("kernel_size {} must be odd (same padding)", self.kernel_size));

@@ -241,9 +241,12 @@ impl RandomProjection {
     /// Checks the sizes [`RandomProjection::new`] takes, without drawing the matrix.
     pub fn check(shape: &[usize], output_dim: usize) -> Result<(), EncoderError> {
         if shape.iter().product::<usize>() == 0 || output_dim == 0 {
-            return Err(EncoderError::invalid(&["output_dim"], format!(
-                "random projection needs a non-empty input shape and output_dim > 0, got {shape:?} -> {output_dim}"
-            )));
+            return Err(EncoderError::invalid(
+                &["output_dim"],
+                format!(
+                    "random projection needs a non-empty input shape and output_dim > 0, got {shape:?} -> {output_dim}"
+                ),
+            ));
         }
         Ok(())
     }

@@ -67,10 +67,13 @@ impl LinearGaussianSpec {
     /// Checks the values for inputs of `input_dim` values.
     pub fn check(&self, input_dim: usize) -> Result<(), EncoderError> {
         if input_dim == 0 || self.output_dim == 0 {
-            return Err(EncoderError::invalid(&["output_dim"], format!(
-                "linear_gaussian needs a non-empty input and output_dim > 0, got {input_dim} -> {}",
-                self.output_dim
-            )));
+            return Err(EncoderError::invalid(
+                &["output_dim"],
+                format!(
+                    "linear_gaussian needs a non-empty input and output_dim > 0, got {input_dim} -> {}",
+                    self.output_dim
+                ),
+            ));
         }
         if !(self.decay.is_finite() && self.decay >= 0.0) {
             return Err(EncoderError::invalid(
@@ -79,7 +82,10 @@ impl LinearGaussianSpec {
             ));
         }
         if !(self.noise.is_finite() && self.noise >= 0.0) {
-            return Err(EncoderError::invalid(&["noise"], format!("noise {} must be a finite number >= 0", self.noise)));
+            return Err(EncoderError::invalid(
+                &["noise"],
+                format!("noise {} must be a finite number >= 0", self.noise),
+            ));
         }
         Ok(())
     }

@@ -259,16 +259,22 @@ impl VitConfig {
             return fail(&zero, format!("every ViT size must be positive, got {self:?}"));
         }
         if !self.img_size.is_multiple_of(self.patch_size) {
-            return fail(&["img_size", "patch_size"], format!(
-                "img_size {} is not a multiple of patch_size {}: the patch grid would not cover the image",
-                self.img_size, self.patch_size
-            ));
+            return fail(
+                &["img_size", "patch_size"],
+                format!(
+                    "img_size {} is not a multiple of patch_size {}: the patch grid would not cover the image",
+                    self.img_size, self.patch_size
+                ),
+            );
         }
         if !self.embed_dim.is_multiple_of(self.num_heads) {
-            return fail(&["num_heads", "embed_dim"], format!(
-                "embed_dim {} is not divisible by num_heads {}: heads must split the width evenly",
-                self.embed_dim, self.num_heads
-            ));
+            return fail(
+                &["num_heads", "embed_dim"],
+                format!(
+                    "embed_dim {} is not divisible by num_heads {}: heads must split the width evenly",
+                    self.embed_dim, self.num_heads
+                ),
+            );
         }
         if !(self.mlp_ratio.is_finite() && self.mlp_ratio > 0.0) || self.mlp_hidden() == 0 {
             return fail(&["mlp_ratio"], format!("mlp_ratio {} must be positive", self.mlp_ratio));

@@ -356,16 +356,18 @@ impl PyPlan {
     /// plan; the batch size does not count).
     fn finished_changes(&self, py: Python<'_>, folder: PathBuf) -> PyResult<Option<Vec<String>>> {
         let plan = &self.inner;
-        detached(py, || {
-            Ok(sweep::finished_changes(&folder, plan)?.map(|c| c.iter().map(ToString::to_string).collect()))
-        })
+        detached(
+            py,
+            || Ok(sweep::finished_changes(&folder, plan)?.map(|c| c.iter().map(ToString::to_string).collect())),
+        )
     }
 }
 
 fn start_policy(name: &str) -> PyResult<StartPolicy> {
-    StartPolicy::ALL.into_iter().find(|p| p.name() == name).ok_or_else(|| {
-        error(format!("policy {name:?}: expected \"fresh\", \"resume\" or \"restart\""))
-    })
+    StartPolicy::ALL
+        .into_iter()
+        .find(|p| p.name() == name)
+        .ok_or_else(|| error(format!("policy {name:?}: expected \"fresh\", \"resume\" or \"restart\"")))
 }
 
 /// A run in progress (see `synbench.Experiment`).
@@ -555,7 +557,13 @@ impl PyRunResult {
         Ok(Self { results: saved.results.clone(), dir: Some(saved.dir.clone()), scores, saved, run: None })
     }
 
-    fn matrix<'py>(&self, py: Python<'py>, rows: usize, cols: usize, f: impl Fn(usize, usize) -> f64) -> Bound<'py, PyArray2<f64>> {
+    fn matrix<'py>(
+        &self,
+        py: Python<'py>,
+        rows: usize,
+        cols: usize,
+        f: impl Fn(usize, usize) -> f64,
+    ) -> Bound<'py, PyArray2<f64>> {
         Array2::from_shape_fn((rows, cols), |(i, k)| f(i, k)).into_pyarray(py)
     }
 }
