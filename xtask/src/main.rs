@@ -499,6 +499,86 @@ mod tidy {
     }
 
     #[test]
+    fn architecture_lists_each_crates_direct_dependencies() {
+        let text = std::fs::read_to_string(project_root().join("ARCHITECTURE.md")).unwrap();
+        let section = text.split("## Dependencies").nth(1).expect("ARCHITECTURE.md has a Dependencies section");
+        let section = section.split("\n## ").next().unwrap();
+        let mut checked = 0;
+        for line in section.lines().filter_map(|l| l.strip_prefix("- `")) {
+            let (package, listed) = line.split_once("`: ").expect("- `crate`: dep, dep");
+            let mut listed: Vec<&str> = listed.split(", ").collect();
+            listed.sort_unstable();
+            let mut actual = dependencies(package, Some(1), &[]);
+            actual.sort();
+            actual.dedup();
+            assert_eq!(listed, actual, "ARCHITECTURE.md lists {package}'s dependencies wrongly");
+            checked += 1;
+        }
+        assert_eq!(checked, 7, "one line per library crate and front end");
+    }
+
+    /// synbench-experiment's modules, and the modules each imports (`crate::x`
+    /// outside comments).
+    fn experiment_imports() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+        let src = project_root().join("crates/synbench-experiment/src");
+        let mut graph = std::collections::BTreeMap::new();
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|x| x != "rs") {
+                continue;
+            }
+            let module = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let code = std::fs::read_to_string(&path).unwrap();
+            let code = code.split("#[cfg(test)]").next().unwrap();
+            let mut imports = std::collections::BTreeSet::new();
+            for line in code.lines().map(str::trim_start).filter(|l| !l.starts_with("//")) {
+                for piece in line.split("crate::").skip(1) {
+                    let name: String = piece.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                    if !name.is_empty() && name != module {
+                        imports.insert(name);
+                    }
+                }
+            }
+            graph.insert(module, imports);
+        }
+        graph
+    }
+
+    #[test]
+    fn experiment_modules_import_one_way() {
+        let graph = experiment_imports();
+        assert!(graph.len() > 10, "read the modules of synbench-experiment");
+        // Depth-first search for a cycle; report its modules.
+        fn visit(
+            module: &str,
+            graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+            stack: &mut Vec<String>,
+            done: &mut std::collections::BTreeSet<String>,
+        ) {
+            if done.contains(module) {
+                return;
+            }
+            if let Some(at) = stack.iter().position(|m| m == module) {
+                panic!("synbench-experiment's modules import in a cycle: {} → {module}", stack[at..].join(" → "));
+            }
+            stack.push(module.to_string());
+            for next in graph.get(module).into_iter().flatten() {
+                visit(next, graph, stack, done);
+            }
+            stack.pop();
+            done.insert(module.to_string());
+        }
+        let mut done = std::collections::BTreeSet::new();
+        for module in graph.keys() {
+            visit(module, &graph, &mut Vec::new(), &mut done);
+        }
+        for leaf in ["error", "options", "layout"] {
+            let imports = &graph[leaf];
+            assert!(imports.iter().all(|m| m == "error"), "{leaf} is a leaf module but imports {imports:?}");
+        }
+    }
+
+    #[test]
     fn xtask_stays_light() {
         let internal = [
             "synbench-theory",

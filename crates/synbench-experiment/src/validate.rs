@@ -17,8 +17,7 @@ use synbench_probe::JACKKNIFE_GROUPS;
 use crate::layout::{FAILURES_SCHEMA, READABLE_RESULT_SCHEMAS, READABLE_SCALE_SCHEMAS, RUN_SCHEMA, SWEEP_SCHEMA};
 use crate::options::{Estimator, Named};
 use crate::resolved::{ResolvedPlan, RunFile};
-use crate::schema::{EpsilonJson, OutcomeJson, ResultsFile, ScaleFile};
-use crate::sweep::{FailuresFile, SweepFile};
+use crate::schema::{EpsilonJson, FailuresFile, OutcomeJson, ResultsFile, ScaleFile, SweepFile};
 
 /// What is wrong with a file: the field's path in it and the message.
 pub type Problem = (String, String);

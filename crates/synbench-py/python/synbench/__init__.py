@@ -325,6 +325,12 @@ class Experiment:
         """The hash of the resolved plan, as run.json records it."""
         return self._plan.hash
 
+    def finished_changes(self, folder: Union[str, "os.PathLike[str]"]) -> Optional[List[str]]:
+        """Whether `folder` holds a finished run of this plan: None when it
+        holds no finished run; else the fields its plan differs in (empty: the
+        same plan; the batch size does not count)."""
+        return self._plan.finished_changes(os.fspath(folder))
+
     def resolved_plan(self) -> str:
         """The resolved plan (every default filled in) as run.json holds it, as JSON text."""
         return self._plan.resolved_json()

@@ -5,6 +5,34 @@ import os
 from typing import Any, List, Optional, Tuple
 
 import numpy as np
+from typing_extensions import final
+
+__all__ = [
+    "SynbenchError",
+    "ConfigError",
+    "PlanMismatchError",
+    "BusyError",
+    "BatchError",
+    "FileError",
+    "_Plan",
+    "_Experiment",
+    "Batch",
+    "_Result",
+    "load",
+    "expected_bound",
+    "raw_reference",
+    "score",
+    "_panic_for_test",
+    "_is_sweep",
+    "_write_sweep",
+    "_record_failure",
+    "_clear_failure",
+    "_failures",
+    "_collect",
+    "PAPER_SCALES",
+    "PAPER_THRESHOLDS",
+    "__version__",
+]
 
 __version__: str
 PAPER_SCALES: List[float]
@@ -33,6 +61,7 @@ class FileError(SynbenchError):
     file: str
     field: Optional[str]
 
+@final
 class _Plan:
     @staticmethod
     def from_keywords(source: str, **kwargs: Any) -> _Plan: ...
@@ -64,6 +93,7 @@ class _Plan:
     def resolved_json(self) -> str: ...
     def finished_changes(self, folder: str) -> Optional[List[str]]: ...
 
+@final
 class Batch:
     @property
     def inputs(self) -> np.ndarray: ...  # float32 (b, *shape), C-contiguous
@@ -79,6 +109,7 @@ class Batch:
     def start(self) -> int: ...
     def __len__(self) -> int: ...
 
+@final
 class _Experiment:
     def __new__(
         cls,
@@ -96,6 +127,7 @@ class _Experiment:
     def plan_hash(self) -> str: ...
     def finish(self) -> _Result: ...
 
+@final
 class _Result:
     @property
     def scores(self) -> np.ndarray: ...

@@ -264,7 +264,7 @@ def run_sweep(
                 config, output_dir=folder, model=entry.name, protocol=True, resume=resume
             )
             # The Rust plan comparison; another batch size is the same protocol.
-            changes = experiment._plan.finished_changes(folder)
+            changes = experiment.finished_changes(folder)
             if changes is not None and not changes:
                 _log((index, count), f"{entry.name}: finished earlier, skipped")
                 outcome["skipped"].append(entry.name)
