@@ -302,7 +302,7 @@ fn check_folder(dir: &Path, tally: &mut Tally) {
                 }
                 // One mutation in 25 also through the binary (a tch build loads
                 // LibTorch at each start, 0.4 s).
-                if tally.mutations % 25 == 0 {
+                if tally.mutations.is_multiple_of(25) {
                     tally.through_cli += 1;
                     match cli(dir, &what) {
                         Ok(stdout) if stdout == baseline_cli => {}

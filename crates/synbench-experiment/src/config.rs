@@ -679,7 +679,10 @@ fn model_normalization(m: &RawModel, arch: Arch, model_name: &str) -> Option<(No
 
 /// Every architecture field of `[model]`: its name, where the config sets it
 /// (`None`: not set) and the archs that read it.
-fn model_fields(m: &RawModel) -> [(&'static str, Option<Range<usize>>, &'static [Arch]); 35] {
+/// A `[model]` field: its name, where the config sets it, the archs that read it.
+type ModelField = (&'static str, Option<Range<usize>>, &'static [Arch]);
+
+fn model_fields(m: &RawModel) -> [ModelField; 35] {
     const VIT: &[Arch] = &[Arch::Vit];
     const RESNET: &[Arch] = &[Arch::ResNet];
     const CONVNEXT: &[Arch] = &[Arch::ConvNext];

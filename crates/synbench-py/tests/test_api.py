@@ -278,10 +278,10 @@ def test_errors_are_typed_with_what_they_name(tmp_path):
     with pytest.raises(synbench.BusyError) as busy:
         drive(synbench.Experiment(**SMALL, output_dir=out))
     assert busy.value.dir == str(out) and busy.value.lock.endswith(".lock")
-    del batch, exp
-    assert drive(synbench.Experiment(**SMALL, output_dir=out, restart=True), stop_after=1) is None
+    other = tmp_path / "other"
+    assert drive(synbench.Experiment(**SMALL, output_dir=other), stop_after=1) is None
     with pytest.raises(synbench.PlanMismatchError) as changed:
-        drive(synbench.Experiment(**{**SMALL, "n_test": 100}, output_dir=out, resume=True))
+        drive(synbench.Experiment(**{**SMALL, "n_test": 100}, output_dir=other, resume=True))
     assert changed.value.changes == ["data.n_test: 200 → 100"]
 
 

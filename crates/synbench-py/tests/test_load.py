@@ -85,7 +85,8 @@ def test_every_field_damaged_is_a_file_error_or_changes_nothing(tmp_path):
                     loaded = snapshot(synbench.load(out))
                 except synbench.FileError as e:
                     errors += 1
-                    if e.file != str(file) or str(file) not in str(e):
+                    # A scale that parts from another names both files (either may be the damaged one).
+                    if str(file) not in str(e) or e.file not in map(str, files):
                         bad.append(f"{what}: names {e.file!r}: {e}")
                     if e.field is None and "missing field" not in str(e) and "unknown field" not in str(e):
                         bad.append(f"{what}: names no field: {e}")

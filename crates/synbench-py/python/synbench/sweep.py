@@ -362,10 +362,11 @@ def write_sbatch(
     command = [
         python, "-m", "synbench", "sweep", os.path.abspath(models_file),
         "--config", os.path.abspath(config), "--output-dir", output_dir,
-        "--device", device, "--dtype", dtype,
+        "--device", device,
     ]
     if batch_size is not None:
         command += ["--batch-size", str(batch_size)]
+    command += ["--dtype", dtype]
     if not pretrained:
         command.append("--random-init")
     if threads is not None:
