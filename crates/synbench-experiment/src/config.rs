@@ -640,7 +640,7 @@ fn keyword_of(field: &str) -> &str {
 }
 
 /// The keyword arguments of [`Keywords`] and the config fields they set.
-const KEYWORDS: [(&str, &str); 19] = [
+pub const KEYWORDS: [(&str, &str); 19] = [
     ("model", "model.name"),
     ("batch_size", "model.batch_size"),
     ("shape", "data.shape"),

@@ -30,14 +30,18 @@ pub struct Scored {
 impl Scored {
     /// The 95 % interval `(low, high)` at threshold index `t`.
     pub fn interval(&self, t: usize) -> (f64, f64) {
-        let (s, se) = (self.scores[t], self.stderr[t]);
-        (s - T975 * se, s + T975 * se)
+        interval(self.scores[t], self.stderr[t])
     }
 
     /// Whether any threshold has a standard error.
     pub fn has_stderr(&self) -> bool {
         self.stderr.iter().any(|s| s.is_finite())
     }
+}
+
+/// The 95 % interval `score ± t₀.₉₇₅·stderr` (t with G − 1 degrees of freedom).
+pub fn interval(score: f64, stderr: f64) -> (f64, f64) {
+    (score - T975 * stderr, score + T975 * stderr)
 }
 
 /// Which outcomes of a record a score is computed from.

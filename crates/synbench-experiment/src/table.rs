@@ -34,8 +34,7 @@ impl ScoreRow {
 
     /// The 95 % interval `(low, high)` at threshold index `t`.
     pub fn interval(&self, t: usize) -> (f64, f64) {
-        let (s, se) = (self.scores[t], self.stderr[t]);
-        (s - T975 * se, s + T975 * se)
+        crate::scoring::interval(self.scores[t], self.stderr[t])
     }
 }
 

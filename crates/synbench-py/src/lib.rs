@@ -22,12 +22,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::IntoPyObjectExt;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::PyDict;
 use synbench_data::Split;
-use synbench_experiment::config::{Keywords, RawNormalize, from_keywords, parse, parse_protocol};
+use synbench_experiment::config::{KEYWORDS, Keywords, RawNormalize, from_keywords, parse, parse_protocol};
 use synbench_experiment::layout::SWEEP_FILE;
 use synbench_experiment::sweep::{self, SweepFile, SweepModel};
 use synbench_experiment::table::RunTables;
@@ -88,6 +89,11 @@ fn path_text(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// `value` as a Python object (`None` where it cannot be converted).
+fn object<'py, T: IntoPyObject<'py>>(py: Python<'py>, value: T) -> Py<PyAny> {
+    value.into_py_any(py).unwrap_or_else(|_| py.None())
+}
+
 /// The Python exception of an error of the run, with the fields it names as attributes.
 fn run_error(e: ExperimentError) -> PyErr {
     let message = e.to_string();
@@ -96,38 +102,26 @@ fn run_error(e: ExperimentError) -> PyErr {
             ExperimentError::Config(c) => (
                 ConfigError::new_err(message),
                 vec![
-                    ("field", c.field.clone().into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
-                    ("file", path_text(&c.file).into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
-                    ("line", c.line.into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
+                    ("field", object(py, c.field.as_str())),
+                    ("file", object(py, path_text(&c.file))),
+                    ("line", object(py, c.line)),
                 ],
             ),
             ExperimentError::PlanChanged { dir, changes, .. } => (
                 PlanMismatchError::new_err(message),
-                vec![
-                    ("changes", PyList::new(py, changes).map(|l| l.into_any().unbind()).unwrap_or(py.None())),
-                    ("dir", path_text(dir).into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
-                ],
+                vec![("changes", object(py, changes.clone())), ("dir", object(py, path_text(dir)))],
             ),
             ExperimentError::Busy { dir, lock } => (
                 BusyError::new_err(message),
-                vec![
-                    ("dir", path_text(dir).into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
-                    ("lock", path_text(lock).into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
-                ],
+                vec![("dir", object(py, path_text(dir))), ("lock", object(py, path_text(lock)))],
             ),
             ExperimentError::Batch { scale, batch, .. } => (
                 BatchError::new_err(message),
-                vec![
-                    ("scale", scale.into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
-                    ("batch", batch.clone().into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
-                ],
+                vec![("scale", object(py, *scale)), ("batch", object(py, batch.clone()))],
             ),
             ExperimentError::Schema { path, field, .. } | ExperimentError::CorruptScale { path, field, .. } => (
                 FileError::new_err(message),
-                vec![
-                    ("file", path_text(path).into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
-                    ("field", field.clone().into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or(py.None())),
-                ],
+                vec![("file", object(py, path_text(path))), ("field", object(py, field.clone()))],
             ),
             _ => (SynbenchError::new_err(message), Vec::new()),
         };
@@ -206,33 +200,13 @@ impl PyPlan {
     fn from_keywords(py: Python<'_>, source: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         let empty = PyDict::new(py);
         let kwargs = kwargs.unwrap_or(&empty);
-        const KNOWN: [&str; 19] = [
-            "model",
-            "batch_size",
-            "shape",
-            "scales",
-            "n_train",
-            "n_test",
-            "prior",
-            "shift",
-            "seed",
-            "normalize",
-            "generator",
-            "epsilons",
-            "norm",
-            "averaging",
-            "covariance",
-            "thresholds",
-            "score_mode",
-            "estimator",
-            "output_dir",
-        ];
         for key in kwargs.keys() {
             let key: String = key.extract()?;
-            if !KNOWN.contains(&key.as_str()) {
+            if !KEYWORDS.iter().any(|(k, _)| *k == key) {
+                let known: Vec<&str> = KEYWORDS.iter().map(|(k, _)| *k).collect();
                 return Err(PyTypeError::new_err(format!(
                     "unexpected keyword argument {key:?}; the experiment keywords are {}",
-                    KNOWN.join(", ")
+                    known.join(", ")
                 )));
             }
         }
@@ -259,8 +233,8 @@ impl PyPlan {
             output_dir: keyword::<PathBuf>(source, kwargs, "output_dir", "a path")?
                 .map(|d| std::path::absolute(&d).unwrap_or(d)),
         };
-        let mut inner = from_keywords(Path::new(source), &k).map_err(config_error)?;
-        inner.encoder.model = ModelSpec::External;
+        // The model is the driver's: `from_keywords` plans `arch = "external"`.
+        let inner = from_keywords(Path::new(source), &k).map_err(config_error)?;
         Ok(Self { inner })
     }
 
