@@ -17,7 +17,7 @@ use synbench_models::{
     Backend, CONVNEXT_PRESETS, ConvNextConfig, DeviceKind, EncoderError, LinearGaussianSpec, PRESETS, Precision,
     RESNET_PRESETS, RandomProjection, ResNetConfig, VitConfig, VitOptions, WeightsSource,
 };
-use synbench_probe::{AttackNorm, Averaging, BayesProbeParams, BayesProbeValidParams, ParamGuard};
+use synbench_probe::{AttackNorm, Averaging, BayesProbeParams, BayesProbeValidParams, ParamGuard, ProbeError};
 use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScoreSpec};
 use toml::Spanned;
 
@@ -290,6 +290,10 @@ pub struct RawProbe {
     pub averaging: Field<String>,
     /// `pooled` or `ledoit_wolf`.
     pub covariance: Field<String>,
+    /// `absolute` (λ > tolerance, the reference) or `relative` (λ > tolerance · λ_max).
+    pub eigen_cutoff: Field<String>,
+    /// The cutoff's tolerance (default 1e-6).
+    pub eigen_tolerance: Field<f64>,
 }
 
 /// `[score]`.
@@ -536,6 +540,10 @@ pub struct Keywords {
     pub averaging: Option<String>,
     /// `[probe] covariance`.
     pub covariance: Option<String>,
+    /// `[probe] eigen_cutoff`.
+    pub eigen_cutoff: Option<String>,
+    /// `[probe] eigen_tolerance`.
+    pub eigen_tolerance: Option<f64>,
     /// `[score] thresholds`.
     pub thresholds: Option<Vec<f64>>,
     /// `[score] mode`.
@@ -576,6 +584,8 @@ pub fn from_keywords(source: &Path, k: &Keywords) -> Result<Plan, ConfigError> {
             norm: at(&k.norm),
             averaging: at(&k.averaging),
             covariance: at(&k.covariance),
+            eigen_cutoff: at(&k.eigen_cutoff),
+            eigen_tolerance: at(&k.eigen_tolerance),
         },
         score: RawScore { thresholds: at(&k.thresholds), mode: at(&k.score_mode), estimator: at(&k.estimator) },
         output: RawOutput { dir: at(&k.output_dir.as_ref().map(|d| d.display().to_string())) },
@@ -640,7 +650,7 @@ fn keyword_of(field: &str) -> &str {
 }
 
 /// The keyword arguments of [`Keywords`] and the config fields they set.
-pub const KEYWORDS: [(&str, &str); 19] = [
+pub const KEYWORDS: [(&str, &str); 21] = [
     ("model", "model.name"),
     ("batch_size", "model.batch_size"),
     ("shape", "data.shape"),
@@ -656,6 +666,8 @@ pub const KEYWORDS: [(&str, &str); 19] = [
     ("norm", "probe.norm"),
     ("averaging", "probe.averaging"),
     ("covariance", "probe.covariance"),
+    ("eigen_cutoff", "probe.eigen_cutoff"),
+    ("eigen_tolerance", "probe.eigen_tolerance"),
     ("thresholds", "score.thresholds"),
     ("score_mode", "score.mode"),
     ("estimator", "score.estimator"),
@@ -984,11 +996,19 @@ impl Checker<'_> {
 
     /// `[probe]`: the ε-robust Bayes probe and the averaging of its outcomes.
     fn probe(&self, p: &RawProbe) -> Result<(BayesProbeValidParams, Averaging), ConfigError> {
-        let probe = BayesProbeParams::new(value(&p.epsilons).unwrap_or_else(|| vec![0.0]))
+        let mut probe = BayesProbeParams::new(value(&p.epsilons).unwrap_or_else(|| vec![0.0]))
             .attack(self.choice("probe.norm", &p.norm)?)
             .estimator(self.choice("probe.covariance", &p.covariance)?)
-            .check()
-            .map_err(|e| self.err("probe.epsilons", span(&p.epsilons), e.to_string()))?;
+            .eigen_cutoff(self.choice("probe.eigen_cutoff", &p.eigen_cutoff)?);
+        if let Some(tolerance) = value(&p.eigen_tolerance) {
+            probe = probe.eigenvalue_cutoff(tolerance);
+        }
+        let probe = probe.check().map_err(|e| match e {
+            ProbeError::InvalidParameter { name: "eigenvalue_cutoff", .. } => {
+                self.err("probe.eigen_tolerance", span(&p.eigen_tolerance), e.to_string())
+            }
+            e => self.err("probe.epsilons", span(&p.epsilons), e.to_string()),
+        })?;
         Ok((probe, self.choice("probe.averaging", &p.averaging)?))
     }
 

@@ -5,7 +5,7 @@
 
 use synbench_data::Generator;
 use synbench_models::{Activation, Backend, GlobalPool, OracleNonlinearity, Precision, ResNetBlock, StemType};
-use synbench_probe::{AttackNorm, Averaging, CovarianceEstimator};
+use synbench_probe::{AttackNorm, Averaging, CovarianceEstimator, EigenCutoff};
 use synbench_theory::ScoreMode;
 
 /// An option value with a config spelling, owned by the crate that defines it.
@@ -40,6 +40,7 @@ named!(
     AttackNorm,
     Averaging,
     CovarianceEstimator,
+    EigenCutoff,
     Generator,
     Precision,
     ScoreMode,

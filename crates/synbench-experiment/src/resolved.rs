@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use synbench_data::{GENERATOR_REVISION, Normalization};
+use synbench_probe::EigenCutoff;
 
 use crate::config::{ModelSpec, Plan};
 use crate::layout::{RESULT_SCHEMA, SCALE_SCHEMA};
@@ -272,8 +273,12 @@ pub struct ResolvedProbe {
     pub averaging: String,
     /// Covariance estimator.
     pub covariance: String,
-    /// Eigenvalue cutoff.
+    /// Tolerance of the eigenvalue cutoff.
     pub eigenvalue_cutoff: f64,
+    /// `relative` when the cutoff is relative to λ_max; absent for the
+    /// default `absolute` (so plans that do not choose keep their hash).
+    #[serde(default = "absolute_cutoff", skip_serializing_if = "is_absolute")]
+    pub eigen_cutoff: String,
     /// Batch of the reference averaging.
     pub reference_batch_size: usize,
 }
@@ -290,6 +295,14 @@ pub struct ResolvedScore {
     /// choose keep their hash).
     #[serde(default = "reference_estimator", skip_serializing_if = "is_reference")]
     pub estimator: String,
+}
+
+fn absolute_cutoff() -> String {
+    EigenCutoff::Absolute.name().into()
+}
+
+fn is_absolute(name: &str) -> bool {
+    name == EigenCutoff::Absolute.name()
 }
 
 fn reference_estimator() -> String {
@@ -401,6 +414,7 @@ impl ResolvedPlan {
                 averaging: plan.averaging.name().into(),
                 covariance: plan.probe.estimator().name().into(),
                 eigenvalue_cutoff: plan.probe.eigenvalue_cutoff(),
+                eigen_cutoff: plan.probe.eigen_cutoff().name().into(),
                 reference_batch_size: plan.probe.reference_batch_size(),
             },
             score: ResolvedScore {

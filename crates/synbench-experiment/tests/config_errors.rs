@@ -117,6 +117,24 @@ fn unknown_backend_and_norm() {
 }
 
 #[test]
+fn eigen_cutoff_and_tolerance() {
+    check(("epsilons = [0.0, 0.2]", "epsilons = [0.0]\neigen_cutoff = \"rel\""), "probe.eigen_cutoff", 19, "\"relative\"");
+    check(("epsilons = [0.0, 0.2]", "epsilons = [0.0]\neigen_tolerance = -1e-3"), "probe.eigen_tolerance", 19, ">= 0");
+    let plan = parse(Path::new("configs/good.toml"), GOOD).unwrap();
+    let default = synbench_experiment::ResolvedPlan::of(&plan);
+    let text = GOOD.replace("epsilons = [0.0, 0.2]", "epsilons = [0.0, 0.2]\neigen_cutoff = \"relative\"\neigen_tolerance = 1e-9");
+    let plan = parse(Path::new("configs/good.toml"), &text).unwrap();
+    assert_eq!(plan.probe.eigen_cutoff(), synbench_probe::EigenCutoff::Relative);
+    assert_eq!(plan.probe.eigenvalue_cutoff(), 1e-9);
+    let relative = synbench_experiment::ResolvedPlan::of(&plan);
+    assert_eq!((relative.probe.eigen_cutoff.as_str(), relative.probe.eigenvalue_cutoff), ("relative", 1e-9));
+    // The default is absent from the plan's JSON, so plans that do not choose keep their hash.
+    assert!(!serde_json::to_string(&default).unwrap().contains("eigen_cutoff"));
+    assert!(serde_json::to_string(&relative).unwrap().contains("\"eigen_cutoff\":\"relative\""));
+    assert_ne!(default.hash(), relative.hash());
+}
+
+#[test]
 fn syntax_errors_have_a_line() {
     let err = parse(Path::new("x.toml"), "[model]\narch = \n").unwrap_err();
     assert_eq!(err.line, Some(2), "{err}");

@@ -427,3 +427,74 @@ fn the_population_estimate_recovers_the_oracle_closed_form() {
     let oracle_json = String::from_utf8(file(&dir.join("out"), "results.json")).unwrap();
     assert!(oracle_json.contains("\"oracle\""));
 }
+
+// ------------------------------------------------------------------ eigenvalue cutoff
+
+/// Every score of a run: both estimators, both modes, each ε and threshold,
+/// with standard errors, and the finite-n curve.
+fn every_score(scores: &synbench_experiment::RunScores) -> Vec<f64> {
+    let population = scores.population.as_ref().expect("n − 2 > D: the population estimator");
+    let mut all = Vec::new();
+    for modes in [&scores.reference, population] {
+        for scored in modes.reference.iter().chain(&modes.exact) {
+            all.extend(scored.scores.iter().chain(&scored.stderr));
+        }
+    }
+    for finite in &scores.finite_n {
+        for scored in finite.reference.iter().chain(finite.population.iter().flatten()) {
+            all.extend(scored.scores.iter().chain(&scored.stderr).filter(|v| v.is_finite()));
+        }
+    }
+    all
+}
+
+/// The identity encoder's features stretched to variances 1e4 … 1 (its first
+/// two coordinates by 100 and 30), quantised to 85 levels per coordinate and
+/// times `c`. Each feature is 625·2^e·k with |k| ≤ 42, so × 1e4 (2⁴·625) and
+/// × 1e-4 (2⁻⁴/625) are exact in f32: the scaled features are the same
+/// numbers times c, not a rounding of them.
+fn stretched(c: f32) -> impl Fn(ArrayView2<'_, f32>) -> Array2<f32> {
+    move |x| {
+        let mut h = x.to_owned();
+        for (j, mut column) in h.columns_mut().into_iter().enumerate() {
+            let stretch = [100.0, 30.0].get(j).copied().unwrap_or(1.0_f32);
+            let step = 625.0 * 2f32.powi((stretch * 8.0 / 42.0 / 625.0).log2().ceil() as i32);
+            column.mapv_inplace(|v| (v * stretch / step).round().clamp(-42.0, 42.0) * step * c);
+        }
+        h
+    }
+}
+
+/// A population-headline run of `stretched(c)` with `probe` lines added to `[probe]`.
+fn cutoff_run(probe: &str, c: f32) -> RunResult {
+    let dir = scratch("cutoff");
+    let text = config(4, 400, 6, "[score]\nestimator = \"population\"\n").replace("[probe]\n", &format!("[probe]\n{probe}"));
+    let mut plan = plan_in(&dir, &text);
+    plan.output_dir = None;
+    drive(start(plan, StartPolicy::Fresh).unwrap(), stretched(c), None).unwrap()
+}
+
+#[test]
+fn relative_cutoff_scores_do_not_depend_on_the_scale_of_the_features() {
+    let relative = "eigen_cutoff = \"relative\"\n";
+    let base = cutoff_run(relative, 1.0);
+    assert_eq!(base.results.plan.probe.eigen_cutoff, "relative");
+    let base_scores = every_score(&base.scores);
+    let absolute = cutoff_run("", 1.0);
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&every_score(&absolute.scores)), bits(&base_scores), "at scale 1 both rules keep every component");
+    assert_ne!(absolute.results.provenance.plan_hash, base.results.provenance.plan_hash);
+    for c in [1e-4_f32, 1e4] {
+        let got = every_score(&cutoff_run(relative, c).scores);
+        assert_eq!(got.len(), base_scores.len());
+        for (i, (a, b)) in base_scores.iter().zip(&got).enumerate() {
+            let same = (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * a.abs().max(1e-3);
+            assert!(same, "× {c}: score {i}: {a} vs {b}");
+        }
+    }
+    // The absolute rule at × 1e-4: λ ≈ 1e-8 … 1e-4, so four of six
+    // components fall below 1e-6 and the scores change.
+    let small = every_score(&cutoff_run("", 1e-4).scores);
+    let moved = base_scores.iter().zip(&small).map(|(a, b)| (a - b).abs()).filter(|d| d.is_finite()).fold(0.0, f64::max);
+    assert!(moved > 1e-3, "the absolute cutoff moved no score ({moved:e})");
+}

@@ -18,8 +18,55 @@ use crate::attack::{AttackNorm, solve_attack_qcqp};
 use crate::error::{ProbeError, Result, check_batch};
 use crate::stats::ClassStatistics;
 
-/// Eigenvalues of the covariance at or below this are cut (SPEC §3, step 2).
+/// The default tolerance of the eigenvalue cutoff (SPEC §3, step 2): with
+/// [`EigenCutoff::Absolute`], eigenvalues of the covariance at or below it
+/// are cut, as the reference cuts them.
 pub const EIGENVALUE_CUTOFF: f64 = 1e-6;
+
+/// Which covariance components the probe keeps (SPEC §3 step 2): those whose
+/// eigenvalue exceeds the tolerance (absolute, the reference's rule and the
+/// default) or the tolerance times the largest eigenvalue (relative: the
+/// same components at every scale of the features, as the probe's accuracy
+/// and scaled bound are scale-free).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum EigenCutoff {
+    /// λ > tolerance.
+    #[default]
+    Absolute,
+    /// λ > tolerance · λ_max.
+    Relative,
+}
+
+impl EigenCutoff {
+    /// Every rule, the default first.
+    pub const ALL: [Self; 2] = [Self::Absolute, Self::Relative];
+
+    /// The config spelling (`"absolute"`, `"relative"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Absolute => "absolute",
+            Self::Relative => "relative",
+        }
+    }
+
+    /// The eigenvalue a kept component must exceed, for a spectrum whose
+    /// largest eigenvalue is `largest`.
+    pub fn threshold(self, tolerance: f64, largest: f64) -> f64 {
+        match self {
+            Self::Absolute => tolerance,
+            Self::Relative => tolerance * largest.max(0.0),
+        }
+    }
+
+    /// The indices of the kept components of the spectrum `values` (any
+    /// order): the one rule the probe, the population estimator and every
+    /// jackknife and nested refit apply.
+    pub fn kept(self, tolerance: f64, values: &[f64]) -> Vec<usize> {
+        let largest = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let threshold = self.threshold(tolerance, largest);
+        (0..values.len()).filter(|&k| values[k] > threshold).collect()
+    }
+}
 /// The batch size over which the reference averages accuracy and bound.
 pub const REFERENCE_BATCH_SIZE: usize = 256;
 
@@ -78,6 +125,7 @@ impl Averaging {
 pub struct BayesProbeValidParams {
     epsilons: Vec<f64>,
     eigenvalue_cutoff: f64,
+    eigen_cutoff: EigenCutoff,
     estimator: CovarianceEstimator,
     attack: AttackNorm,
     batch_size: usize,
@@ -89,21 +137,28 @@ pub struct BayesProbeParams(BayesProbeValidParams);
 
 impl BayesProbeParams {
     /// A probe for the robustness levels `epsilons` (each in [0, 1)), with the
-    /// reference's defaults: cutoff 1e-6, pooled covariance, ℓ2 attack,
+    /// reference's defaults: absolute cutoff 1e-6, pooled covariance, ℓ2 attack,
     /// reference averaging over batches of 256. (The evaluation yields both
     /// averaging modes; which one is scored is the caller's choice.)
     pub fn new(epsilons: impl Into<Vec<f64>>) -> Self {
         Self(BayesProbeValidParams {
             epsilons: epsilons.into(),
             eigenvalue_cutoff: EIGENVALUE_CUTOFF,
+            eigen_cutoff: EigenCutoff::Absolute,
             estimator: CovarianceEstimator::default(),
             attack: AttackNorm::default(),
             batch_size: REFERENCE_BATCH_SIZE,
         })
     }
-    /// Eigenvalue cutoff (components with λ ≤ cutoff are dropped).
+    /// Tolerance of the eigenvalue cutoff (components with λ ≤ it, or with
+    /// [`EigenCutoff::Relative`] λ ≤ it · λ_max, are dropped).
     pub fn eigenvalue_cutoff(mut self, cutoff: f64) -> Self {
         self.0.eigenvalue_cutoff = cutoff;
+        self
+    }
+    /// Whether the tolerance is absolute or relative to the largest eigenvalue.
+    pub fn eigen_cutoff(mut self, rule: EigenCutoff) -> Self {
+        self.0.eigen_cutoff = rule;
         self
     }
     /// Covariance estimator.
@@ -192,6 +247,7 @@ pub struct BayesProbe {
     batch_size: usize,
     counts: [u64; 2],
     attack: AttackNorm,
+    cutoff: (EigenCutoff, f64),
 }
 
 impl BayesProbeValidParams {
@@ -199,9 +255,13 @@ impl BayesProbeValidParams {
     pub fn epsilons(&self) -> &[f64] {
         &self.epsilons
     }
-    /// Eigenvalue cutoff.
+    /// Tolerance of the eigenvalue cutoff.
     pub fn eigenvalue_cutoff(&self) -> f64 {
         self.eigenvalue_cutoff
+    }
+    /// Whether the tolerance is absolute or relative to λ_max.
+    pub fn eigen_cutoff(&self) -> EigenCutoff {
+        self.eigen_cutoff
     }
     /// Covariance estimator.
     pub fn estimator(&self) -> CovarianceEstimator {
@@ -231,11 +291,9 @@ impl BayesProbeValidParams {
             }
         };
         let (all_values, vectors) = symmetric_eigen(&cov)?;
-        let kept: Vec<usize> = (0..dim).filter(|&k| all_values[k] > self.eigenvalue_cutoff).collect();
+        let kept = self.eigen_cutoff.kept(self.eigenvalue_cutoff, &all_values);
         if kept.is_empty() {
-            return Err(ProbeError::NoSignal {
-                what: format!("no covariance eigenvalue exceeds the cutoff {}", self.eigenvalue_cutoff),
-            });
+            return Err(self.no_signal(all_values.first().copied().unwrap_or(f64::NAN)));
         }
         let eigenvalues: Vec<f64> = kept.iter().map(|&k| all_values[k]).collect();
         let f1 = vectors.select(Axis(1), &kept);
@@ -264,7 +322,30 @@ impl BayesProbeValidParams {
             batch_size: self.batch_size,
             counts: [stats.count(1), stats.count(0)],
             attack: self.attack,
+            cutoff: (self.eigen_cutoff, self.eigenvalue_cutoff),
         })
+    }
+}
+
+impl BayesProbeValidParams {
+    /// "No signal": no eigenvalue passed the cutoff. Names the largest
+    /// eigenvalue and, where it is positive and finite under the absolute
+    /// rule (features of a small scale, not a dead representation), the
+    /// relative rule that keeps it.
+    fn no_signal(&self, largest: f64) -> ProbeError {
+        let rule = match self.eigen_cutoff {
+            EigenCutoff::Absolute => format!("the cutoff {:e}", self.eigenvalue_cutoff),
+            EigenCutoff::Relative => format!("{:e} × the largest", self.eigenvalue_cutoff),
+        };
+        let mut what = format!("no covariance eigenvalue exceeds {rule} (the largest is {largest:e})");
+        if self.eigen_cutoff == EigenCutoff::Absolute && largest > 0.0 && largest.is_finite() {
+            what.push_str(
+                "; the features are small rather than constant: set `[probe] eigen_cutoff = \"relative\"` \
+                 (Python: eigen_cutoff=\"relative\"), which keeps the components above a tolerance of the \
+                 largest eigenvalue, whatever the scale of the features",
+            );
+        }
+        ProbeError::NoSignal { what }
     }
 }
 
@@ -425,7 +506,8 @@ impl BayesProbe {
     /// and where the pooled covariance is singular (`n − 2 ≤ D`,
     /// [`synbench_theory::population_estimable`]). With Ledoit–Wolf
     /// shrinkage the estimate uses the unshrunk sample eigenvalues (the
-    /// random-matrix correction is of the plug-in `S`).
+    /// random-matrix correction is of the plug-in `S`), of the components
+    /// that the probe's cutoff rule ([`EigenCutoff::kept`]) keeps among them.
     pub fn population_outcomes(&self) -> Option<Vec<ScaleOutcome>> {
         if self.attack != AttackNorm::L2 {
             return None;
@@ -436,7 +518,8 @@ impl BayesProbe {
         } else {
             self.eigenvalues.clone()
         };
-        let kept: Vec<usize> = (0..eigenvalues.len()).filter(|&i| eigenvalues[i] > 0.0).collect();
+        let (rule, tolerance) = self.cutoff;
+        let kept = rule.kept(tolerance, &eigenvalues);
         let l: Vec<f64> = kept.iter().map(|&i| eigenvalues[i]).collect();
         let m2: Vec<f64> = kept.iter().map(|&i| self.mu_eigbasis[i] * self.mu_eigbasis[i]).collect();
         let moments = SampleMoments { eigenvalues: &l, mu_squared: &m2, counts: self.counts, dim: self.dim };

@@ -27,7 +27,7 @@ pub use ndarray;
 
 pub use attack::{AttackNorm, solve_attack_qcqp};
 pub use bayes::{
-    Averaging, BayesProbe, BayesProbeParams, BayesProbeValidParams, CovarianceEstimator, EpsilonOutcome,
+    Averaging, BayesProbe, BayesProbeParams, BayesProbeValidParams, CovarianceEstimator, EigenCutoff, EpsilonOutcome,
     ProbeEvaluator, RobustDirection,
 };
 pub use error::{ProbeError, Result};

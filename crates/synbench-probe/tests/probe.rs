@@ -8,7 +8,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use synbench_probe::linear::{features_dataset, fit_logistic, fit_multinomial_logistic};
 use synbench_probe::{
-    AttackNorm, Averaging, BayesProbeParams, ClassStatistics, CovarianceEstimator, LinearModel, ParamGuard, ProbeError,
+    AttackNorm, Averaging, BayesProbeParams, BayesProbeValidParams, ClassStatistics, CovarianceEstimator, EigenCutoff,
+    LinearModel, ParamGuard, ProbeError,
     RobustLogisticParams, solve_attack_qcqp,
 };
 use synbench_theory::{TheoryError, solve_l2_qcqp};
@@ -370,4 +371,107 @@ fn multinomial_probe_through_linfa_logistic() {
     let accuracy = predicted.iter().zip(&labels).filter(|(p, y)| p == y).count() as f64 / n as f64;
     assert!(accuracy > 0.9, "multinomial accuracy {accuracy}");
     assert_eq!(model.classes(), &[0, 1, 2]);
+}
+
+// ------------------------------------------------------------------ eigenvalue cutoff
+
+#[test]
+fn the_cutoff_rules_keep_the_components_above_their_threshold() {
+    let spectrum = [0.01, 3e-6, 2e-8, 5e-9, 0.0, -1e-12];
+    assert_eq!(EigenCutoff::Absolute.kept(1e-6, &spectrum), [0, 1]);
+    assert_eq!(EigenCutoff::Relative.kept(1e-6, &spectrum), [0, 1, 2]); // λ > 1e-8
+    assert_eq!(EigenCutoff::Relative.kept(0.1, &spectrum), [0]);
+    assert_eq!(EigenCutoff::Absolute.kept(0.0, &spectrum), [0, 1, 2, 3]);
+    // Relative: the same components at every scale of the spectrum; absolute: not.
+    for c in [1e-12, 1e-8, 1e8] {
+        let scaled: Vec<f64> = spectrum.iter().map(|l| l * c).collect();
+        assert_eq!(EigenCutoff::Relative.kept(1e-6, &scaled), [0, 1, 2], "× {c}");
+    }
+    assert_eq!(EigenCutoff::Absolute.kept(1e-6, &spectrum.map(|l| l * 1e-5)), Vec::<usize>::new());
+    assert_eq!(EigenCutoff::Absolute.kept(1e-6, &spectrum.map(|l| l * 1e4)), [0, 1, 2, 3]);
+    assert!(EigenCutoff::Relative.kept(1e-6, &[0.0, 0.0]).is_empty(), "a zero spectrum keeps nothing");
+    assert!(EigenCutoff::Relative.kept(1e-6, &[]).is_empty());
+}
+
+/// Features whose covariance spans four decades (variances 1e4 … 1): × 1e-4
+/// puts the small components below the absolute cutoff. Each is rounded to
+/// a multiple 625·2^e·k (|k| ≤ 42) of a per-column step, so that × 1e4 and
+/// × 1e-4 are exact in f32 (1e4 = 2⁴·625, 1e-4 = 2⁻⁴/625): the scaled
+/// features are the same numbers times c, not a rounding of them.
+fn spread_classes(n: usize, seed: u64) -> (Array2<f32>, Array1<u8>) {
+    let (mut x, y) = gaussian_classes(n, &[30.0, 5.0, 0.4, 0.3, 0.2, 0.1], &[100.0, 30.0, 1.0, 1.0, 1.0, 1.0], seed);
+    for mut column in x.columns_mut() {
+        let largest = column.iter().fold(0.0_f32, |m, v| m.max(v.abs()));
+        let step = 625.0 * 2f32.powi((largest / 42.0 / 625.0).log2().ceil() as i32);
+        column.mapv_inplace(|v| (v / step).round() * step);
+    }
+    (x, y)
+}
+
+/// Every outcome of a fit: accuracy and scaled bound per ε in both averaging
+/// modes, the population estimate and the Gaussian projection.
+fn outcomes(params: &BayesProbeValidParams, x: &Array2<f32>, y: &Array1<u8>) -> Result<Vec<f64>, ProbeError> {
+    let (train_x, train_y) = rows(x, y, 0, 600);
+    let (test_x, test_y) = rows(x, y, 600, x.nrows());
+    let probe = params.fit(&ClassStatistics::from_batch(train_x, train_y)?)?;
+    let test = ClassStatistics::from_batch(test_x, test_y)?;
+    let mut all = Vec::new();
+    for o in probe.evaluate(test_x, test_y)? {
+        all.extend([o.reference.accuracy, o.reference.scaled_bound, o.exact.accuracy, o.exact.scaled_bound]);
+    }
+    for o in probe.population_outcomes().expect("l2, n − 2 > D").into_iter().chain(probe.gaussian_outcomes(&test)?) {
+        all.extend([o.accuracy, o.scaled_bound]);
+    }
+    all.push(probe.eigenvalues().len() as f64);
+    Ok(all)
+}
+
+fn largest_relative_difference(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs() / x.abs().max(y.abs()).max(1e-300)).fold(0.0, f64::max)
+}
+
+#[test]
+fn with_the_relative_cutoff_the_outcomes_do_not_depend_on_the_scale_of_the_features() {
+    let (x, y) = spread_classes(1200, 11);
+    let relative = BayesProbeParams::new([0.0, 0.2]).eigen_cutoff(EigenCutoff::Relative).check().unwrap();
+    let absolute = BayesProbeParams::new([0.0, 0.2]).check().unwrap();
+    let base = outcomes(&relative, &x, &y).unwrap();
+    assert_eq!(base, outcomes(&absolute, &x, &y).unwrap(), "every component is above both cutoffs at scale 1");
+    for c in [1e-4_f32, 1e4] {
+        let scaled = x.mapv(|v| v * c);
+        let got = outcomes(&relative, &scaled, &y).unwrap();
+        let gap = largest_relative_difference(&base, &got);
+        assert!(gap < 1e-9, "× {c}: outcomes moved by {gap:e}\n{base:?}\n{got:?}");
+    }
+    // Absolute: × 1e-4 scales the eigenvalues by 1e-8, so the four unit-variance
+    // components (λ ≈ 1e-8 < 1e-6) are cut and the outcomes change.
+    let small = outcomes(&absolute, &x.mapv(|v| v * 1e-4), &y).unwrap();
+    assert_eq!(*small.last().unwrap(), 2.0, "two of six components kept");
+    assert!(largest_relative_difference(&base, &small) > 1e-3, "{base:?}\n{small:?}");
+}
+
+#[test]
+fn no_signal_names_the_largest_eigenvalue_and_the_relative_rule() {
+    let (x, y) = gaussian_classes(200, &[0.5, 0.2], &[1.0, 1.0], 5);
+    let tiny = x.mapv(|v| v * 1e-5);
+    let stats = ClassStatistics::from_batch(tiny.view(), y.view()).unwrap();
+    let err = BayesProbeParams::new([0.0]).check().unwrap().fit(&stats).unwrap_err();
+    let largest = synbench_probe::bayes::symmetric_eigen(&stats.pooled_covariance().unwrap()).unwrap().0[0];
+    let message = err.to_string();
+    assert!(matches!(err, ProbeError::NoSignal { .. }), "{err}");
+    assert!(message.contains(&format!("the largest is {largest:e}")), "{message}");
+    assert!(message.contains("eigen_cutoff = \"relative\""), "{message}");
+    let relative = BayesProbeParams::new([0.0]).eigen_cutoff(EigenCutoff::Relative).check().unwrap();
+    assert!(relative.fit(&stats).is_ok(), "the relative rule keeps the small features' components");
+
+    // Constant features: nothing to suggest.
+    let constant = Array2::<f32>::from_elem((200, 2), 0.25);
+    let stats = ClassStatistics::from_batch(constant.view(), y.view()).unwrap();
+    let message = relative.fit(&stats).unwrap_err().to_string();
+    assert!(message.contains("exceeds 1e-6 × the largest (the largest is 0e0)"), "{message}");
+    assert!(!message.contains("eigen_cutoff"), "{message}");
+
+    let err = BayesProbeParams::new([0.0]).eigenvalue_cutoff(-1.0).check().unwrap_err();
+    assert!(matches!(err, ProbeError::InvalidParameter { name: "eigenvalue_cutoff", .. }), "{err}");
 }

@@ -227,6 +227,8 @@ impl PyPlan {
             norm: keyword(source, kwargs, "norm", text)?,
             averaging: keyword(source, kwargs, "averaging", text)?,
             covariance: keyword(source, kwargs, "covariance", text)?,
+            eigen_cutoff: keyword(source, kwargs, "eigen_cutoff", text)?,
+            eigen_tolerance: keyword(source, kwargs, "eigen_tolerance", number)?,
             thresholds: keyword(source, kwargs, "thresholds", "a sequence of numbers")?,
             score_mode: keyword(source, kwargs, "score_mode", text)?,
             estimator: keyword(source, kwargs, "estimator", text)?,

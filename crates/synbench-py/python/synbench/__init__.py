@@ -238,6 +238,8 @@ class Experiment:
         norm: Optional[str] = None,
         averaging: Optional[str] = None,
         covariance: Optional[str] = None,
+        eigen_cutoff: Optional[str] = None,
+        eigen_tolerance: Optional[float] = None,
         thresholds: Optional[Sequence[float]] = None,
         score_mode: Optional[str] = None,
         estimator: Optional[str] = None,
@@ -251,7 +253,8 @@ class Experiment:
         keywords = dict(
             shape=_sequence(shape), scales=_sequence(scales), n_train=n_train, n_test=n_test, prior=prior,
             shift=shift, seed=seed, normalize=normalize, epsilons=_sequence(epsilons), norm=norm,
-            averaging=averaging, covariance=covariance, thresholds=_sequence(thresholds), score_mode=score_mode,
+            averaging=averaging, covariance=covariance, eigen_cutoff=eigen_cutoff,
+            eigen_tolerance=eigen_tolerance, thresholds=_sequence(thresholds), score_mode=score_mode,
             estimator=estimator, generator=generator, model=model, batch_size=batch_size,
             output_dir=None if output_dir is None else os.fspath(output_dir),
         )

@@ -96,6 +96,8 @@ class Experiment:
         norm: Optional[str] = ...,
         averaging: Optional[str] = ...,
         covariance: Optional[str] = ...,
+        eigen_cutoff: Optional[str] = ...,
+        eigen_tolerance: Optional[float] = ...,
         thresholds: Optional[Sequence[float]] = ...,
         score_mode: Optional[str] = ...,
         estimator: Optional[str] = ...,
