@@ -131,7 +131,7 @@ pub fn run(plan: Plan, options: RunOptions) -> Result<RunResult> {
     while let Some(batch) = experiment.next_batch()? {
         bar.set_message(format!("scale {}/{scales} (s = {:.2})", batch.scale_index + 1, batch.scale));
         let features = encoder.encode(batch.inputs.view())?;
-        if let Some(record) = experiment.fold(&batch, features.view())? {
+        for record in experiment.fold(&batch, features.view())? {
             let averaging = experiment.plan().averaging;
             let accuracies: Vec<String> =
                 record.epsilons.iter().map(|e| format!("{:.4}", e.outcome(averaging).accuracy)).collect();

@@ -155,6 +155,16 @@ pub enum ExperimentError {
         /// The probe's error.
         source: synbench_probe::ProbeError,
     },
+    /// A scale's background work stopped unexpectedly (a bug: please report it).
+    #[error("scale {index} (s = {scale}): its per-scale work failed: {message}")]
+    Worker {
+        /// Scale index.
+        index: usize,
+        /// Mean scale.
+        scale: f64,
+        /// What the worker reported.
+        message: String,
+    },
     /// Closed-form scoring failed.
     #[error(transparent)]
     Theory(#[from] synbench_theory::TheoryError),

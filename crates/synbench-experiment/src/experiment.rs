@@ -31,10 +31,10 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Instant;
 
 use synbench_data::{Mixture, Normalization, Split};
+use synbench_probe::AttackNorm;
 use synbench_probe::jackknife::{self, HeldSplit, JACKKNIFE_GROUPS};
 use synbench_probe::ndarray::{Array1, Array2, ArrayView2, Axis, Slice};
-use synbench_probe::{AttackNorm, ClassStatistics, ProbeEvaluator};
-use synbench_theory::{ScaleOutcome, ScoreMode, population_estimable, raw_reference, smallest_estimable_n};
+use synbench_theory::{ScaleOutcome, ScoreMode, population_estimable, smallest_estimable_n};
 
 use crate::config::Plan;
 use crate::error::{ConfigError, ExperimentError, Result};
@@ -49,6 +49,7 @@ use crate::schema::{
 };
 use crate::scoring::{RunScores, Scored};
 use crate::table::ScoreTable;
+use crate::worker::{Context, DEFAULT_SCALES_IN_FLIGHT, Done, ScaleJob, WorkerThreads, Workers};
 
 /// What to do with finished scales already in the output folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -143,12 +144,31 @@ pub struct StartOptions {
     pub generator: GeneratorThreads,
     /// Inputs per batch handed out.
     pub batch_size: NonZeroUsize,
+    /// Threads of the per-scale work ([`crate::worker`]).
+    pub workers: WorkerThreads,
+    /// Scales whose work may be in flight at once (their features are held
+    /// meanwhile); 0 runs each scale's work inside the `fold` that finishes it.
+    pub scales_in_flight: usize,
 }
 
 impl StartOptions {
-    /// The plan's batch size and generator pool, with `policy`.
+    /// The plan's batch size, generator pool and worker threads, with `policy`.
     pub fn for_plan(plan: &Plan, policy: StartPolicy) -> Self {
-        Self { policy, generator: GeneratorThreads::for_plan(plan), batch_size: plan.encoder.batch_size }
+        Self {
+            policy,
+            generator: GeneratorThreads::for_plan(plan),
+            batch_size: plan.encoder.batch_size,
+            workers: WorkerThreads::for_plan(plan),
+            scales_in_flight: DEFAULT_SCALES_IN_FLIGHT,
+        }
+    }
+}
+
+impl WorkerThreads {
+    /// Beside an encoder that computes on this machine's CPU (whose Burn
+    /// backend fills every core), one thread; otherwise every core.
+    pub fn for_plan(plan: &Plan) -> Self {
+        if plan.encoder.computes_on_cpu() { Self::Own(1) } else { Self::AllCores }
     }
 }
 
@@ -204,27 +224,20 @@ struct Generated {
     seconds: f64,
 }
 
-enum Phase {
-    Train(Option<Box<ClassStatistics>>),
-    Test(Box<ProbeEvaluator<'static>>),
-}
-
+/// The scale whose batches are being folded.
 struct Current {
     index: usize,
     scale: f64,
-    phase: Phase,
-    folded: u64,
-    /// The scale's features in fold order, for the jackknife replicates.
+    /// Rows folded per split.
+    folded: [u64; 2],
+    /// The scale's features in fold order, for its work ([`crate::worker`]).
     /// Each split's features and labels, row `i` being sample `i` (allocated
     /// whole at the split's first batch, so a scale holds `n × D` floats per
     /// split and never a second copy).
     held: [Option<HeldSplit>; 2],
-    /// The full train statistics and the population estimate, once fitted.
-    fitted: Option<Fitted>,
+    /// Rows of each folded batch per split, in order.
+    batches: [Vec<usize>; 2],
 }
-
-/// A scale's full train statistics and population estimate.
-type Fitted = (Box<ClassStatistics>, Option<Vec<ScaleOutcome>>);
 
 /// A run in progress.
 pub struct Experiment {
@@ -236,6 +249,7 @@ pub struct Experiment {
     records: Vec<Option<ScaleRecord>>,
     receiver: Receiver<Generated>,
     current: Option<Current>,
+    workers: Workers,
     outstanding: Option<(u64, Instant)>,
     feature_dim: Option<usize>,
     /// The output folder's run lock, released on drop.
@@ -299,6 +313,9 @@ impl Experiment {
                     .map_err(|e| ExperimentError::batch(format!("cannot start the generator's thread pool: {e}")))?,
             ),
         };
+        let output = plan.output_dir.clone().map(|dir| (dir, hash.clone()));
+        let workers =
+            Workers::new(options.workers, options.scales_in_flight, Context { probe: plan.probe.clone(), output })?;
         let todo: Vec<(usize, f64)> = plan
             .scales
             .values()
@@ -323,6 +340,7 @@ impl Experiment {
             records,
             receiver,
             current: None,
+            workers,
             outstanding: None,
             feature_dim: None,
             _lock: lock,
@@ -368,17 +386,17 @@ impl Experiment {
     pub fn remaining_inputs(&self) -> u64 {
         let per_scale = self.plan.n_train + self.plan.n_test;
         let left = self.records.iter().filter(|r| r.is_none()).count() as u64 * per_scale;
-        let done_in_current = self.current.as_ref().map_or(0, |c| match c.phase {
-            Phase::Train(_) => c.folded,
-            Phase::Test(_) => self.plan.n_train + c.folded,
-        });
-        left - done_in_current
+        let in_flight = self.workers.in_flight() as u64 * per_scale;
+        let done_in_current = self.current.as_ref().map_or(0, |c| c.folded[0] + c.folded[1]);
+        left - in_flight - done_in_current
     }
 
     /// The next batch to encode, or `None` when every scale is finished.
     /// Each batch must be folded before the next is asked for.
     pub fn next_batch(&mut self) -> Result<Option<Batch>> {
         self.check_running()?;
+        let finished = self.workers.finished();
+        self.collect(finished)?;
         if let Some((id, _)) = self.outstanding {
             return Err(ExperimentError::batch(format!(
                 "batch {id} was handed out but not folded: fold each batch before asking for the next"
@@ -386,7 +404,9 @@ impl Experiment {
         }
         let waited = Instant::now();
         let Ok(generated) = self.receiver.recv() else {
-            return Ok(None); // the generator has drawn every batch of every scale
+            // The generator has drawn every batch of every scale: the last
+            // scales' work finishes in `finish`.
+            return Ok(None);
         };
         self.times.waiting += waited.elapsed().as_secs_f64();
         self.times.generation += generated.seconds;
@@ -395,10 +415,9 @@ impl Experiment {
             self.current = Some(Current {
                 index: batch.scale_index,
                 scale: batch.scale,
-                phase: Phase::Train(None),
-                folded: 0,
+                folded: [0, 0],
                 held: [None, None],
-                fitted: None,
+                batches: [Vec::new(), Vec::new()],
             });
         }
         self.outstanding = Some((batch.id, Instant::now()));
@@ -406,10 +425,13 @@ impl Experiment {
     }
 
     /// Folds the features of the batch handed out last: `[b, D]`, one row
-    /// per input, finite. Returns the scale's record when this batch
-    /// finished it (the record is on disk by then). A rejected batch
+    /// per input, finite. A scale's last batch hands its probe work to the
+    /// worker pool ([`crate::worker`]; this call waits only when the
+    /// configured number of scales is already in flight). Returns the
+    /// records of the scales whose work finished since the last call (each
+    /// on disk by then), in the order they finished. A rejected batch
     /// changes nothing: fold it again with correct features.
-    pub fn fold(&mut self, batch: &Batch, features: ArrayView2<'_, f32>) -> Result<Option<ScaleRecord>> {
+    pub fn fold(&mut self, batch: &Batch, features: ArrayView2<'_, f32>) -> Result<Vec<ScaleRecord>> {
         self.check_running()?;
         let handed_out = match self.outstanding {
             Some((id, at)) if id == batch.id => at,
@@ -525,73 +547,60 @@ impl Experiment {
         Ok(dim)
     }
 
-    fn fold_checked(&mut self, batch: &Batch, features: ArrayView2<'_, f32>) -> Result<Option<ScaleRecord>> {
+    fn fold_checked(&mut self, batch: &Batch, features: ArrayView2<'_, f32>) -> Result<Vec<ScaleRecord>> {
         let dim = match self.feature_dim {
             Some(dim) => dim,
             None => self.first_features(features.ncols())?,
         };
-        let (n_train, n_test) = (self.plan.n_train, self.plan.n_test);
+        let sizes = [self.plan.n_train, self.plan.n_test];
         let current = self.current.as_mut().expect("a batch was handed out for the current scale");
-        let (index, scale) = (current.index, current.scale);
-        let probe_error = |source| ExperimentError::Probe { index, scale, source };
-        let clock = Instant::now();
-        match &mut current.phase {
-            Phase::Train(stats) => {
-                stats
-                    .get_or_insert_with(|| Box::new(ClassStatistics::new(dim)))
-                    .fold(features, batch.labels.view())
-                    .map_err(probe_error)?;
-            }
-            Phase::Test(evaluator) => evaluator.fold(features, batch.labels.view()).map_err(probe_error)?,
-        }
-        let split = usize::from(matches!(current.phase, Phase::Test(_)));
-        let rows = [n_train, n_test][split] as usize;
+        let split = usize::from(batch.split == Split::Test);
+        let rows = sizes[split] as usize;
         let held = current.held[split]
             .get_or_insert_with(|| HeldSplit { features: Array2::zeros((rows, dim)), labels: Array1::zeros(rows) });
-        let at = current.folded as usize..current.folded as usize + batch.len();
+        let at = current.folded[split] as usize..current.folded[split] as usize + batch.len();
         held.features.slice_axis_mut(Axis(0), Slice::from(at.clone())).assign(&features);
         held.labels.slice_axis_mut(Axis(0), Slice::from(at)).assign(&batch.labels);
-        current.folded += batch.len() as u64;
-        self.times.statistics += clock.elapsed().as_secs_f64();
+        current.folded[split] += batch.len() as u64;
+        current.batches[split].push(batch.len());
         self.images += batch.len() as u64;
-        if let Phase::Train(stats) = &mut current.phase
-            && current.folded == n_train
-        {
-            let clock = Instant::now();
-            let stats = stats.take().expect("train batches were folded");
-            let probe = self.plan.probe.fit(&stats).map_err(probe_error)?;
-            current.fitted = Some((stats, probe.population_outcomes()));
-            self.times.probe += clock.elapsed().as_secs_f64();
-            // One pass over the test split gives the outcomes and the jackknife's test replicates.
-            current.phase = Phase::Test(Box::new(probe.into_evaluator().with_groups(JACKKNIFE_GROUPS)));
-            current.folded = 0;
-            return Ok(None);
-        }
-        let Phase::Test(_) = &current.phase else { return Ok(None) };
-        if current.folded < n_test {
-            return Ok(None);
-        }
-        let Some(Current { phase: Phase::Test(evaluator), held, fitted, .. }) = self.current.take() else {
-            unreachable!()
+        let finished = if current.folded == sizes {
+            let Some(Current { index, scale, held, batches, .. }) = self.current.take() else { unreachable!() };
+            let splits = held.map(|split| {
+                split.unwrap_or_else(|| HeldSplit { features: Array2::zeros((0, dim)), labels: Array1::zeros(0) })
+            });
+            self.workers.submit(ScaleJob { index, scale, splits, batches })
+        } else {
+            self.workers.finished()
         };
-        let (train_stats, population) = fitted.expect("the probe was fitted before the test split");
-        let clock = Instant::now();
-        let [train, test] = held.map(|split| {
-            split.unwrap_or_else(|| HeldSplit { features: Array2::zeros((0, dim)), labels: Array1::zeros(0) })
-        });
-        let (epsilons, tests) = evaluator.finish_with_groups();
-        let replicates =
-            jackknife::replicates(&self.plan.probe, &train_stats, &train, &test, tests).map_err(probe_error)?;
-        let sizes = jackknife::nested_sizes(n_train, dim);
-        let nested = jackknife::nested(&self.plan.probe, &train, &test, &sizes).map_err(probe_error)?;
-        self.times.probe += clock.elapsed().as_secs_f64();
-        let record = ScaleRecord { index, scale, raw: raw_reference(scale)?, epsilons, population, replicates, nested };
-        if let Some(dir) = &self.plan.output_dir {
-            write_json(&scale_path(dir, index), &ScaleFile::new(&record, &self.hash))?;
+        self.collect(finished)
+    }
+
+    /// Takes in the scales whose work finished: their records, their
+    /// workers' times; the first error stops the run (the other scales'
+    /// records are kept, and on disk).
+    fn collect(&mut self, finished: Vec<Done>) -> Result<Vec<ScaleRecord>> {
+        let mut records = Vec::with_capacity(finished.len());
+        let mut error = None;
+        for done in finished {
+            self.times.statistics += done.statistics;
+            self.times.probe += done.probe;
+            match done.outcome {
+                Ok(record) => {
+                    self.records[done.index] = Some(record.clone());
+                    self.computed += 1;
+                    records.push(record);
+                }
+                Err(e) => error = error.or(Some(e)),
+            }
         }
-        self.records[index] = Some(record.clone());
-        self.computed += 1;
-        Ok(Some(record))
+        match error {
+            Some(e) => {
+                self.stopped = Some(e.to_string());
+                Err(e)
+            }
+            None => Ok(records),
+        }
     }
 
     /// Scores the finished run and, with an output folder, writes
@@ -599,6 +608,8 @@ impl Experiment {
     /// back, scored once, its results file, its outputs.
     pub fn finish(mut self) -> Result<RunResult> {
         self.check_running()?;
+        let finished = self.workers.wait_all();
+        self.collect(finished)?;
         let missing = self.unfinished_scales();
         if !missing.is_empty() {
             return Err(ExperimentError::NotFinished { missing });
@@ -625,7 +636,8 @@ impl Experiment {
 
     /// Where the run came from: versions, device, seeds, times, memory.
     fn provenance(&self) -> Provenance {
-        let (times, r) = (self.times, &self.resolved);
+        let (mut times, r) = (self.times, &self.resolved);
+        times.workers_wait = self.workers.waited;
         Provenance {
             synbench_version: env!("CARGO_PKG_VERSION").into(),
             crate_versions: CrateVersions {

@@ -47,6 +47,7 @@ pub mod scoring;
 pub mod sweep;
 pub mod table;
 pub mod validate;
+pub mod worker;
 
 pub use config::{EncoderSpec, ModelSpec, Plan, Weights};
 pub use error::{ConfigError, ExperimentError, Result};
@@ -59,3 +60,4 @@ pub use schema::{ResultsFile, ScaleRecord};
 pub use scoring::{RunScores, Scored, Scoring};
 pub use sweep::{Failure, Leaderboard};
 pub use table::{ScoreRow, ScoreTable};
+pub use worker::{DEFAULT_SCALES_IN_FLIGHT, WorkerThreads};

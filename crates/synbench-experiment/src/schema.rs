@@ -288,14 +288,21 @@ pub struct StageSeconds {
     pub generation: f64,
     /// The encoder's forward passes: from handing a batch out to its fold.
     pub encoding: f64,
-    /// Folding features into class statistics and evaluating the probe on the test split.
+    /// Folding features into class statistics and evaluating the probe on
+    /// the test split (on the worker threads, summed over scales).
     pub statistics: f64,
-    /// Fitting the probe: eigendecomposition and one QCQP per ε.
+    /// Fitting the probe and its jackknife and nested refits: eigendecompositions
+    /// and one QCQP per ε each (on the worker threads, summed over scales).
     pub probe: f64,
     /// Waiting for the generator (the part of generation not hidden behind encoding).
     pub waiting: f64,
     /// Scoring.
     pub score: f64,
+    /// The caller waiting for the per-scale work: for a free slot when the
+    /// configured number of scales was in flight, and for the last scales
+    /// in `finish` (absent from results written before it was recorded).
+    #[serde(default)]
+    pub workers_wait: f64,
 }
 
 /// Crate versions in a result.

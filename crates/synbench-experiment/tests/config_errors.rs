@@ -118,11 +118,17 @@ fn unknown_backend_and_norm() {
 
 #[test]
 fn eigen_cutoff_and_tolerance() {
-    check(("epsilons = [0.0, 0.2]", "epsilons = [0.0]\neigen_cutoff = \"rel\""), "probe.eigen_cutoff", 19, "\"relative\"");
+    check(
+        ("epsilons = [0.0, 0.2]", "epsilons = [0.0]\neigen_cutoff = \"rel\""),
+        "probe.eigen_cutoff",
+        19,
+        "\"relative\"",
+    );
     check(("epsilons = [0.0, 0.2]", "epsilons = [0.0]\neigen_tolerance = -1e-3"), "probe.eigen_tolerance", 19, ">= 0");
     let plan = parse(Path::new("configs/good.toml"), GOOD).unwrap();
     let default = synbench_experiment::ResolvedPlan::of(&plan);
-    let text = GOOD.replace("epsilons = [0.0, 0.2]", "epsilons = [0.0, 0.2]\neigen_cutoff = \"relative\"\neigen_tolerance = 1e-9");
+    let text = GOOD
+        .replace("epsilons = [0.0, 0.2]", "epsilons = [0.0, 0.2]\neigen_cutoff = \"relative\"\neigen_tolerance = 1e-9");
     let plan = parse(Path::new("configs/good.toml"), &text).unwrap();
     assert_eq!(plan.probe.eigen_cutoff(), synbench_probe::EigenCutoff::Relative);
     assert_eq!(plan.probe.eigenvalue_cutoff(), 1e-9);

@@ -9,7 +9,8 @@ use synbench_experiment::config::parse;
 use synbench_experiment::resolved::RunFile;
 use synbench_experiment::schema::ResultsFile;
 use synbench_experiment::{
-    EncoderInfo, Experiment, ExperimentError, ModelSpec, Plan, RunResult, SavedRun, StartOptions, StartPolicy, io,
+    EncoderInfo, Experiment, ExperimentError, ModelSpec, Plan, RunResult, SavedRun, StartOptions, StartPolicy,
+    WorkerThreads, io,
 };
 use synbench_models::{Encoder, LinearGaussian};
 use synbench_probe::ndarray::{Array2, ArrayView2};
@@ -45,19 +46,22 @@ fn start(plan: Plan, policy: StartPolicy) -> Result<Experiment, ExperimentError>
     Experiment::start(plan, identity_info(), options)
 }
 
-/// Drives `experiment` with `encode` until `stop_after` scales finished
-/// (then drops it, as a killed process would) or to the end.
+/// Drives `experiment` with `encode` until the batches of `stop_after`
+/// scales are folded (then drops it, as a killed process would: dropping
+/// waits for the scales in flight, so exactly those land on disk) or to the end.
 fn drive(
     mut experiment: Experiment,
     encode: impl Fn(ArrayView2<'_, f32>) -> Array2<f32>,
     stop_after: Option<usize>,
 ) -> Option<RunResult> {
-    let mut finished = 0;
+    let mut folded = 0;
+    let n_test = experiment.plan().n_test;
     while let Some(batch) = experiment.next_batch().unwrap() {
         let features = encode(batch.inputs.view());
-        if experiment.fold(&batch, features.view()).unwrap().is_some() {
-            finished += 1;
-            if stop_after == Some(finished) {
+        experiment.fold(&batch, features.view()).unwrap();
+        if batch.split == synbench_data::Split::Test && batch.samples.end == n_test {
+            folded += 1;
+            if stop_after == Some(folded) {
                 return None;
             }
         }
@@ -468,7 +472,8 @@ fn stretched(c: f32) -> impl Fn(ArrayView2<'_, f32>) -> Array2<f32> {
 /// A population-headline run of `stretched(c)` with `probe` lines added to `[probe]`.
 fn cutoff_run(probe: &str, c: f32) -> RunResult {
     let dir = scratch("cutoff");
-    let text = config(4, 400, 6, "[score]\nestimator = \"population\"\n").replace("[probe]\n", &format!("[probe]\n{probe}"));
+    let text =
+        config(4, 400, 6, "[score]\nestimator = \"population\"\n").replace("[probe]\n", &format!("[probe]\n{probe}"));
     let mut plan = plan_in(&dir, &text);
     plan.output_dir = None;
     drive(start(plan, StartPolicy::Fresh).unwrap(), stretched(c), None).unwrap()
@@ -495,6 +500,72 @@ fn relative_cutoff_scores_do_not_depend_on_the_scale_of_the_features() {
     // The absolute rule at × 1e-4: λ ≈ 1e-8 … 1e-4, so four of six
     // components fall below 1e-6 and the scores change.
     let small = every_score(&cutoff_run("", 1e-4).scores);
-    let moved = base_scores.iter().zip(&small).map(|(a, b)| (a - b).abs()).filter(|d| d.is_finite()).fold(0.0, f64::max);
+    let moved =
+        base_scores.iter().zip(&small).map(|(a, b)| (a - b).abs()).filter(|d| d.is_finite()).fold(0.0, f64::max);
     assert!(moved > 1e-3, "the absolute cutoff moved no score ({moved:e})");
+}
+
+// ------------------------------------------------------------------ per-scale work in the background
+
+fn run_with(dir: &Path, text: &str, workers: WorkerThreads, scales_in_flight: usize) -> RunResult {
+    let plan = plan_in(dir, text);
+    let options = StartOptions { workers, scales_in_flight, ..StartOptions::for_plan(&plan, StartPolicy::Fresh) };
+    drive(Experiment::start(plan, identity_info(), options).unwrap(), identity, None).unwrap()
+}
+
+#[test]
+fn scale_files_are_byte_identical_whatever_the_threads_and_scales_in_flight() {
+    let text = config(5, 300, 12, "");
+    let inline = scratch("inline");
+    let inline_result = run_with(&inline, &text, WorkerThreads::Own(1), 0);
+    for (name, workers, in_flight) in [
+        ("one-thread", WorkerThreads::Own(1), 1),
+        ("two-threads", WorkerThreads::Own(2), 2),
+        ("all", WorkerThreads::AllCores, 4),
+    ] {
+        let dir = scratch(name);
+        let result = run_with(&dir, &text, workers, in_flight);
+        assert_eq!(result.results.scales, inline_result.results.scales, "{name}");
+        for i in 0..5 {
+            let scale = format!("scales/scale_{i:03}.json");
+            assert_eq!(file(&dir.join("out"), &scale), file(&inline.join("out"), &scale), "{name}: {scale}");
+        }
+        for output in ["scores.csv", "table.md"] {
+            assert_eq!(file(&dir.join("out"), output), file(&inline.join("out"), output), "{name}: {output}");
+        }
+    }
+}
+
+#[test]
+fn a_scale_whose_work_fails_is_named_not_written_and_stops_the_run() {
+    // Constant features at scale 2: no covariance eigenvalue, a probe error
+    // found on a worker; it surfaces at a later call with the scale named.
+    let dir = scratch("worker-error");
+    let mut experiment = start(plan_in(&dir, &config(5, 200, 8, "")), StartPolicy::Fresh).unwrap();
+    let err = loop {
+        let batch = match experiment.next_batch() {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break experiment.finish().unwrap_err(),
+            Err(e) => {
+                drop(experiment); // waits for the scales in flight
+                break e;
+            }
+        };
+        let features =
+            if batch.scale_index == 2 { Array2::from_elem(batch.inputs.dim(), 0.5) } else { batch.inputs.clone() };
+        if let Err(e) = experiment.fold(&batch, features.view()) {
+            drop(experiment);
+            break e;
+        }
+    };
+    let message = err.to_string();
+    assert!(matches!(err, ExperimentError::Probe { index: 2, .. }), "{message}");
+    assert!(message.starts_with("scale 2 (s = 1.2"), "{message}");
+    assert!(message.contains("no signal") && message.contains("the largest is"), "{message}");
+    let out = dir.join("out");
+    assert!(!out.join("scales/scale_002.json").exists(), "a failed scale is not written");
+    assert!(out.join("scales/scale_000.json").exists() && out.join("scales/scale_001.json").exists());
+    // What was finished is kept: a resume reuses it (and meets the same error at scale 2).
+    let resumed = start(plan_in(&dir, &config(5, 200, 8, "")), StartPolicy::Resume).unwrap();
+    assert!(resumed.finished_scales().starts_with(&[0, 1]) && !resumed.finished_scales().contains(&2));
 }

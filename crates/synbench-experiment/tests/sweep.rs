@@ -35,12 +35,13 @@ fn run_model(sweep: &Path, name: &str, encode: impl Fn(ArrayView2<'_, f32>) -> A
     let info = EncoderInfo { device: Some("cuda:3".into()), ..EncoderInfo::described(format!("{name} (test)")) };
     let options = StartOptions::for_plan(&plan, StartPolicy::Fresh);
     let mut experiment = Experiment::start(plan, info, options).unwrap();
-    let mut finished = 0;
+    let (mut folded, n_test) = (0, experiment.plan().n_test);
     while let Some(batch) = experiment.next_batch().unwrap() {
-        if experiment.fold(&batch, encode(batch.inputs.view()).view()).unwrap().is_some() {
-            finished += 1;
-            if stop_after == Some(finished) {
-                return;
+        experiment.fold(&batch, encode(batch.inputs.view()).view()).unwrap();
+        if batch.split == synbench_data::Split::Test && batch.samples.end == n_test {
+            folded += 1;
+            if stop_after == Some(folded) {
+                return; // dropped: the scales in flight land, as the first `stop_after`
             }
         }
     }

@@ -46,8 +46,13 @@
 //! The population estimate reads no test sample and is a smooth function
 //! of the train moments: its standard error is `√v_train` of its own
 //! replicates.
+//!
+//! The refits of [`replicates`] and [`nested`] are independent: they run in
+//! parallel on the calling rayon pool, each computed exactly as alone and
+//! collected in order, so the results do not depend on the thread count.
 
 use ndarray::{Array1, Array2, Axis};
+use rayon::prelude::*;
 use synbench_theory::ScaleOutcome;
 
 use crate::bayes::{BayesProbe, BayesProbeValidParams, EpsilonOutcome};
@@ -112,7 +117,7 @@ pub fn replicates(
     let groups = tests.len();
     let test_moments = ClassStatistics::from_batch(test.features.view(), test.labels.view())?;
     tests
-        .into_iter()
+        .into_par_iter()
         .enumerate()
         .map(|(g, test)| {
             let (features, labels) = train.rows(|i| i % groups == g);
@@ -168,7 +173,7 @@ pub fn nested(
     sizes: &[u64],
 ) -> Result<Vec<Nested>> {
     sizes
-        .iter()
+        .par_iter()
         .map(|&size| {
             let (features, labels) = train.rows(|i| (i as u64) < size);
             let probe = params.fit(&ClassStatistics::from_batch(features.view(), labels.view())?)?;

@@ -9,8 +9,7 @@ use rand_distr::{Distribution, StandardNormal};
 use synbench_probe::linear::{features_dataset, fit_logistic, fit_multinomial_logistic};
 use synbench_probe::{
     AttackNorm, Averaging, BayesProbeParams, BayesProbeValidParams, ClassStatistics, CovarianceEstimator, EigenCutoff,
-    LinearModel, ParamGuard, ProbeError,
-    RobustLogisticParams, solve_attack_qcqp,
+    LinearModel, ParamGuard, ProbeError, RobustLogisticParams, solve_attack_qcqp,
 };
 use synbench_theory::{TheoryError, solve_l2_qcqp};
 

@@ -33,8 +33,9 @@ use synbench_experiment::layout::SWEEP_FILE;
 use synbench_experiment::sweep::{self, SweepFile, SweepModel};
 use synbench_experiment::table::RunTables;
 use synbench_experiment::{
-    Batch, EncoderInfo, Estimator, Experiment, ExperimentError, Failure, GeneratorThreads, Leaderboard, ModelSpec,
-    Named, Plan, ResolvedPlan, ResultsFile, RunResult, RunScores, SavedRun, StartOptions, StartPolicy,
+    Batch, DEFAULT_SCALES_IN_FLIGHT, EncoderInfo, Estimator, Experiment, ExperimentError, Failure, GeneratorThreads,
+    Leaderboard, ModelSpec, Named, Plan, ResolvedPlan, ResultsFile, RunResult, RunScores, SavedRun, StartOptions,
+    StartPolicy, WorkerThreads,
 };
 use synbench_probe::ndarray::Array2;
 use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScaleOutcome, ScoreMode, synbench_scores};
@@ -368,9 +369,13 @@ impl PyExperiment {
 impl PyExperiment {
     /// Starts the run of `plan`. `policy`: "fresh", "resume" or "restart";
     /// `generator_threads`: a pool of its own for the generator (default:
-    /// the global pool); `backend` and `device` are recorded as what ran the model.
+    /// the global pool); `worker_threads`: the per-scale work's pool
+    /// (default: every core); `scales_in_flight`: scales whose work may run
+    /// at once (default 2; 0: inside `fold`); `backend` and `device` are
+    /// recorded as what ran the model.
     #[new]
-    #[pyo3(signature = (plan, policy, generator_threads=None, backend=None, device=None))]
+    #[pyo3(signature = (plan, policy, generator_threads=None, backend=None, device=None, worker_threads=None, scales_in_flight=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         plan: &PyPlan,
@@ -378,6 +383,8 @@ impl PyExperiment {
         generator_threads: Option<usize>,
         backend: Option<String>,
         device: Option<String>,
+        worker_threads: Option<usize>,
+        scales_in_flight: Option<usize>,
     ) -> PyResult<Self> {
         let plan = plan.inner.clone();
         let policy = start_policy(policy)?;
@@ -385,7 +392,17 @@ impl PyExperiment {
             Some(threads) => GeneratorThreads::Own(threads.get()),
             None => GeneratorThreads::Global,
         };
-        let options = StartOptions { policy, generator, batch_size: plan.encoder.batch_size };
+        let workers = match worker_threads.and_then(NonZeroUsize::new) {
+            Some(threads) => WorkerThreads::Own(threads.get()),
+            None => WorkerThreads::AllCores,
+        };
+        let options = StartOptions {
+            policy,
+            generator,
+            batch_size: plan.encoder.batch_size,
+            workers,
+            scales_in_flight: scales_in_flight.unwrap_or(DEFAULT_SCALES_IN_FLIGHT),
+        };
         let this = Self { shape: plan.mixture.sample_shape().to_vec(), inner: Mutex::new(None) };
         let description = format!("{} (from Python)", plan.model_name);
         let info = EncoderInfo { backend, device, ..EncoderInfo::described(description) };
@@ -415,9 +432,9 @@ impl PyExperiment {
     /// Folds float32 `(b, D)` features of `batch` (the Python layer converts
     /// other dtypes and array types); returns the scale index when this
     /// batch finished a scale.
-    fn fold(&self, py: Python<'_>, batch: &PyBatch, features: PyReadonlyArray2<'_, f32>) -> PyResult<Option<usize>> {
+    fn fold(&self, py: Python<'_>, batch: &PyBatch, features: PyReadonlyArray2<'_, f32>) -> PyResult<Vec<usize>> {
         let view = features.as_array();
-        self.with(|e| detached(py, || e.fold(&batch.inner, view)).map(|done| done.map(|r| r.index)))
+        self.with(|e| detached(py, || e.fold(&batch.inner, view)).map(|done| done.iter().map(|r| r.index).collect()))
     }
 
     /// Inputs still to hand out.

@@ -23,12 +23,20 @@ def identity(batch):
 
 
 def drive(exp, encode=identity, batch_size=None, stop_after=None):
-    finished = 0
+    """Folds every batch and finishes; with `stop_after`, stops after the
+    batches of that many scales (the experiment is then dropped, as a
+    killed process: dropping waits for the scales in flight, so exactly
+    those land on disk)."""
+    folded, scale, last = 0, None, None
     for batch in exp.batches(batch_size):
-        if exp.fold(batch, encode(batch)) is not None:
-            finished += 1
-            if finished == stop_after:
+        if scale is not None and batch.scale_index != scale:
+            folded += 1
+            if folded == stop_after:
+                exp._inner = None
                 return None
+        scale = batch.scale_index
+        last = exp.fold(batch, encode(batch))
+        assert isinstance(last, list)
     return exp.finish()
 
 
@@ -175,7 +183,7 @@ def test_bad_input_names_the_batch_and_loses_nothing(tmp_path):
         exp.fold(batch, [[0.0] * 8] * 100)
     with pytest.raises(synbench.SynbenchError, match="fold each batch before asking for the next"):
         exp.next_batch()
-    assert exp.fold(batch, identity(batch)) is None
+    assert exp.fold(batch, identity(batch)) == []
     with pytest.raises(synbench.SynbenchError, match="already folded"):
         exp.fold(batch, identity(batch))
     second = next(batches)

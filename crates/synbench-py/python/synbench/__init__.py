@@ -344,6 +344,8 @@ class Experiment:
         generator_threads: Optional[int] = None,
         backend: Optional[str] = None,
         device: Optional[str] = None,
+        worker_threads: Optional[int] = None,
+        scales_in_flight: Optional[int] = None,
     ) -> None:
         """Starts the run (the first ``batches()`` does this): prepares the
         output folder, applies resume/restart and starts the generator.
@@ -351,11 +353,19 @@ class Experiment:
         ``generator_threads``: a thread pool of its own for the generator
         (1 beside a model that computes on this CPU); default every core.
         ``backend`` and ``device`` say what ran the model and where
-        (``"torch 2.9.0"``, ``"cuda:0"``), for the results' provenance."""
+        (``"torch 2.9.0"``, ``"cuda:0"``), for the results' provenance.
+        A scale's probe work (fit, jackknife and nested refits, its file)
+        runs on a pool of ``worker_threads`` (default every core; 1 beside a
+        model on this CPU) while the next scale is encoded, with at most
+        ``scales_in_flight`` scales at once (default 2; each holds its
+        features, ``(n_train + n_test) × D × 4`` bytes; 0 runs the work
+        inside the ``fold`` that finishes the scale)."""
         if self._inner is None:
             if batch_size is not None and batch_size != self._plan.batch_size:
                 self._plan = self._plan.with_batch_size(batch_size)
-            self._inner = _synbench._Experiment(self._plan, self._policy, generator_threads, backend, device)
+            self._inner = _synbench._Experiment(
+                self._plan, self._policy, generator_threads, backend, device, worker_threads, scales_in_flight
+            )
         elif batch_size is not None and batch_size != self._plan.batch_size:
             raise SynbenchError(
                 f"the run started with batch_size={self._plan.batch_size}; it cannot change to {batch_size} mid-run"
@@ -384,10 +394,12 @@ class Experiment:
                 return
             yield batch
 
-    def fold(self, batch: Batch, features: Any) -> Optional[int]:
+    def fold(self, batch: Batch, features: Any) -> List[int]:
         """Folds `(b, D)` features of `batch` (float32/float64/float16 ndarray,
-        or anything with __array__ or __dlpack__). Returns the scale index when
-        this batch finished a scale (its file is written by then)."""
+        or anything with __array__ or __dlpack__). A scale's last batch hands
+        its probe work to the worker pool (see `start`). Returns the indices
+        of the scales whose work finished since the last call (each file is
+        written by then; empty, and so false, most of the time)."""
         if self._inner is None:
             raise BatchError(f"fold({batch!r}): that batch is not from this experiment, which has not started")
         return self._inner.fold(batch, _as_float32_2d(features, batch))
@@ -460,6 +472,7 @@ def start_for_torch(experiment: Experiment, batch_size: Optional[int], device: A
     experiment.start(
         batch_size,
         generator_threads=1 if device.type == "cpu" else None,
+        worker_threads=1 if device.type == "cpu" else None,
         backend=f"torch {torch.__version__}",
         device=str(device),
     )
