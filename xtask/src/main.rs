@@ -15,8 +15,11 @@
 //! * `cargo xtask bench [--backends flex,tch] [--quick]` — the reduced
 //!   protocol through synbench on each backend and through PyTorch + timm +
 //!   numpy, side by side, per stage (see `bench.rs`).
+//! * `cargo xtask bench pipeline [--quick]` — whether the accelerator waits
+//!   for the CPU: a mock encoder that sleeps (see `pipeline.rs`).
 
 mod bench;
+mod pipeline;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -46,7 +49,11 @@ commands:
                           the reduced protocol (ViT-Ti/16 random init, 8 scales, 256 + 256,
                           eps 0 and 0.2) through synbench on each backend and through
                           PyTorch + timm + numpy: per-stage times, images/s, peak RSS, ratios;
-                          plus generation and QCQP against their Python baselines";
+                          plus generation and QCQP against their Python baselines
+  bench pipeline [--quick]
+                          the paper protocol through a mock encoder that takes no CPU and sleeps
+                          T (D = 768, T = 60 s; D = 1024, T = 120 s): wall / T and the caller's
+                          share with the per-scale work in the worker pool and inside fold";
 
 /// PyPI pins: tch 0.22 links LibTorch 2.9.0; an unpinned timm install would
 /// upgrade torch and break its CUDA 12 libraries.
@@ -114,6 +121,7 @@ fn xtask() -> Result<()> {
             }
             _ => bail!("usage: cargo xtask fixtures timm [--vit-base DIR] | torchscript | presets"),
         },
+        Some("bench") if args.get(1).map(String::as_str) == Some("pipeline") => pipeline::pipeline(&args[2..]),
         Some("bench") => bench::bench(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");

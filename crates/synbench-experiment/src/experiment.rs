@@ -377,16 +377,23 @@ impl Experiment {
         self.records.iter().enumerate().filter(|(_, r)| r.is_some()).map(|(i, _)| i).collect()
     }
 
-    /// Indices of the scales still to finish; `finish` needs this empty.
+    /// Indices of the scales not finished yet (their work may be in flight).
     pub fn unfinished_scales(&self) -> Vec<usize> {
         self.records.iter().enumerate().filter(|(_, r)| r.is_none()).map(|(i, _)| i).collect()
+    }
+
+    /// Indices of the scales still waiting for batches; `finish` needs this
+    /// empty (it waits for the scales whose work is in flight).
+    pub fn scales_awaiting_batches(&self) -> Vec<usize> {
+        let in_flight = self.workers.in_flight();
+        self.unfinished_scales().into_iter().filter(|i| !in_flight.contains(i)).collect()
     }
 
     /// Inputs still to hand out (for a progress bar), counting the batch in hand.
     pub fn remaining_inputs(&self) -> u64 {
         let per_scale = self.plan.n_train + self.plan.n_test;
         let left = self.records.iter().filter(|r| r.is_none()).count() as u64 * per_scale;
-        let in_flight = self.workers.in_flight() as u64 * per_scale;
+        let in_flight = self.workers.in_flight().len() as u64 * per_scale;
         let done_in_current = self.current.as_ref().map_or(0, |c| c.folded[0] + c.folded[1]);
         left - in_flight - done_in_current
     }

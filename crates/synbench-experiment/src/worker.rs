@@ -174,7 +174,8 @@ pub(crate) struct Workers {
     limit: usize,
     sender: Sender<Done>,
     receiver: Receiver<Done>,
-    in_flight: usize,
+    /// The scales handed over and not yet collected.
+    in_flight: Vec<usize>,
     /// Seconds the caller waited for the bound or for the last scales.
     pub waited: f64,
 }
@@ -193,12 +194,12 @@ impl Workers {
             })
             .transpose()?;
         let (sender, receiver) = channel();
-        Ok(Self { pool, context: Arc::new(context), limit, sender, receiver, in_flight: 0, waited: 0.0 })
+        Ok(Self { pool, context: Arc::new(context), limit, sender, receiver, in_flight: Vec::new(), waited: 0.0 })
     }
 
-    /// Scales handed over and not yet collected.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight
+    /// The scales handed over and not yet collected.
+    pub fn in_flight(&self) -> &[usize] {
+        &self.in_flight
     }
 
     /// Hands `job` over, waiting first while `limit` scales are in flight;
@@ -209,12 +210,12 @@ impl Workers {
         }
         let mut finished = self.finished();
         let clock = Instant::now();
-        while self.in_flight >= self.limit {
+        while self.in_flight.len() >= self.limit {
             finished.push(self.receive());
         }
         self.waited += clock.elapsed().as_secs_f64();
         let (context, sender) = (Arc::clone(&self.context), self.sender.clone());
-        self.in_flight += 1;
+        self.in_flight.push(job.index);
         self.pool.as_ref().expect("checked above").spawn(move || {
             // The receiver lives as long as the workers, which wait for every job.
             let _ = sender.send(compute(job, &context));
@@ -226,7 +227,7 @@ impl Workers {
     pub fn finished(&mut self) -> Vec<Done> {
         let mut finished = Vec::new();
         while let Ok(done) = self.receiver.try_recv() {
-            self.in_flight -= 1;
+            self.in_flight.retain(|&i| i != done.index);
             finished.push(done);
         }
         finished
@@ -235,14 +236,14 @@ impl Workers {
     /// Waits for every scale in flight.
     pub fn wait_all(&mut self) -> Vec<Done> {
         let clock = Instant::now();
-        let finished = (0..self.in_flight).map(|_| self.receive()).collect();
+        let finished = (0..self.in_flight.len()).map(|_| self.receive()).collect();
         self.waited += clock.elapsed().as_secs_f64();
         finished
     }
 
     fn receive(&mut self) -> Done {
         let done = self.receiver.recv().expect("the workers hold a sender");
-        self.in_flight -= 1;
+        self.in_flight.retain(|&i| i != done.index);
         done
     }
 }

@@ -61,7 +61,7 @@ pub use synbench_data::Normalization;
 #[cfg(feature = "tch")]
 pub use torchscript::TorchScriptEncoder;
 pub use vit_config::{Activation, GlobalPool, PRESETS, VitConfig, VitOptions};
-pub use weights::WeightsSource;
+pub use weights::{WeightsSource, cached_hub_file, hub_cache_dir, hub_offline};
 
 /// The input normalisation timm's pretrained configuration gives a preset of
 /// any family, `name` or `name.tag` (the bare name is timm's default tag), as

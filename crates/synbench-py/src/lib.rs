@@ -459,7 +459,7 @@ impl PyExperiment {
         let Some(experiment) = guard.as_ref() else {
             return Err(error("the experiment is finished: finish() was already called"));
         };
-        let missing = experiment.unfinished_scales();
+        let missing = experiment.scales_awaiting_batches();
         if !missing.is_empty() {
             // Keep the experiment: the caller may still fold the missing batches.
             return Err(run_error(ExperimentError::NotFinished { missing }));

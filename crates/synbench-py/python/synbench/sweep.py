@@ -13,6 +13,12 @@ task the shard defaults to the task's place in the array. ``--slurm``
 writes ``DIR/sweep.sbatch``, an array over the shards, and ``--submit``
 submits it. ``python -m synbench collect DIR`` writes the leaderboard.
 
+Clusters whose compute nodes have no internet: run the sweep's command with
+``--prefetch`` on the login node (it downloads every listed model's weights
+into the Hugging Face cache and exits), then the jobs with
+``HF_HUB_OFFLINE=1``: they load from that cache, and a model missing from it
+fails with one line naming it and the remedy.
+
 The model list holds one model a line (``#`` starts a comment):
 
 * a timm name, with an optional pretrained tag: ``vit_base_patch16_224.augreg_in21k``;
@@ -47,7 +53,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import BusyError, Experiment, SynbenchError, _synbench, evaluate, start_for_torch
 
-__all__ = ["ModelEntry", "read_models", "shard_of", "run_sweep", "write_sbatch", "collect"]
+__all__ = [
+    "ModelEntry", "read_models", "shard_of", "run_sweep", "write_sbatch", "collect", "prefetch", "hub_offline",
+    "hub_cache_dir",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,6 +179,51 @@ def init_seed(entry: ModelEntry) -> int:
     return zlib.crc32(entry.spec.encode("utf-8"))
 
 
+def hub_offline() -> bool:
+    """Whether the Hugging Face hub must not be reached (``HF_HUB_OFFLINE``
+    set to a true value, as on compute nodes without internet)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_cache_dir() -> str:
+    """The hub cache folder, found as the hub's libraries (and synbench's
+    Rust ``weights = "hf:…"``) find it."""
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return os.environ[var]
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.environ["HF_HOME"], "hub")
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "huggingface", "hub")
+
+
+def _cache_miss(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) is the hub's "not in the cache, and offline"."""
+    seen = set()
+    current: Optional[BaseException] = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ in ("LocalEntryNotFoundError", "OfflineModeIsEnabled"):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _create_timm(entry: ModelEntry, pretrained: bool) -> Any:
+    import timm
+
+    try:
+        return timm.create_model(entry.target, pretrained=pretrained, num_classes=0, **dict(entry.kwargs))
+    except Exception as e:
+        if pretrained and hub_offline() and _cache_miss(e):
+            raise SynbenchError(
+                f"{entry.spec}: its pretrained weights are not in the Hugging Face cache {hub_cache_dir()} and "
+                "HF_HUB_OFFLINE is set: run this sweep's command with --prefetch on a machine with internet "
+                "(the login node) and the same HF_HOME first"
+            ) from None
+        raise
+
+
 def build_model(entry: ModelEntry, device: Any, pretrained: bool) -> Any:
     """The torch module of a model list entry, on `device`."""
     import torch
@@ -177,9 +231,7 @@ def build_model(entry: ModelEntry, device: Any, pretrained: bool) -> Any:
     torch.manual_seed(init_seed(entry))
     kwargs = dict(entry.kwargs)
     if entry.kind == "timm":
-        import timm
-
-        model = timm.create_model(entry.target, pretrained=pretrained, num_classes=0, **kwargs)
+        model = _create_timm(entry, pretrained)
     elif entry.kind == "torchscript":
         if not os.path.isfile(entry.target):
             raise SynbenchError(f"{entry.target}: no such TorchScript file")
@@ -402,6 +454,32 @@ def submit(path: str) -> str:
     return out.stdout.strip().split(";")[0]
 
 
+def prefetch(models_file: str) -> Dict[str, List[str]]:
+    """Downloads the pretrained weights of every timm model of the list into
+    the Hugging Face cache (``hub_cache_dir()``) and loads each once from
+    there (run it on a login node with internet; compute jobs then run with
+    ``HF_HUB_OFFLINE=1``). TorchScript files and Python callables are local:
+    nothing to fetch. Returns the models ``cached`` and ``failed``."""
+    entries = read_models(models_file)
+    outcome: Dict[str, List[str]] = {"cached": [], "local": [], "failed": []}
+    where = (0, 1)
+    _log(where, f"prefetching {len(entries)} models into {hub_cache_dir()}")
+    for entry in entries:
+        if entry.kind != "timm":
+            outcome["local"].append(entry.name)
+            _log(where, f"{entry.name}: a local {entry.kind} model, nothing to fetch")
+            continue
+        try:
+            _create_timm(entry, pretrained=True)
+            outcome["cached"].append(entry.name)
+            _log(where, f"{entry.name}: in the cache")
+        except Exception as e:
+            outcome["failed"].append(entry.name)
+            _log(where, f"{entry.name}: FAILED: " + f"{type(e).__name__}: {e}".splitlines()[0][:2000])
+    _log(where, f"done: {len(outcome['cached'])} cached, {len(outcome['failed'])} failed")
+    return outcome
+
+
 def collect(output_dir: str, sort_by: Optional[float] = None) -> Tuple[str, str, List[str]]:
     """Writes ``DIR/leaderboard.csv`` and ``DIR/leaderboard.md``; returns
     (csv, markdown, paths)."""
@@ -423,6 +501,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sw.add_argument("--dtype", default="float32", choices=_DTYPES)
     sw.add_argument("--shard", help="I/N: every N-th model from the I-th (default: the Slurm array task, else all)")
     sw.add_argument("--random-init", action="store_true", help="timm models at random init (no download)")
+    sw.add_argument(
+        "--prefetch", action="store_true",
+        help="download every listed timm model's weights into the Hugging Face cache and exit (run it on the "
+        "login node; compute jobs then run with HF_HUB_OFFLINE=1)",
+    )
     sw.add_argument("--threads", type=int, help="torch CPU threads (default: SLURM_CPUS_PER_TASK, else torch's)")
     sw.add_argument("--progress", action="store_true", help="a progress bar per model")
     sw.add_argument("--slurm", action="store_true", help="write DIR/sweep.sbatch instead of running")
@@ -444,6 +527,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 0
         if args.submit and not args.slurm:
             parser.error("--submit needs --slurm")
+        if args.prefetch:
+            if args.random_init:
+                parser.error("--prefetch fetches pretrained weights: drop --random-init")
+            return 1 if prefetch(args.models)["failed"] else 0
         if args.slurm:
             shards = args.shards if args.shards is not None else len(read_models(args.models))
             path = write_sbatch(
