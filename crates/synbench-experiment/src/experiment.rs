@@ -149,6 +149,9 @@ pub struct StartOptions {
     /// Scales whose work may be in flight at once (their features are held
     /// meanwhile); 0 runs each scale's work inside the `fold` that finishes it.
     pub scales_in_flight: usize,
+    /// Batches a driver may hold at once, folded oldest first (1: fold
+    /// each before asking for the next; 2: a GPU pipeline's double buffer).
+    pub batches_in_hand: NonZeroUsize,
 }
 
 impl StartOptions {
@@ -160,6 +163,7 @@ impl StartOptions {
             batch_size: plan.encoder.batch_size,
             workers: WorkerThreads::for_plan(plan),
             scales_in_flight: DEFAULT_SCALES_IN_FLIGHT,
+            batches_in_hand: NonZeroUsize::MIN,
         }
     }
 }
@@ -250,7 +254,12 @@ pub struct Experiment {
     receiver: Receiver<Generated>,
     current: Option<Current>,
     workers: Workers,
-    outstanding: Option<(u64, Instant)>,
+    /// Batches handed out and not folded yet, oldest first, with when.
+    outstanding: std::collections::VecDeque<(u64, Instant)>,
+    /// How many batches a driver may hold at once ([`StartOptions::batches_in_hand`]).
+    in_hand: usize,
+    /// When the last batch was folded (encoding time is counted once where batches overlap).
+    last_fold: Option<Instant>,
     feature_dim: Option<usize>,
     /// The output folder's run lock, released on drop.
     _lock: Option<std::fs::File>,
@@ -341,7 +350,9 @@ impl Experiment {
             receiver,
             current: None,
             workers,
-            outstanding: None,
+            outstanding: std::collections::VecDeque::new(),
+            in_hand: options.batches_in_hand.get(),
+            last_fold: None,
             feature_dim: None,
             _lock: lock,
             times: StageSeconds::default(),
@@ -399,15 +410,25 @@ impl Experiment {
     }
 
     /// The next batch to encode, or `None` when every scale is finished.
-    /// Each batch must be folded before the next is asked for.
+    /// A driver holds at most [`StartOptions::batches_in_hand`] batches
+    /// (default 1: each batch is folded before the next is asked for; a GPU
+    /// pipeline holds 2, computing one while folding the other) and folds
+    /// them in the order they were handed out.
     pub fn next_batch(&mut self) -> Result<Option<Batch>> {
         self.check_running()?;
         let finished = self.workers.finished();
         self.collect(finished)?;
-        if let Some((id, _)) = self.outstanding {
-            return Err(ExperimentError::batch(format!(
-                "batch {id} was handed out but not folded: fold each batch before asking for the next"
-            )));
+        if self.outstanding.len() >= self.in_hand {
+            let ids: Vec<String> = self.outstanding.iter().map(|(id, _)| id.to_string()).collect();
+            return Err(ExperimentError::batch(if self.in_hand == 1 {
+                format!("batch {} was handed out but not folded: fold each batch before asking for the next", ids[0])
+            } else {
+                format!(
+                    "batches {} were handed out but not folded: at most {} batches in hand, fold the oldest first",
+                    ids.join(", "),
+                    self.in_hand
+                )
+            }));
         }
         let waited = Instant::now();
         let Ok(generated) = self.receiver.recv() else {
@@ -418,20 +439,11 @@ impl Experiment {
         self.times.waiting += waited.elapsed().as_secs_f64();
         self.times.generation += generated.seconds;
         let batch = generated.batch;
-        if self.current.as_ref().is_none_or(|c| c.index != batch.scale_index) {
-            self.current = Some(Current {
-                index: batch.scale_index,
-                scale: batch.scale,
-                folded: [0, 0],
-                held: [None, None],
-                batches: [Vec::new(), Vec::new()],
-            });
-        }
-        self.outstanding = Some((batch.id, Instant::now()));
+        self.outstanding.push_back((batch.id, Instant::now()));
         Ok(Some(batch))
     }
 
-    /// Folds the features of the batch handed out last: `[b, D]`, one row
+    /// Folds the features of the oldest batch in hand: `[b, D]`, one row
     /// per input, finite. A scale's last batch hands its probe work to the
     /// worker pool ([`crate::worker`]; this call waits only when the
     /// configured number of scales is already in flight). Returns the
@@ -440,11 +452,12 @@ impl Experiment {
     /// changes nothing: fold it again with correct features.
     pub fn fold(&mut self, batch: &Batch, features: ArrayView2<'_, f32>) -> Result<Vec<ScaleRecord>> {
         self.check_running()?;
-        let handed_out = match self.outstanding {
-            Some((id, at)) if id == batch.id => at,
-            Some((id, _)) => {
+        let handed_out = match self.outstanding.front() {
+            Some(&(id, at)) if id == batch.id => at,
+            Some(&(id, _)) => {
+                let which = if self.in_hand == 1 { "the batch handed out last" } else { "the oldest batch in hand" };
                 return Err(batch.error(format!(
-                    "{} is not the batch handed out last (batch {id}): fold each batch once, in order",
+                    "{} is not {which} (batch {id}): fold each batch once, in order",
                     batch.describe()
                 )));
             }
@@ -457,8 +470,10 @@ impl Experiment {
         };
         let encoded = Instant::now();
         self.check_features(batch, &features)?;
-        self.times.encoding += (encoded - handed_out).as_secs_f64();
-        self.outstanding = None;
+        let since = self.last_fold.map_or(handed_out, |last| last.max(handed_out));
+        self.times.encoding += encoded.saturating_duration_since(since).as_secs_f64();
+        self.last_fold = Some(encoded);
+        self.outstanding.pop_front();
         match self.fold_checked(batch, features) {
             Ok(done) => Ok(done),
             Err(e) => {
@@ -560,7 +575,16 @@ impl Experiment {
             None => self.first_features(features.ncols())?,
         };
         let sizes = [self.plan.n_train, self.plan.n_test];
-        let current = self.current.as_mut().expect("a batch was handed out for the current scale");
+        if self.current.as_ref().is_none_or(|c| c.index != batch.scale_index) {
+            self.current = Some(Current {
+                index: batch.scale_index,
+                scale: batch.scale,
+                folded: [0, 0],
+                held: [None, None],
+                batches: [Vec::new(), Vec::new()],
+            });
+        }
+        let current = self.current.as_mut().expect("set above");
         let split = usize::from(batch.split == Split::Test);
         let rows = sizes[split] as usize;
         let held = current.held[split]

@@ -569,3 +569,44 @@ fn a_scale_whose_work_fails_is_named_not_written_and_stops_the_run() {
     let resumed = start(plan_in(&dir, &config(5, 200, 8, "")), StartPolicy::Resume).unwrap();
     assert!(resumed.finished_scales().starts_with(&[0, 1]) && !resumed.finished_scales().contains(&2));
 }
+
+#[test]
+fn two_batches_in_hand_fold_oldest_first_and_score_the_same() {
+    let text = config(3, 150, 6, "");
+    let one = scratch("in-hand-1");
+    let one_result = run_with(&one, &text, WorkerThreads::AllCores, 2);
+    let two = scratch("in-hand-2");
+    let plan = plan_in(&two, &text);
+    let options = StartOptions {
+        batches_in_hand: std::num::NonZeroUsize::new(2).unwrap(),
+        ..StartOptions::for_plan(&plan, StartPolicy::Fresh)
+    };
+    let mut experiment = Experiment::start(plan, identity_info(), options).unwrap();
+    // A double buffer: hand out batch i + 1 before folding batch i, across scale boundaries too.
+    let mut held = std::collections::VecDeque::new();
+    let mut checked = false;
+    while let Some(batch) = experiment.next_batch().unwrap() {
+        held.push_back(batch);
+        if held.len() == 2 {
+            if !checked {
+                let err = experiment.next_batch().unwrap_err().to_string();
+                assert!(err.contains("at most 2 batches in hand, fold the oldest first"), "{err}");
+                let err = experiment.fold(&held[1], held[1].inputs.view()).unwrap_err().to_string();
+                assert!(err.contains("is not the oldest batch in hand"), "{err}");
+                checked = true;
+            }
+            let oldest = held.pop_front().unwrap();
+            experiment.fold(&oldest, oldest.inputs.view()).unwrap();
+        }
+    }
+    for batch in held {
+        experiment.fold(&batch, batch.inputs.view()).unwrap();
+    }
+    let result = experiment.finish().unwrap();
+    assert!(checked);
+    for i in 0..3 {
+        let scale = format!("scales/scale_{i:03}.json");
+        assert_eq!(file(&two.join("out"), &scale), file(&one.join("out"), &scale), "{scale}");
+    }
+    assert_eq!(result.results.scales, one_result.results.scales);
+}

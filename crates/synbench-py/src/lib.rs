@@ -371,10 +371,11 @@ impl PyExperiment {
     /// `generator_threads`: a pool of its own for the generator (default:
     /// the global pool); `worker_threads`: the per-scale work's pool
     /// (default: every core); `scales_in_flight`: scales whose work may run
-    /// at once (default 2; 0: inside `fold`); `backend` and `device` are
-    /// recorded as what ran the model.
+    /// at once (default 2; 0: inside `fold`); `batches_in_hand`: batches
+    /// the driver may hold, folded oldest first (default 1); `backend` and
+    /// `device` are recorded as what ran the model.
     #[new]
-    #[pyo3(signature = (plan, policy, generator_threads=None, backend=None, device=None, worker_threads=None, scales_in_flight=None))]
+    #[pyo3(signature = (plan, policy, generator_threads=None, backend=None, device=None, worker_threads=None, scales_in_flight=None, batches_in_hand=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -385,6 +386,7 @@ impl PyExperiment {
         device: Option<String>,
         worker_threads: Option<usize>,
         scales_in_flight: Option<usize>,
+        batches_in_hand: Option<usize>,
     ) -> PyResult<Self> {
         let plan = plan.inner.clone();
         let policy = start_policy(policy)?;
@@ -402,6 +404,7 @@ impl PyExperiment {
             batch_size: plan.encoder.batch_size,
             workers,
             scales_in_flight: scales_in_flight.unwrap_or(DEFAULT_SCALES_IN_FLIGHT),
+            batches_in_hand: batches_in_hand.and_then(NonZeroUsize::new).unwrap_or(NonZeroUsize::MIN),
         };
         let this = Self { shape: plan.mixture.sample_shape().to_vec(), inner: Mutex::new(None) };
         let description = format!("{} (from Python)", plan.model_name);

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -346,6 +346,7 @@ class Experiment:
         device: Optional[str] = None,
         worker_threads: Optional[int] = None,
         scales_in_flight: Optional[int] = None,
+        batches_in_hand: Optional[int] = None,
     ) -> None:
         """Starts the run (the first ``batches()`` does this): prepares the
         output folder, applies resume/restart and starts the generator.
@@ -359,12 +360,15 @@ class Experiment:
         model on this CPU) while the next scale is encoded, with at most
         ``scales_in_flight`` scales at once (default 2; each holds its
         features, ``(n_train + n_test) × D × 4`` bytes; 0 runs the work
-        inside the ``fold`` that finishes the scale)."""
+        inside the ``fold`` that finishes the scale). ``batches_in_hand``:
+        batches the driver may hold at once, folded oldest first (default 1;
+        a GPU pipeline holds 2)."""
         if self._inner is None:
             if batch_size is not None and batch_size != self._plan.batch_size:
                 self._plan = self._plan.with_batch_size(batch_size)
             self._inner = _synbench._Experiment(
-                self._plan, self._policy, generator_threads, backend, device, worker_threads, scales_in_flight
+                self._plan, self._policy, generator_threads, backend, device, worker_threads, scales_in_flight,
+                batches_in_hand,
             )
         elif batch_size is not None and batch_size != self._plan.batch_size:
             raise SynbenchError(
@@ -461,22 +465,121 @@ def score(
     return np.asarray(_synbench.score(acc, bnd, [float(s) for s in scales], [float(t) for t in thresholds], mode))
 
 
-def start_for_torch(experiment: Experiment, batch_size: Optional[int], device: Any) -> Any:
+def start_for_torch(
+    experiment: Experiment, batch_size: Optional[int], device: Any, batches_in_hand: Optional[int] = None
+) -> Any:
     """Starts `experiment` for a torch model on `device` (a no-op once
     started, but for a changed batch size): beside a model on this CPU the
-    generator keeps to one thread of its own; results record torch's version
-    and the device. Returns the ``torch.device``."""
+    generator and the per-scale work keep to one thread each; results record
+    torch's version and the device. Returns the ``torch.device``."""
     import torch
 
     device = torch.device(device)
+    if batches_in_hand is None:
+        batches_in_hand = _default_depth(device)
     experiment.start(
         batch_size,
         generator_threads=1 if device.type == "cpu" else None,
         worker_threads=1 if device.type == "cpu" else None,
         backend=f"torch {torch.__version__}",
         device=str(device),
+        batches_in_hand=batches_in_hand,
     )
     return device
+
+
+def _default_depth(device: Any) -> int:
+    """Batches in hand by default: a double buffer on CUDA, one elsewhere."""
+    return 2 if device.type == "cuda" else 1
+
+
+class _Feeder:
+    """Moves a batch's inputs to the device, runs the model and brings its
+    features back, so that on CUDA nothing waits: inputs are copied into a
+    reusable page-locked buffer (no fresh pinned allocation per batch), sent
+    on a side stream, which the compute stream waits for by an event; the
+    features come back asynchronously into a reusable pinned buffer, and an
+    event says when they are there. With two batches in hand, batch i + 1 is
+    sent and computed while batch i's features are folded. Elsewhere (CPU,
+    MPS) the same calls run synchronously, as before. `ops` is the device
+    layer (streams, events, pinned buffers): `_CudaOps` on CUDA; tests hand
+    in a fake that records the order of operations on CPU tensors."""
+
+    def __init__(self, device: Any, run: Any, ops: Any = None, channels_last: bool = False) -> None:
+        import torch
+
+        self.device, self.run, self.channels_last = device, run, channels_last
+        self.ops = ops if ops is not None else (_CudaOps(device) if device.type == "cuda" else None)
+        self._pinned: Dict[Tuple[str, int, Tuple[int, ...]], Any] = {}
+        self._torch = torch
+
+    def _buffer(self, kind: str, slot: int, shape: Tuple[int, ...]) -> Any:
+        key = (kind, slot, tuple(shape))
+        if key not in self._pinned:
+            self._pinned[key] = self.ops.pinned(shape)
+        return self._pinned[key]
+
+    def _prepare(self, inputs: Any) -> Any:
+        if self.channels_last and inputs.dim() == 4:
+            inputs = inputs.contiguous(memory_format=self._torch.channels_last)
+        return inputs
+
+    def launch(self, slot: int, batch: "Batch") -> Any:
+        """Starts batch `batch` in buffer slot `slot`; returns a handle for `collect`."""
+        torch = self._torch
+        if self.ops is None:
+            features = self.run(self._prepare(torch.from_numpy(batch.inputs).to(self.device)))
+            return _flatten(features).cpu(), None
+        host = self._buffer("in", slot, batch.inputs.shape)
+        host.numpy()[...] = batch.inputs  # the one host copy, into page-locked memory
+        inputs = self.ops.to_device(host)  # on the side stream, ordered by an event
+        features = _flatten(self.run(self._prepare(inputs)))
+        out = self._buffer("out", slot, tuple(features.shape))
+        return out, self.ops.to_host(features, out)
+
+    @staticmethod
+    def collect(handle: Any) -> np.ndarray:
+        """The features of a launched batch, once they are on the host."""
+        features, ready = handle
+        if ready is not None:
+            ready.synchronize()
+        return features.numpy()
+
+
+class _CudaOps:
+    """Streams, events and pinned buffers on one CUDA device."""
+
+    def __init__(self, device: Any) -> None:
+        import torch
+
+        self.torch, self.device = torch, device
+        self.copy_stream = torch.cuda.Stream(device)
+
+    def pinned(self, shape: Tuple[int, ...]) -> Any:
+        return self.torch.empty(shape, dtype=self.torch.float32, pin_memory=True)
+
+    def to_device(self, host: Any) -> Any:
+        torch = self.torch
+        compute = torch.cuda.current_stream(self.device)
+        with torch.cuda.stream(self.copy_stream):
+            inputs = host.to(self.device, non_blocking=True)
+            copied = torch.cuda.Event()
+            copied.record(self.copy_stream)
+        compute.wait_event(copied)
+        inputs.record_stream(compute)  # allocated on the side stream, used on the compute stream
+        return inputs
+
+    def to_host(self, features: Any, out: Any) -> Any:
+        out.copy_(features, non_blocking=True)
+        ready = self.torch.cuda.Event()
+        ready.record(self.torch.cuda.current_stream(self.device))
+        return ready
+
+
+def _flatten(features: Any) -> Any:
+    if isinstance(features, (tuple, list)):
+        features = features[0]
+    return features.reshape(features.shape[0], -1).float()
 
 
 def evaluate(
@@ -488,26 +591,57 @@ def evaluate(
     dtype: Any = None,
     experiment: Optional[Experiment] = None,
     progress: bool = True,
+    channels_last: bool = False,
+    compile: bool = False,
+    pipeline_depth: Optional[int] = None,
     **experiment_kwargs: Any,
 ) -> Result:
     """Scores a torch module (or any callable on torch tensors): ``model(inputs)``
-    gives (b, D) features or anything that flattens to it. Inputs go to
-    `device` from pinned host memory without blocking; `dtype` (e.g.
-    ``torch.bfloat16``) runs the model under autocast on CUDA/CPU, or with a
-    cast; features come back as float32. torch is imported only here.
-    ``model=`` among the experiment keywords names the run (the callable is
-    positional); ``batch_size`` defaults to the plan's (``[model]
-    batch_size``, 64)."""
+    gives (b, D) features or anything that flattens to it. On CUDA the
+    inputs go through reusable pinned buffers on a side stream and the
+    features come back asynchronously while the next batch computes
+    (`_Feeder`; ``pipeline_depth`` batches in hand, default 2 on CUDA, 1
+    elsewhere), and each scale's probe work runs on worker threads, so the
+    GPU does not wait. `dtype`: ``torch.bfloat16``/``torch.float16`` run the
+    model under autocast on CUDA/CPU (or with a cast elsewhere); ``"tf32"``
+    allows TF32 matmuls and convolutions on CUDA for the run; features come
+    back as float32. ``channels_last`` puts a 4-D model and its inputs in
+    channels-last memory; ``compile`` runs ``torch.compile(model)``. torch is
+    imported only here. ``model=`` among the experiment keywords names the
+    run (the callable is positional); ``batch_size`` defaults to the plan's
+    (``[model] batch_size``, 64)."""
     import torch
 
     if experiment is None:
         experiment = Experiment(**experiment_kwargs)
     elif experiment_kwargs:
         raise SynbenchError(f"give experiment= or experiment keywords, not both ({sorted(experiment_kwargs)})")
-    device = start_for_torch(experiment, batch_size, device)
-    on_cuda = device.type == "cuda"
+    tf32 = dtype == "tf32"
+    if tf32:
+        dtype = None
+    elif isinstance(dtype, str):
+        raise SynbenchError(f"dtype={dtype!r}: expected a torch dtype (torch.bfloat16, torch.float16) or \"tf32\"")
+    depth = pipeline_depth if pipeline_depth is not None else _default_depth(torch.device(device))
+    if depth < 1:
+        raise SynbenchError(f"pipeline_depth={depth}: expected at least 1")
+    device = start_for_torch(experiment, batch_size, device, batches_in_hand=depth)
     if hasattr(model, "eval"):
         model.eval()
+    if channels_last and hasattr(model, "to"):
+        model = model.to(memory_format=torch.channels_last)
+    if compile:
+        model = torch.compile(model)
+    autocast = dtype is not None and dtype != torch.float32 and device.type in ("cuda", "cpu")
+
+    def run(inputs: Any) -> Any:
+        if autocast:
+            with torch.autocast(device_type=device.type, dtype=dtype):
+                return model(inputs)
+        if dtype is not None and dtype != torch.float32:
+            return model(inputs.to(dtype))
+        return model(inputs)
+
+    feeder = _Feeder(device, run, ops=_FEEDER_OPS.get(device.type), channels_last=channels_last)
     bar = None
     if progress:
         try:
@@ -516,27 +650,34 @@ def evaluate(
             bar = tqdm(total=experiment.remaining_inputs(), unit="img", desc=experiment.model)
         except ImportError:
             bar = None
-    autocast = dtype is not None and dtype != torch.float32 and device.type in ("cuda", "cpu")
-    with torch.inference_mode():
-        for batch in experiment.batches():
-            inputs = torch.from_numpy(batch.inputs)
-            if on_cuda:
-                inputs = inputs.pin_memory().to(device, non_blocking=True)
-            else:
-                inputs = inputs.to(device)
-            if autocast:
-                with torch.autocast(device_type=device.type, dtype=dtype):
-                    features = model(inputs)
-            elif dtype is not None and dtype != torch.float32:
-                features = model(inputs.to(dtype))
-            else:
-                features = model(inputs)
-            if isinstance(features, (tuple, list)):
-                features = features[0]
-            features = features.reshape(features.shape[0], -1).float()
-            experiment.fold(batch, features.cpu().numpy())
-            if bar is not None:
-                bar.update(len(batch))
-    if bar is not None:
-        bar.close()
+    precision = (torch.backends.cuda.matmul, torch.backends.cudnn.conv)
+    saved_precision = tuple(p.fp32_precision for p in precision) if tf32 else ()
+    try:
+        if tf32:
+            for p in precision:
+                p.fp32_precision = "tf32"
+        with torch.inference_mode():
+            in_hand: List[Tuple[Batch, Any]] = []
+            for i, batch in enumerate(experiment.batches()):
+                in_hand.append((batch, feeder.launch(i % depth, batch)))
+                if len(in_hand) == depth:
+                    _fold_oldest(experiment, feeder, in_hand, bar)
+            while in_hand:
+                _fold_oldest(experiment, feeder, in_hand, bar)
+    finally:
+        for p, saved in zip(precision, saved_precision):
+            p.fp32_precision = saved
+        if bar is not None:
+            bar.close()
     return experiment.finish()
+
+
+#: Device layers `evaluate` uses in place of the real one, by device type (tests only).
+_FEEDER_OPS: Dict[str, Any] = {}
+
+
+def _fold_oldest(experiment: Experiment, feeder: _Feeder, in_hand: List[Tuple["Batch", Any]], bar: Any) -> None:
+    batch, handle = in_hand.pop(0)
+    experiment.fold(batch, feeder.collect(handle))
+    if bar is not None:
+        bar.update(len(batch))

@@ -143,6 +143,7 @@ class Experiment:
         device: Optional[str] = ...,
         worker_threads: Optional[int] = ...,
         scales_in_flight: Optional[int] = ...,
+        batches_in_hand: Optional[int] = ...,
     ) -> None: ...
     def remaining_inputs(self) -> int: ...
     def finished_scales(self) -> List[int]: ...
@@ -161,7 +162,9 @@ def score(
     mode: str = ...,
     scales: Sequence[float] = ...,
 ) -> np.ndarray: ...
-def start_for_torch(experiment: Experiment, batch_size: Optional[int], device: Any) -> Any: ...
+def start_for_torch(
+    experiment: Experiment, batch_size: Optional[int], device: Any, batches_in_hand: Optional[int] = ...
+) -> Any: ...
 def evaluate(
     model: Any,
     /,
@@ -171,5 +174,8 @@ def evaluate(
     dtype: Any = ...,
     experiment: Optional[Experiment] = ...,
     progress: bool = ...,
+    channels_last: bool = ...,
+    compile: bool = ...,
+    pipeline_depth: Optional[int] = ...,
     **experiment_kwargs: Any,
 ) -> Result: ...
