@@ -111,8 +111,8 @@ fn batch_ranges(rows: &[usize]) -> impl Iterator<Item = std::ops::Range<usize>> 
 /// A scale's whole probe work (module doc), in the order it ran inside `fold`.
 pub(crate) fn compute(job: ScaleJob, context: &Context) -> Done {
     let (index, scale) = (job.index, job.scale);
-    let mut done = Done { index, outcome: Err(ExperimentError::Stopped(String::new())), statistics: 0.0, probe: 0.0 };
-    let outcome = catch_unwind(AssertUnwindSafe(|| work(job, context, &mut done))).unwrap_or_else(|panic| {
+    let mut seconds = Seconds::default();
+    let outcome = catch_unwind(AssertUnwindSafe(|| work(job, context, &mut seconds))).unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -120,11 +120,17 @@ pub(crate) fn compute(job: ScaleJob, context: &Context) -> Done {
             .unwrap_or_else(|| "a panic".into());
         Err(ExperimentError::Worker { index, scale, message })
     });
-    done.outcome = outcome;
-    done
+    Done { index, outcome, statistics: seconds.statistics, probe: seconds.probe }
 }
 
-fn work(job: ScaleJob, context: &Context, done: &mut Done) -> Result<ScaleRecord> {
+/// Where a scale's work spent its time.
+#[derive(Debug, Default)]
+struct Seconds {
+    statistics: f64,
+    probe: f64,
+}
+
+fn work(job: ScaleJob, context: &Context, done: &mut Seconds) -> Result<ScaleRecord> {
     let (index, scale) = (job.index, job.scale);
     let probe_error = |source| ExperimentError::Probe { index, scale, source };
     let [train, test] = &job.splits;
