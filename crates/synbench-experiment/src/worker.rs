@@ -31,7 +31,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Instant;
 
 use synbench_probe::jackknife::{self, HeldSplit, JACKKNIFE_GROUPS};
-use synbench_probe::ndarray::{Axis, Slice};
+use synbench_probe::ndarray::{ArrayView1, ArrayView2, Axis, Slice};
 use synbench_probe::{BayesProbeValidParams, ClassStatistics};
 use synbench_theory::raw_reference;
 
@@ -99,12 +99,15 @@ pub(crate) struct Done {
     pub probe: f64,
 }
 
-/// The batches of `split` as row ranges.
-fn batch_ranges(rows: &[usize]) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
-    rows.iter().scan(0, |at, &n| {
-        let range = *at..*at + n;
+/// `split`'s rows in the batches they were folded in (`rows` per batch, in order).
+fn in_batches<'a>(
+    split: &'a HeldSplit,
+    rows: &'a [usize],
+) -> impl Iterator<Item = (ArrayView2<'a, f32>, ArrayView1<'a, u8>)> + 'a {
+    rows.iter().scan(0, move |at, &n| {
+        let slice = Slice::from(*at..*at + n);
         *at += n;
-        Some(range)
+        Some((split.features.slice_axis(Axis(0), slice), split.labels.slice_axis(Axis(0), slice)))
     })
 }
 
@@ -136,11 +139,8 @@ fn work(job: ScaleJob, context: &Context, done: &mut Seconds) -> Result<ScaleRec
     let [train, test] = &job.splits;
     let clock = Instant::now();
     let mut stats = ClassStatistics::new(train.features.ncols());
-    for rows in batch_ranges(&job.batches[0]) {
-        let slice = Slice::from(rows);
-        stats
-            .fold(train.features.slice_axis(Axis(0), slice), train.labels.slice_axis(Axis(0), slice))
-            .map_err(probe_error)?;
+    for (features, labels) in in_batches(train, &job.batches[0]) {
+        stats.fold(features, labels).map_err(probe_error)?;
     }
     done.statistics += clock.elapsed().as_secs_f64();
     let clock = Instant::now();
@@ -149,11 +149,8 @@ fn work(job: ScaleJob, context: &Context, done: &mut Seconds) -> Result<ScaleRec
     done.probe += clock.elapsed().as_secs_f64();
     let clock = Instant::now();
     let mut evaluator = probe.evaluator().with_groups(JACKKNIFE_GROUPS);
-    for rows in batch_ranges(&job.batches[1]) {
-        let slice = Slice::from(rows);
-        evaluator
-            .fold(test.features.slice_axis(Axis(0), slice), test.labels.slice_axis(Axis(0), slice))
-            .map_err(probe_error)?;
+    for (features, labels) in in_batches(test, &job.batches[1]) {
+        evaluator.fold(features, labels).map_err(probe_error)?;
     }
     let (epsilons, tests) = evaluator.finish_with_groups();
     done.statistics += clock.elapsed().as_secs_f64();

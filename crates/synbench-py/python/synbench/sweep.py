@@ -181,20 +181,20 @@ def init_seed(entry: ModelEntry) -> int:
 
 def hub_offline() -> bool:
     """Whether the Hugging Face hub must not be reached (``HF_HUB_OFFLINE``
-    set to a true value, as on compute nodes without internet)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    set to a true value, as on compute nodes without internet), as the hub
+    library that loads the weights reads it."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def hub_cache_dir() -> str:
-    """The hub cache folder, found as the hub's libraries (and synbench's
-    Rust ``weights = "hf:…"``) find it."""
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(var):
-            return os.environ[var]
-    if os.environ.get("HF_HOME"):
-        return os.path.join(os.environ["HF_HOME"], "hub")
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "huggingface", "hub")
+    """The hub cache folder the hub library loads from (``HF_HUB_CACHE``,
+    else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``): the one
+    synbench's Rust ``weights = "hf:…"`` reads too."""
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
 
 
 def _cache_miss(error: BaseException) -> bool:
