@@ -36,6 +36,9 @@ enum Command {
         /// No progress bar and no logs below warnings.
         #[arg(long)]
         quiet: bool,
+        /// Do not write report.html.
+        #[arg(long)]
+        no_report: bool,
     },
     /// Apply a config's model to an [N, C, H, W] or [N, d] float32 .npy array;
     /// writes [N, D] float32 features.
@@ -76,6 +79,18 @@ enum Command {
         /// The sweep's output folder.
         dir: PathBuf,
         /// The threshold to rank by (default 0.7 when the runs have it, else their first).
+        #[arg(long)]
+        sort_by: Option<f64>,
+        /// Do not write DIR/report.html.
+        #[arg(long)]
+        no_report: bool,
+    },
+    /// Write DIR/report.html: one self-contained page (tables, figures,
+    /// provenance) of a run folder or of a sweep folder.
+    Report {
+        /// A run's output folder, or a sweep's.
+        dir: PathBuf,
+        /// A sweep's threshold to rank by (default 0.7 when the runs have it, else their first).
         #[arg(long)]
         sort_by: Option<f64>,
     },
@@ -186,12 +201,13 @@ pub fn main() -> ExitCode {
     crate::logging::init(if quiet { "warn" } else { "info" });
     let result = match cli.command {
         #[cfg(feature = "models")]
-        Command::Run { config, resume, restart, quiet } => run(&config, resume, restart, !quiet),
+        Command::Run { config, resume, restart, quiet, no_report } => run(&config, resume, restart, !quiet, !no_report),
         #[cfg(feature = "models")]
         Command::Encode { config, input, output } => encode(&config, &input, &output),
         Command::Score { dir, scoring, files } => score(&dir, &scoring, &files),
         Command::Table { dirs, scoring, files } => table(&dirs, &scoring, &files),
-        Command::Collect { dir, sort_by } => collect(&dir, sort_by),
+        Command::Collect { dir, sort_by, no_report } => collect(&dir, sort_by, !no_report),
+        Command::Report { dir, sort_by } => report(&dir, sort_by),
         Command::Correlate { dirs, downstream, scoring, csv } => {
             correlate(&dirs, &downstream, &scoring, csv.as_deref())
         }
@@ -239,7 +255,7 @@ pub fn main() -> ExitCode {
 }
 
 #[cfg(feature = "models")]
-fn run(config: &Path, resume: bool, restart: bool, progress: bool) -> Result<()> {
+fn run(config: &Path, resume: bool, restart: bool, progress: bool, report: bool) -> Result<()> {
     use synbench_experiment::StartPolicy;
     let plan = synbench_experiment::config::load(config)?;
     let policy = match (resume, restart) {
@@ -247,7 +263,7 @@ fn run(config: &Path, resume: bool, restart: bool, progress: bool) -> Result<()>
         (_, true) => StartPolicy::Restart,
         _ => StartPolicy::Fresh,
     };
-    let result = crate::run::run(plan, crate::run::RunOptions { policy, progress })?;
+    let result = crate::run::run(plan, crate::run::RunOptions { policy, progress, report })?;
     print!("{}", result.table.markdown());
     let by_size = synbench_experiment::table::finite_n_markdown(&result.scores);
     if !by_size.is_empty() {
@@ -328,12 +344,29 @@ fn table(dirs: &[PathBuf], scoring: &ScoringArgs, files: &TableFiles) -> Result<
     Ok(())
 }
 
-fn collect(dir: &Path, sort_by: Option<f64>) -> Result<()> {
-    let board = synbench_experiment::Leaderboard::collect(dir, sort_by)?;
-    print!("{}", board.markdown());
-    for path in board.write(dir)? {
+fn collect(dir: &Path, sort_by: Option<f64>, report: bool) -> Result<()> {
+    let sweep = synbench_experiment::sweep::collect(dir, sort_by)?;
+    print!("{}", sweep.board.markdown());
+    let mut written = sweep.board.write(dir)?;
+    if report {
+        written.push(synbench_experiment::report::write_sweep(dir, &sweep)?);
+    }
+    for path in written {
         eprintln!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+fn report(dir: &Path, sort_by: Option<f64>) -> Result<()> {
+    let started = std::time::Instant::now();
+    let path = synbench_experiment::report::write(dir, sort_by)?;
+    let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+    eprintln!(
+        "wrote {} ({:.0} KiB in {:.2} s)",
+        path.display(),
+        bytes as f64 / 1024.0,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

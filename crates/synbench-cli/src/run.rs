@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub policy: StartPolicy,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Write `report.html` at the end.
+    pub report: bool,
 }
 
 /// Builds the encoder `spec` describes, named `name`, for samples of
@@ -123,7 +125,7 @@ pub fn run(plan: Plan, options: RunOptions) -> Result<RunResult> {
         ..EncoderInfo::described(encoder.describe())
     };
     info!(config = %plan.file.display(), encoder = %info.description, "starting run");
-    let start = StartOptions::for_plan(&plan, options.policy);
+    let start = StartOptions { report: options.report, ..StartOptions::for_plan(&plan, options.policy) };
     let mut experiment = Experiment::start(plan, info, start)?;
     let bar = progress_bar(options.progress, experiment.remaining_inputs());
     let _bar_guard = logging::suspend_for(&bar);

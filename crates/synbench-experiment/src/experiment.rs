@@ -152,6 +152,8 @@ pub struct StartOptions {
     /// Batches a driver may hold at once, folded oldest first (1: fold
     /// each before asking for the next; 2: a GPU pipeline's double buffer).
     pub batches_in_hand: NonZeroUsize,
+    /// Whether `finish` writes `report.html` beside the other outputs ([`crate::report`]).
+    pub report: bool,
 }
 
 impl StartOptions {
@@ -164,6 +166,7 @@ impl StartOptions {
             workers: WorkerThreads::for_plan(plan),
             scales_in_flight: DEFAULT_SCALES_IN_FLIGHT,
             batches_in_hand: NonZeroUsize::MIN,
+            report: true,
         }
     }
 }
@@ -258,6 +261,8 @@ pub struct Experiment {
     outstanding: std::collections::VecDeque<(u64, Instant)>,
     /// How many batches a driver may hold at once ([`StartOptions::batches_in_hand`]).
     in_hand: usize,
+    /// Whether `finish` writes the report page.
+    report: bool,
     /// When the last batch was folded (encoding time is counted once where batches overlap).
     last_fold: Option<Instant>,
     feature_dim: Option<usize>,
@@ -352,6 +357,7 @@ impl Experiment {
             workers,
             outstanding: std::collections::VecDeque::new(),
             in_hand: options.batches_in_hand.get(),
+            report: options.report,
             last_fold: None,
             feature_dim: None,
             _lock: lock,
@@ -635,7 +641,8 @@ impl Experiment {
     }
 
     /// Scores the finished run and, with an output folder, writes
-    /// scores.csv, table.md, the figures and results.json: the run read
+    /// scores.csv, table.md, the figures, report.html (unless
+    /// [`StartOptions::report`] is off) and results.json: the run read
     /// back, scored once, its results file, its outputs.
     pub fn finish(mut self) -> Result<RunResult> {
         self.check_running()?;
@@ -659,7 +666,7 @@ impl Experiment {
         self.times.score = scoring.elapsed().as_secs_f64();
         let results = self.results_file(&saved, &scores, oracle);
         let files = match &dir {
-            Some(_) => saved.write_outputs(&scores, &results)?,
+            Some(_) => saved.write_outputs(&scores, &results, self.report)?,
             None => Vec::new(),
         };
         Ok(RunResult { dir, files, table: saved.table_of(&scores), results, scores, saved })
@@ -790,8 +797,8 @@ pub struct RunResult {
 
 impl RunResult {
     /// Writes the whole run folder into `dir` — run.json, the scale files,
-    /// scores.csv, table.md, the figures, results.json — exactly as a run
-    /// with that output folder writes it.
+    /// scores.csv, table.md, the figures, report.html, results.json —
+    /// exactly as a run with that output folder writes it.
     pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         let plan_hash = &self.results.provenance.plan_hash;
         create_dir_all(&dir.join(SCALES_DIR))?;
@@ -809,7 +816,7 @@ impl RunResult {
         }
         let mut saved = self.saved.clone();
         saved.dir = dir.to_path_buf();
-        saved.write_outputs(&self.scores, &self.results)
+        saved.write_outputs(&self.scores, &self.results, true)
     }
 }
 

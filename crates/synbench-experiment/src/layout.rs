@@ -17,6 +17,8 @@ pub const SCALES_DIR: &str = "scales";
 pub const SCORES_CSV: &str = "scores.csv";
 /// `table.md` in a run folder.
 pub const TABLE_MD: &str = "table.md";
+/// `report.html` in a run or a sweep folder.
+pub const REPORT_FILE: &str = "report.html";
 /// `sweep.json` in a sweep folder.
 pub const SWEEP_FILE: &str = "sweep.json";
 /// `failures.json` in a sweep folder.

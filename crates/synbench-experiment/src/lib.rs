@@ -39,6 +39,7 @@ pub mod layout;
 pub mod options;
 pub mod oracle;
 pub mod plot;
+pub mod report;
 pub mod resolved;
 pub mod runs;
 pub mod saved;

@@ -120,6 +120,8 @@ pub struct SavedRun {
     pub feature_dim: Option<usize>,
     /// `results.json`, for a finished run read back.
     pub results: Option<ResultsFile>,
+    /// The run's resolved plan.
+    pub plan: ResolvedPlan,
 }
 
 fn parse_named<T: Named>(path: &Path, field: &str, name: &str) -> Result<T> {
@@ -142,6 +144,7 @@ impl SavedRun {
             n_train: plan.data.n_train,
             feature_dim: None,
             results: None,
+            plan: plan.clone(),
             records,
             dir,
         })
@@ -253,17 +256,16 @@ impl SavedRun {
         RunTables::new(&self.model, scores, &self.notes())
     }
 
-    /// Draws the figures into the run folder: the paper's two (the bound
-    /// curve with its jackknife band) and, with nested train sizes, `score_vs_n`.
-    pub fn write_figures(&self, scores: &RunScores) -> Result<Vec<PathBuf>> {
-        let scale_values: Vec<f64> = self.records.iter().map(|r| r.scale).collect();
-        let raw: Vec<_> = self.records.iter().map(|r| r.raw).collect();
+    /// What the run's figures show: the paper's two (the bound curve with
+    /// its jackknife band) and, with nested train sizes, `score_vs_n`.
+    pub fn figure(&self, scores: &RunScores) -> plot::Figure {
         let series: Vec<plot::Series> = self
             .epsilons
             .iter()
             .enumerate()
             .map(|(e, eps)| plot::Series {
                 label: format!("{} ε = {eps}", self.model),
+                colour: e,
                 outcomes: self.records.iter().map(|r| r.epsilons[e].outcome(self.averaging)).collect(),
                 band: scores.bands.get(e).cloned().flatten(),
             })
@@ -289,23 +291,26 @@ impl SavedRun {
                 }
             }
         }
-        plot::write_figures(
-            &self.dir,
-            &plot::Figure {
-                title: &self.model,
-                subtitle: &self.encoder,
-                scales: &scale_values,
-                raw: &raw,
-                representation: &series,
-                by_size: &by_size,
-                size_threshold: scores.scoring.thresholds.first().copied().unwrap_or(f64::NAN),
-            },
-        )
+        plot::Figure {
+            title: self.model.clone(),
+            subtitle: self.encoder.clone(),
+            scales: self.records.iter().map(|r| r.scale).collect(),
+            raw: self.records.iter().map(|r| r.raw).collect(),
+            representation: series,
+            by_size,
+            size_threshold: scores.scoring.thresholds.first().copied().unwrap_or(f64::NAN),
+        }
     }
 
-    /// Writes scores.csv and table.md, the figures, then `results` last: a
-    /// folder with results.json is complete.
-    pub fn write_outputs(&self, scores: &RunScores, results: &ResultsFile) -> Result<Vec<PathBuf>> {
+    /// Draws the figures into the run folder.
+    pub fn write_figures(&self, scores: &RunScores) -> Result<Vec<PathBuf>> {
+        plot::write_figures(&self.dir, &self.figure(scores))
+    }
+
+    /// Writes scores.csv and table.md, the figures, with `report` the
+    /// report page, then `results` last: a folder with results.json is
+    /// complete.
+    pub fn write_outputs(&self, scores: &RunScores, results: &ResultsFile, report: bool) -> Result<Vec<PathBuf>> {
         let dir = &self.dir;
         crate::io::create_dir_all(dir)?;
         let texts = self.texts(scores);
@@ -313,6 +318,9 @@ impl SavedRun {
         write_atomic(&dir.join(TABLE_MD), texts.markdown.as_bytes())?;
         let mut written = vec![dir.join(SCORES_CSV), dir.join(TABLE_MD)];
         written.extend(self.write_figures(scores)?);
+        if report {
+            written.push(crate::report::write_run(self, scores, Some(results))?);
+        }
         write_json(&dir.join(RESULTS_FILE), results)?;
         written.push(dir.join(RESULTS_FILE));
         Ok(written)

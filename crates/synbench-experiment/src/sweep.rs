@@ -32,6 +32,7 @@ use crate::layout::{
 use crate::resolved::{PlanChange, ResolvedPlan};
 use crate::saved::{SavedRun, read_results_file, read_run_file};
 pub use crate::schema::{Failure, FailuresFile, SweepFile, SweepModel};
+use crate::scoring::RunScores;
 use crate::table::csv_field;
 use crate::validate;
 
@@ -189,6 +190,31 @@ pub struct Leaderboard {
     pub rows: Vec<LeaderboardRow>,
 }
 
+/// One model of a collected sweep: its state, its run read back and
+/// scored (where it has a finished scale), its recorded failure.
+#[derive(Debug, Clone)]
+pub struct CollectedModel {
+    /// The model's folder name.
+    pub name: String,
+    /// Its state.
+    pub state: ModelState,
+    /// Its run read back, and every score of it.
+    pub run: Option<(SavedRun, RunScores)>,
+    /// Its entry in `failures.json`.
+    pub failure: Option<Failure>,
+}
+
+/// A sweep folder read back: the leaderboard, and every model as it was
+/// read for it (a report needs both, read once).
+#[derive(Debug, Clone)]
+pub struct Collected {
+    /// The leaderboard.
+    pub board: Leaderboard,
+    /// Every model, in the sweep's order (`sweep.json`'s, then the other
+    /// run folders by name, then failures of models with no folder).
+    pub models: Vec<CollectedModel>,
+}
+
 /// The sweep's model folders: those `sweep.json` lists (in its order), then
 /// any other sub-folder holding a run, by name.
 pub fn model_names(dir: &Path) -> Result<Vec<String>> {
@@ -229,111 +255,7 @@ impl Leaderboard {
     /// must be one of the thresholds; by default 0.7 when it is one, else
     /// the first.
     pub fn collect(dir: &Path, sort_by: Option<f64>) -> Result<Self> {
-        if !dir.is_dir() {
-            return Err(ExperimentError::Table(format!("{}: is not a sweep folder (no such folder)", dir.display())));
-        }
-        let names = model_names(dir)?;
-        let failures = read_failures(dir)?;
-        if names.is_empty() && failures.is_empty() {
-            return Err(ExperimentError::Table(format!(
-                "{}: holds no sweep: neither {SWEEP_FILE}, {FAILURES_FILE} nor a run folder",
-                dir.display()
-            )));
-        }
-        let mut setup: Option<(PathBuf, Vec<f64>, ScoreMode, Averaging)> = None;
-        let mut rows = Vec::new();
-        let mut unscored = Vec::new();
-        let extra = failures.iter().filter(|f| !names.contains(&f.model)).map(|f| f.model.clone());
-        let all: Vec<String> = names.iter().cloned().chain(extra).collect();
-        for name in all {
-            let folder = dir.join(&name);
-            let has_run = is_run_folder(&folder);
-            let failure = failures.iter().find(|f| f.model == name);
-            let finished = folder.join(RESULTS_FILE).is_file();
-            // A run with no finished scale has nothing to score; any other
-            // folder that cannot be read is an error naming its file.
-            let scored = finished || !crate::layout::scale_files(&folder)?.is_empty();
-            let run = if has_run && scored { Some(SavedRun::load(&folder)?) } else { None };
-            let state = match (finished, failure) {
-                (true, _) => ModelState::Finished,
-                (false, Some(f)) => ModelState::Failed { error: f.error.clone(), attempts: f.attempts },
-                (false, None) => match &run {
-                    Some(r) => ModelState::Partial { finished: r.records.len(), planned: r.planned_scales },
-                    None if has_run => ModelState::Partial { finished: 0, planned: planned_scales(&folder)? },
-                    None => ModelState::Pending,
-                },
-            };
-            let (feature_dim, images_per_second, device) = if finished {
-                let results = read_results_file(&folder.join(RESULTS_FILE))?;
-                let p = results.provenance;
-                (results.feature_dim, p.encoder_images_per_second, Some(p.device))
-            } else {
-                (None, None, None)
-            };
-            let row = |epsilon, scores| LeaderboardRow {
-                model: name.clone(),
-                epsilon,
-                scores,
-                feature_dim,
-                images_per_second,
-                device: device.clone(),
-                state: state.clone(),
-            };
-            let Some(run) = run else {
-                unscored.push(row(None, Vec::new()));
-                continue;
-            };
-            match &setup {
-                None => setup = Some((folder.clone(), run.thresholds.clone(), run.mode, run.averaging)),
-                Some((first, thresholds, mode, averaging)) => {
-                    if (thresholds, *mode, *averaging) != (&run.thresholds, run.mode, run.averaging) {
-                        return Err(ExperimentError::Table(format!(
-                            "{} and {} were run with different protocols (thresholds {:?} vs {:?}, {} vs {} score \
-                             mode, {} vs {} averaging); a leaderboard ranks runs of one protocol",
-                            first.display(),
-                            folder.display(),
-                            thresholds,
-                            run.thresholds,
-                            mode.name(),
-                            run.mode.name(),
-                            averaging.name(),
-                            run.averaging.name()
-                        )));
-                    }
-                }
-            }
-            let scores = run.scores()?;
-            for (&epsilon, scored) in run.epsilons.iter().zip(scores.reference.of(run.mode)) {
-                rows.push(row(Some(epsilon), scored.scores.clone()));
-            }
-        }
-        let (thresholds, mode, averaging) = match setup {
-            Some((_, t, m, a)) => (t, m, a),
-            None => (synbench_theory::PAPER_THRESHOLDS.to_vec(), ScoreMode::Reference, Averaging::Reference),
-        };
-        let sort_by = match sort_by {
-            Some(t) => t,
-            None if thresholds.contains(&0.7) => 0.7,
-            None => thresholds[0],
-        };
-        let Some(column) = thresholds.iter().position(|&t| t == sort_by) else {
-            return Err(ExperimentError::Table(format!(
-                "--sort-by {sort_by}: the runs' thresholds are {thresholds:?}; rank by one of them"
-            )));
-        };
-        // Highest score first, NaN after every number; ties by model, then ε.
-        rows.sort_by(|a, b| {
-            let (x, y) = (a.scores[column], b.scores[column]);
-            let by_score = match (x.is_nan(), y.is_nan()) {
-                (true, true) => std::cmp::Ordering::Equal,
-                (true, false) => std::cmp::Ordering::Greater,
-                (false, true) => std::cmp::Ordering::Less,
-                (false, false) => y.total_cmp(&x),
-            };
-            by_score.then_with(|| a.model.cmp(&b.model)).then_with(|| a.epsilon.partial_cmp(&b.epsilon).unwrap())
-        });
-        rows.extend(unscored);
-        Ok(Self { thresholds, sort_by, mode, averaging, rows })
+        Ok(collect(dir, sort_by)?.board)
     }
 
     /// CSV, one row per model and ε (pandas: `pd.read_csv`): rank, model, ε,
@@ -433,4 +355,122 @@ impl Leaderboard {
         write_atomic(&md, self.markdown().as_bytes())?;
         Ok(vec![csv, md])
     }
+}
+
+/// Collects the sweep folder `dir` ([`Leaderboard::collect`]), keeping every
+/// model's run as it was read and scored.
+pub fn collect(dir: &Path, sort_by: Option<f64>) -> Result<Collected> {
+    if !dir.is_dir() {
+        return Err(ExperimentError::Table(format!("{}: is not a sweep folder (no such folder)", dir.display())));
+    }
+    let names = model_names(dir)?;
+    let failures = read_failures(dir)?;
+    if names.is_empty() && failures.is_empty() {
+        return Err(ExperimentError::Table(format!(
+            "{}: holds no sweep: neither {SWEEP_FILE}, {FAILURES_FILE} nor a run folder",
+            dir.display()
+        )));
+    }
+    let mut setup: Option<(PathBuf, Vec<f64>, ScoreMode, Averaging)> = None;
+    let mut rows = Vec::new();
+    let mut unscored = Vec::new();
+    let mut models = Vec::new();
+    let extra = failures.iter().filter(|f| !names.contains(&f.model)).map(|f| f.model.clone());
+    let all: Vec<String> = names.iter().cloned().chain(extra).collect();
+    for name in all {
+        let folder = dir.join(&name);
+        let has_run = is_run_folder(&folder);
+        let failure = failures.iter().find(|f| f.model == name);
+        let finished = folder.join(RESULTS_FILE).is_file();
+        // A run with no finished scale has nothing to score; any other
+        // folder that cannot be read is an error naming its file.
+        let scored = finished || !crate::layout::scale_files(&folder)?.is_empty();
+        let run = if has_run && scored { Some(SavedRun::load(&folder)?) } else { None };
+        let state = match (finished, failure) {
+            (true, _) => ModelState::Finished,
+            (false, Some(f)) => ModelState::Failed { error: f.error.clone(), attempts: f.attempts },
+            (false, None) => match &run {
+                Some(r) => ModelState::Partial { finished: r.records.len(), planned: r.planned_scales },
+                None if has_run => ModelState::Partial { finished: 0, planned: planned_scales(&folder)? },
+                None => ModelState::Pending,
+            },
+        };
+        let (feature_dim, images_per_second, device) = match run.as_ref().and_then(|r| r.results.as_ref()) {
+            Some(results) => {
+                let p = &results.provenance;
+                (results.feature_dim, p.encoder_images_per_second, Some(p.device.clone()))
+            }
+            None => (None, None, None),
+        };
+        let row = |epsilon, scores| LeaderboardRow {
+            model: name.clone(),
+            epsilon,
+            scores,
+            feature_dim,
+            images_per_second,
+            device: device.clone(),
+            state: state.clone(),
+        };
+        let Some(run) = run else {
+            unscored.push(row(None, Vec::new()));
+            models.push(CollectedModel {
+                name: name.clone(),
+                state: state.clone(),
+                run: None,
+                failure: failure.cloned(),
+            });
+            continue;
+        };
+        match &setup {
+            None => setup = Some((folder.clone(), run.thresholds.clone(), run.mode, run.averaging)),
+            Some((first, thresholds, mode, averaging)) => {
+                if (thresholds, *mode, *averaging) != (&run.thresholds, run.mode, run.averaging) {
+                    return Err(ExperimentError::Table(format!(
+                        "{} and {} were run with different protocols (thresholds {:?} vs {:?}, {} vs {} score \
+                         mode, {} vs {} averaging); a leaderboard ranks runs of one protocol",
+                        first.display(),
+                        folder.display(),
+                        thresholds,
+                        run.thresholds,
+                        mode.name(),
+                        run.mode.name(),
+                        averaging.name(),
+                        run.averaging.name()
+                    )));
+                }
+            }
+        }
+        let scores = run.scores()?;
+        for (&epsilon, scored) in run.epsilons.iter().zip(scores.reference.of(run.mode)) {
+            rows.push(row(Some(epsilon), scored.scores.clone()));
+        }
+        models.push(CollectedModel { name: name.clone(), state, run: Some((run, scores)), failure: failure.cloned() });
+    }
+    let (thresholds, mode, averaging) = match setup {
+        Some((_, t, m, a)) => (t, m, a),
+        None => (synbench_theory::PAPER_THRESHOLDS.to_vec(), ScoreMode::Reference, Averaging::Reference),
+    };
+    let sort_by = match sort_by {
+        Some(t) => t,
+        None if thresholds.contains(&0.7) => 0.7,
+        None => thresholds[0],
+    };
+    let Some(column) = thresholds.iter().position(|&t| t == sort_by) else {
+        return Err(ExperimentError::Table(format!(
+            "--sort-by {sort_by}: the runs' thresholds are {thresholds:?}; rank by one of them"
+        )));
+    };
+    // Highest score first, NaN after every number; ties by model, then ε.
+    rows.sort_by(|a, b| {
+        let (x, y) = (a.scores[column], b.scores[column]);
+        let by_score = match (x.is_nan(), y.is_nan()) {
+            (true, true) => std::cmp::Ordering::Equal,
+            (true, false) => std::cmp::Ordering::Greater,
+            (false, true) => std::cmp::Ordering::Less,
+            (false, false) => y.total_cmp(&x),
+        };
+        by_score.then_with(|| a.model.cmp(&b.model)).then_with(|| a.epsilon.partial_cmp(&b.epsilon).unwrap())
+    });
+    rows.extend(unscored);
+    Ok(Collected { board: Leaderboard { thresholds, sort_by, mode, averaging, rows }, models })
 }

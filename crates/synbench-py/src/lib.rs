@@ -373,9 +373,10 @@ impl PyExperiment {
     /// (default: every core); `scales_in_flight`: scales whose work may run
     /// at once (default 2; 0: inside `fold`); `batches_in_hand`: batches
     /// the driver may hold, folded oldest first (default 1); `backend` and
-    /// `device` are recorded as what ran the model.
+    /// `device` are recorded as what ran the model; `report`: write
+    /// report.html at the end (default true).
     #[new]
-    #[pyo3(signature = (plan, policy, generator_threads=None, backend=None, device=None, worker_threads=None, scales_in_flight=None, batches_in_hand=None))]
+    #[pyo3(signature = (plan, policy, generator_threads=None, backend=None, device=None, worker_threads=None, scales_in_flight=None, batches_in_hand=None, report=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -387,6 +388,7 @@ impl PyExperiment {
         worker_threads: Option<usize>,
         scales_in_flight: Option<usize>,
         batches_in_hand: Option<usize>,
+        report: bool,
     ) -> PyResult<Self> {
         let plan = plan.inner.clone();
         let policy = start_policy(policy)?;
@@ -405,6 +407,7 @@ impl PyExperiment {
             workers,
             scales_in_flight: scales_in_flight.unwrap_or(DEFAULT_SCALES_IN_FLIGHT),
             batches_in_hand: batches_in_hand.and_then(NonZeroUsize::new).unwrap_or(NonZeroUsize::MIN),
+            report,
         };
         let this = Self { shape: plan.mixture.sample_shape().to_vec(), inner: Mutex::new(None) };
         let description = format!("{} (from Python)", plan.model_name);
@@ -747,16 +750,31 @@ fn _failures(py: Python<'_>, dir: PathBuf) -> PyResult<Vec<(String, String, u32)
     detached(py, || Ok(sweep::read_failures(&dir)?.into_iter().map(|f| (f.model, f.error, f.attempts)).collect()))
 }
 
-/// Collects the sweep folder `dir`: writes leaderboard.csv and .md there;
-/// returns `(csv, markdown, paths)`.
+/// Collects the sweep folder `dir`: writes leaderboard.csv and .md there,
+/// and with `report` report.html; returns `(csv, markdown, paths)`.
+#[pyfunction]
+#[pyo3(signature = (dir, sort_by=None, report=true))]
+fn _collect(
+    py: Python<'_>,
+    dir: PathBuf,
+    sort_by: Option<f64>,
+    report: bool,
+) -> PyResult<(String, String, Vec<PathBuf>)> {
+    detached(py, || {
+        let sweep = sweep::collect(&dir, sort_by)?;
+        let mut paths = sweep.board.write(&dir)?;
+        if report {
+            paths.push(synbench_experiment::report::write_sweep(&dir, &sweep)?);
+        }
+        Ok((sweep.board.csv(), sweep.board.markdown(), paths))
+    })
+}
+
+/// Writes `dir/report.html` of a run folder or a sweep folder; its path.
 #[pyfunction]
 #[pyo3(signature = (dir, sort_by=None))]
-fn _collect(py: Python<'_>, dir: PathBuf, sort_by: Option<f64>) -> PyResult<(String, String, Vec<PathBuf>)> {
-    detached(py, || {
-        let board = Leaderboard::collect(&dir, sort_by)?;
-        let paths = board.write(&dir)?;
-        Ok((board.csv(), board.markdown(), paths))
-    })
+fn _report(py: Python<'_>, dir: PathBuf, sort_by: Option<f64>) -> PyResult<PathBuf> {
+    detached(py, || synbench_experiment::report::write(&dir, sort_by))
 }
 
 /// `E(a)` of SPEC §2, elementwise.
@@ -833,6 +851,7 @@ fn _synbench(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_clear_failure, m)?)?;
     m.add_function(wrap_pyfunction!(_failures, m)?)?;
     m.add_function(wrap_pyfunction!(_collect, m)?)?;
+    m.add_function(wrap_pyfunction!(_report, m)?)?;
     m.add("PAPER_SCALES", ScaleGrid::paper_protocol().values().to_vec())?;
     m.add("PAPER_THRESHOLDS", PAPER_THRESHOLDS.to_vec())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -40,6 +40,7 @@ __all__ = [
     "evaluate",
     "expected_bound",
     "load",
+    "report",
     "raw_reference",
     "score",
 ]
@@ -347,6 +348,7 @@ class Experiment:
         worker_threads: Optional[int] = None,
         scales_in_flight: Optional[int] = None,
         batches_in_hand: Optional[int] = None,
+        report: bool = True,
     ) -> None:
         """Starts the run (the first ``batches()`` does this): prepares the
         output folder, applies resume/restart and starts the generator.
@@ -362,13 +364,14 @@ class Experiment:
         features, ``(n_train + n_test) × D × 4`` bytes; 0 runs the work
         inside the ``fold`` that finishes the scale). ``batches_in_hand``:
         batches the driver may hold at once, folded oldest first (default 1;
-        a GPU pipeline holds 2)."""
+        a GPU pipeline holds 2). ``report``: write ``report.html`` beside
+        the other outputs at the end (default true)."""
         if self._inner is None:
             if batch_size is not None and batch_size != self._plan.batch_size:
                 self._plan = self._plan.with_batch_size(batch_size)
             self._inner = _synbench._Experiment(
                 self._plan, self._policy, generator_threads, backend, device, worker_threads, scales_in_flight,
-                batches_in_hand,
+                batches_in_hand, report,
             )
         elif batch_size is not None and batch_size != self._plan.batch_size:
             raise SynbenchError(
@@ -435,6 +438,14 @@ def load(dir: Union[str, "os.PathLike[str]"]) -> Union[Result, List[Result]]:
     path = os.fspath(dir)
     results = [Result(r) for r in _synbench.load(path)]
     return results if _synbench._is_sweep(path) else results[0]
+
+
+def report(dir: Union[str, "os.PathLike[str]"], sort_by: Optional[float] = None) -> str:
+    """Writes ``DIR/report.html`` — one self-contained page (tables, figures,
+    provenance; no network) — for a run folder or a sweep folder (ranked at
+    ``sort_by``, default 0.7 when the runs have it); returns its path. The
+    same Rust code as ``synbench report DIR``."""
+    return os.fspath(_synbench._report(os.path.abspath(os.fspath(dir)), sort_by))
 
 
 def expected_bound(accuracy: Union[float, Sequence[float], np.ndarray]) -> Union[float, np.ndarray]:

@@ -480,10 +480,10 @@ def prefetch(models_file: str) -> Dict[str, List[str]]:
     return outcome
 
 
-def collect(output_dir: str, sort_by: Optional[float] = None) -> Tuple[str, str, List[str]]:
-    """Writes ``DIR/leaderboard.csv`` and ``DIR/leaderboard.md``; returns
-    (csv, markdown, paths)."""
-    csv, markdown, paths = _synbench._collect(os.path.abspath(output_dir), sort_by)
+def collect(output_dir: str, sort_by: Optional[float] = None, report: bool = True) -> Tuple[str, str, List[str]]:
+    """Writes ``DIR/leaderboard.csv``, ``DIR/leaderboard.md`` and (with
+    ``report``) ``DIR/report.html``; returns (csv, markdown, paths)."""
+    csv, markdown, paths = _synbench._collect(os.path.abspath(output_dir), sort_by, report)
     return csv, markdown, [os.fspath(p) for p in paths]
 
 
@@ -515,15 +515,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sw.add_argument("--gpus-per-task", type=int, help="default 1 with a cuda device, else none")
     sw.add_argument("--cpus-per-task", type=int)
     sw.add_argument("--time", dest="time_limit", help="Slurm time limit per task, e.g. 02:00:00")
-    co = sub.add_parser("collect", help="write DIR/leaderboard.csv and DIR/leaderboard.md")
+    co = sub.add_parser("collect", help="write DIR/leaderboard.csv, DIR/leaderboard.md and DIR/report.html")
     co.add_argument("dir")
     co.add_argument("--sort-by", type=float, help="threshold to rank by (default 0.7 when the runs have it)")
+    co.add_argument("--no-report", action="store_true", help="do not write DIR/report.html")
+    rp = sub.add_parser("report", help="write DIR/report.html of a run folder or a sweep folder")
+    rp.add_argument("dir")
+    rp.add_argument("--sort-by", type=float, help="a sweep's threshold to rank by (default 0.7 when the runs have it)")
     args = parser.parse_args(argv)
     try:
         if args.command == "collect":
-            _, markdown, paths = collect(args.dir, args.sort_by)
+            _, markdown, paths = collect(args.dir, args.sort_by, report=not args.no_report)
             print(markdown, end="")
             print("wrote " + ", ".join(paths), file=sys.stderr)
+            return 0
+        if args.command == "report":
+            from . import report
+
+            print("wrote " + report(args.dir, args.sort_by), file=sys.stderr)
             return 0
         if args.submit and not args.slurm:
             parser.error("--submit needs --slurm")
