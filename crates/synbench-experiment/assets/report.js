@@ -16,13 +16,22 @@
         const up = now ? now === "descending" : firstUp;
         heads.forEach((h) => h.removeAttribute("aria-sort"));
         th.setAttribute("aria-sort", up ? "ascending" : "descending");
-        const key = (row) => (numeric ? row.cells[col].dataset.v : row.cells[col].textContent.trim().toLowerCase());
+        // A number cell sorts by its first text (the value above its interval); "—" and blanks go last.
+        const key = (row) => {
+          const cell = row.cells[col];
+          if (!numeric) return cell.textContent.trim().toLowerCase();
+          const v = parseFloat(cell.firstChild ? cell.firstChild.textContent : "");
+          return Number.isFinite(v) ? v : null;
+        };
         const rows = [...body.rows];
         rows.sort((a, b) => {
           const x = key(a), y = key(b);
           const tie = Number(a.dataset.row) - Number(b.dataset.row);
-          if (!x || !y) return (!x && !y) ? tie : (!x ? 1 : -1);
-          const d = numeric ? Number(x) - Number(y) : x.localeCompare(y);
+          if (x === null || x === "" || y === null || y === "") {
+            const nx = x === null || x === "", ny = y === null || y === "";
+            return nx && ny ? tie : (nx ? 1 : -1);
+          }
+          const d = numeric ? x - y : x.localeCompare(y);
           return (up ? d : -d) || tie;
         });
         rows.forEach((r) => body.appendChild(r));

@@ -25,6 +25,7 @@
 //! ([`Frame::svg`], [`Frame::data_svg`]), so the plots of a sweep share
 //! their axes and the page holds each frame once.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -508,7 +509,7 @@ impl Frame {
             self.draw(&root, part, plot, None)?;
             root.present().map_err(drawing_error(self.kind.stem()))?;
         }
-        Ok(svg_children(&out).to_string())
+        Ok(compact(svg_children(&out)))
     }
 
     fn draw<DB: DrawingBackend>(
@@ -529,20 +530,25 @@ impl Frame {
         if let Some(caption) = caption {
             builder.caption(caption, ("sans-serif", 18));
         }
+        // A page shows its figures at about half their size: larger labels there.
+        let (font, x_area, y_area) = if part == Part::Whole { (14, 48, 64) } else { (22, 64, 96) };
         let mut chart = builder
             .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
+            .x_label_area_size(x_area)
+            .y_label_area_size(y_area)
             .build_cartesian_2d(self.x.clone(), self.y.clone())
             .map_err(&err)?;
         if part != Part::Data {
-            chart
-                .configure_mesh()
-                .x_desc(self.x_desc())
+            let mut mesh = chart.configure_mesh();
+            mesh.x_desc(self.x_desc())
                 .y_desc(self.y_desc.as_str())
-                .label_style(("sans-serif", 14))
-                .draw()
-                .map_err(&err)?;
+                .label_style(("sans-serif", font))
+                .axis_desc_style(("sans-serif", font));
+            if part == Part::Frame {
+                // A page's frames keep the labelled grid lines only (the fine ones are most of a frame's bytes).
+                mesh.light_line_style(TRANSPARENT);
+            }
+            mesh.draw().map_err(&err)?;
         }
         let mut layers: Vec<&Plot> = Vec::new();
         if part == Part::Frame {
@@ -609,6 +615,83 @@ fn svg_children(svg: &str) -> &str {
     svg[start..end].trim()
 }
 
+/// The same SVG, smaller and drawn the same: default attributes dropped,
+/// and every polyline and polygon written as a path of relative moves
+/// (`h`, `v`, `l`; `z` closing a polygon) without the points that lie on a
+/// straight horizontal or vertical run between their neighbours (a step
+/// curve's flat parts, in whole pixels).
+fn compact(svg: &str) -> String {
+    let svg = svg.replace(" opacity=\"1\"", "").replace(" stroke=\"none\" stroke-width=\"1\"", "");
+    let mut out = String::with_capacity(svg.len());
+    let mut rest = svg.as_str();
+    loop {
+        let next = ["<polyline ", "<polygon "].iter().filter_map(|t| rest.find(t).map(|i| (i, *t))).min();
+        let Some((i, tag)) = next else { break };
+        let Some(len) = rest[i..].find("/>") else { break };
+        let element = &rest[i + tag.len()..i + len];
+        let (Some(a), closed) = (element.find("points=\""), tag == "<polygon ") else { break };
+        let b = a + "points=\"".len() + element[a + "points=\"".len()..].find('"').unwrap_or(0);
+        out.push_str(&rest[..i]);
+        out.push_str("<path ");
+        out.push_str(&element[..a]);
+        out.push_str("d=\"");
+        out.push_str(&path_data(&simplify_points(&element[a + "points=\"".len()..b]), closed));
+        out.push_str(&element[b..]);
+        out.push_str("/>");
+        rest = &rest[i + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn parse_points(list: &str) -> Vec<(i64, i64)> {
+    list.split_whitespace()
+        .filter_map(|p| {
+            let (x, y) = p.split_once(',')?;
+            Some((x.parse().ok()?, y.parse().ok()?))
+        })
+        .collect()
+}
+
+fn simplify_points(list: &str) -> Vec<(i64, i64)> {
+    let points = parse_points(list);
+    let mut kept: Vec<(i64, i64)> = Vec::with_capacity(points.len());
+    for (i, &p) in points.iter().enumerate() {
+        if kept.last() == Some(&p) {
+            continue;
+        }
+        if let (Some(&prev), Some(&next)) = (kept.last(), points.get(i + 1)) {
+            if (prev.1 == p.1 && p.1 == next.1 && (prev.0 - p.0).signum() == (p.0 - next.0).signum())
+                || (prev.0 == p.0 && p.0 == next.0 && (prev.1 - p.1).signum() == (p.1 - next.1).signum())
+            {
+                continue;
+            }
+        }
+        kept.push(p);
+    }
+    kept
+}
+
+/// SVG path data through `points`: an absolute move, then relative lines.
+fn path_data(points: &[(i64, i64)], closed: bool) -> String {
+    let mut d = String::new();
+    let mut at = (0, 0);
+    for (i, &(x, y)) in points.iter().enumerate() {
+        let (dx, dy) = (x - at.0, y - at.1);
+        let _ = match (i, dx, dy) {
+            (0, _, _) => write!(d, "M{x},{y}"),
+            (_, _, 0) => write!(d, "h{dx}"),
+            (_, 0, _) => write!(d, "v{dy}"),
+            _ => write!(d, "l{dx},{dy}"),
+        };
+        at = (x, y);
+    }
+    if closed {
+        d.push('z');
+    }
+    d
+}
+
 /// Writes `<stem>.svg` and `<stem>.png` of each of the figure's kinds into
 /// `dir`; returns the paths.
 pub fn write_figures(dir: &Path, figure: &Figure) -> Result<Vec<PathBuf>> {
@@ -646,6 +729,20 @@ pub fn write_figures(dir: &Path, figure: &Figure) -> Result<Vec<PathBuf>> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn simplified_points_drop_only_the_inner_points_of_straight_runs() {
+        assert_eq!(simplify_points("0,5 1,5 2,5 3,4 3,3 3,2 4,2 "), [(0, 5), (2, 5), (3, 4), (3, 2), (4, 2)]);
+        // A run that turns back keeps its turning point; repeats go.
+        assert_eq!(simplify_points("0,5 2,5 1,5 1,5"), [(0, 5), (2, 5), (1, 5)]);
+        assert_eq!(path_data(&[(10, 5), (12, 5), (13, 4), (13, 2)], true), "M10,5h2l1,-1v-2z");
+        assert_eq!(
+            compact(
+                r##"<g><polyline fill="none" opacity="1" points="0,1 1,1 2,1 "/><polygon fill="#000000" points="1,1 3,1 3,4"/></g>"##
+            ),
+            r##"<g><path fill="none" d="M0,1h2"/><path fill="#000000" d="M1,1h2v3z"/></g>"##
+        );
+    }
+
     fn outcome(accuracy: f64) -> ScaleOutcome {
         ScaleOutcome { accuracy, scaled_bound: synbench_theory::expected_scaled_bound(accuracy).unwrap() }
     }
@@ -674,13 +771,14 @@ mod tests {
         let data = frame.data_svg(&plot.without_raw(), true).unwrap();
         // Three markers and one line, all in currentColor; no mesh text.
         assert_eq!(data.matches("<circle").count(), 3);
-        assert_eq!(data.matches("<polyline").count(), 1);
+        assert_eq!(data.matches("<path").count(), 1);
         assert!(!data.contains("#0072B2") && data.contains("currentColor"));
         assert!(!data.contains("<text"));
         let axes = frame.svg().unwrap();
         assert!(axes.contains("mean scale s") && axes.contains("test accuracy"));
         assert!(!axes.contains("<svg"));
         let coloured = frame.data_svg(&plot.without_raw(), false).unwrap();
+        assert!(!coloured.contains("opacity=\"1\""));
         assert!(coloured.contains("#0072B2"));
         assert_eq!(plot.legend()[0], ("raw data Φ(s)".to_string(), "#000000".to_string(), false));
     }

@@ -201,19 +201,21 @@ struct Figures {
     defs: String,
     /// Per model: its plots of each kind (none without scores).
     plots: Vec<Vec<(Kind, Plot)>>,
-    /// Whether every model has the same scales (then the raw curve is the frames').
-    shared_raw: bool,
+    /// Per model: whether its scales are the page's (then its raw curve
+    /// is the frames'; a partial run draws its own).
+    shared_raw: Vec<bool>,
+    /// The frame of each kind the page draws.
+    frames: Vec<(Kind, Frame)>,
 }
 
 impl Figures {
     fn new(models: &[ModelView<'_>]) -> Result<Self> {
         let mut plots = Vec::new();
-        let mut scales: Option<&[f64]> = None;
-        let mut shared_raw = true;
         let mut figures = Vec::new();
         for model in models {
             let Some((run, scores)) = model.run else {
                 plots.push(Vec::new());
+                figures.push(None);
                 continue;
             };
             let figure = run.figure(scores);
@@ -224,23 +226,26 @@ impl Figures {
                     .map(|k| Ok((k, Plot::of(k, &figure)?.markers_up_to(MARKERS_UP_TO))))
                     .collect::<Result<Vec<_>>>()?,
             );
-            figures.push(figure);
+            figures.push(Some(figure));
         }
-        for figure in &figures {
-            match scales {
-                None => scales = Some(&figure.scales),
-                Some(s) => shared_raw &= s == figure.scales.as_slice(),
-            }
-        }
+        // The page's scales: the most scales any model has (every finished run of a sweep's protocol).
+        let page_scales = figures.iter().flatten().map(|f| &f.scales).max_by_key(|s| s.len()).cloned();
+        let shared_raw: Vec<bool> =
+            figures.iter().map(|f| f.as_ref().is_some_and(|f| Some(&f.scales) == page_scales.as_ref())).collect();
         let mut defs = String::new();
+        let mut frames = Vec::new();
         for kind in [Kind::BoundVsThreshold, Kind::AccuracyVsScale, Kind::ScoreVsN] {
             let of_kind: Vec<&Plot> = plots.iter().flatten().filter(|(k, _)| *k == kind).map(|(_, p)| p).collect();
-            let Some(first) = of_kind.first() else { continue };
+            if of_kind.is_empty() {
+                continue;
+            }
             let mut frame = Frame::fit(kind, of_kind.iter().copied());
-            if shared_raw {
-                frame = frame.with_raw(first);
+            let with_page_scales = plots.iter().zip(&shared_raw).filter(|(_, s)| **s);
+            if let Some((_, plot)) = with_page_scales.flat_map(|(p, _)| p).find(|(k, _)| *k == kind) {
+                frame = frame.with_raw(plot);
             }
             symbol(&mut defs, &frame_id(kind), &frame.svg()?);
+            frames.push((kind, frame.clone()));
             if kind == Kind::BoundVsThreshold {
                 // Each model's bound curve per ε, once, in currentColor.
                 for (m, model_plots) in plots.iter().enumerate() {
@@ -254,17 +259,16 @@ impl Figures {
         let defs = format!(
             "<svg class=\"defs\" aria-hidden=\"true\" width=\"0\" height=\"0\" focusable=\"false\">{defs}</svg>\n"
         );
-        Ok(Self { defs, plots, shared_raw })
+        Ok(Self { defs, plots, shared_raw, frames })
     }
 
     fn plot(&self, model: usize, kind: Kind) -> Option<&Plot> {
         self.plots.get(model)?.iter().find(|(k, _)| *k == kind).map(|(_, p)| p)
     }
 
-    /// The frame the page's figures of `kind` share.
-    fn frame(&self, kind: Kind) -> Frame {
-        let of_kind = self.plots.iter().flatten().filter(|(k, _)| *k == kind).map(|(_, p)| p);
-        Frame::fit(kind, of_kind)
+    /// The frame the page's figures of `kind` share (drawn where a model has that kind).
+    fn frame(&self, kind: Kind) -> &Frame {
+        &self.frames.iter().find(|(k, _)| *k == kind).expect("a frame of every kind a model has").1
     }
 }
 
@@ -347,16 +351,15 @@ fn num(v: f64) -> String {
     if v.is_finite() { format!("{v:.4}") } else { "—".into() }
 }
 
-/// A score cell: the value, its 95 % interval below; `data-v` sorts it.
+/// A score cell: the value (which the script sorts by), its 95 % interval below.
 fn score_cell(score: f64, stderr: f64) -> String {
-    let v = if score.is_finite() { format!("{score}") } else { String::new() };
     let ci = if stderr.is_finite() && score.is_finite() {
         let (lo, hi) = crate::scoring::interval(score, stderr);
-        format!("<span class=\"ci\">{}–{}</span>", num(lo), num(hi))
+        format!("<small>{}–{}</small>", num(lo), num(hi))
     } else {
         String::new()
     };
-    format!("<td class=\"num\" data-v=\"{v}\">{}{ci}</td>", num(score))
+    format!("<td>{}{ci}</td>", num(score))
 }
 
 fn state_text(state: &ModelState) -> String {
@@ -428,12 +431,10 @@ fn leaderboard(out: &mut String, sweep: &Collected, models: &[ModelView<'_>], fi
         let rank_text = if row.epsilon.is_some() { (rank + 1).to_string() } else { String::new() };
         let _ = write!(
             out,
-            "<td class=\"num\" data-v=\"{rank_text}\">{rank_text}</td><th scope=\"row\"><a href=\"#{}\">{}</a></th>\
-             <td>{}</td><td class=\"num\" data-v=\"{}\">{}</td>",
+            "<td>{rank_text}</td><th scope=\"row\"><a href=\"#{}\">{}</a></th><td class=\"t\">{}</td><td>{}</td>",
             model.anchor,
             esc(model.name),
             esc(&model.family()),
-            row.epsilon.map_or(String::new(), |v| v.to_string()),
             row.epsilon.map_or("—".into(), |v| v.to_string())
         );
         let scores = model.run.map(|(_, s)| s);
@@ -441,13 +442,13 @@ fn leaderboard(out: &mut String, sweep: &Collected, models: &[ModelView<'_>], fi
         for t in 0..board.thresholds.len() {
             match reference {
                 Some(r) => out.push_str(&score_cell(r.scores[t], r.stderr[t])),
-                None => out.push_str("<td class=\"num\" data-v=\"\">—</td>"),
+                None => out.push_str("<td>—</td>"),
             }
         }
         let population = e.and_then(|e| scores.and_then(|s| s.population.as_ref()).map(|p| &p.of(board.mode)[e]));
         match population {
             Some(p) => out.push_str(&score_cell(p.scores[sort_column], p.stderr[sort_column])),
-            None => out.push_str("<td class=\"num\" data-v=\"\">—</td>"),
+            None => out.push_str("<td>—</td>"),
         }
         let opt = |v: Option<String>| v.unwrap_or_default();
         let width = opt(row.feature_dim.map(|d| d.to_string()));
@@ -458,9 +459,7 @@ fn leaderboard(out: &mut String, sweep: &Collected, models: &[ModelView<'_>], fi
         };
         let _ = writeln!(
             out,
-            "<td class=\"num\" data-v=\"{width}\">{width}</td><td class=\"num\" data-v=\"{}\">{}</td><td>{}</td>\
-             <td class=\"state {}\">{}{error}</td></tr>",
-            opt(speed.clone()),
+            "<td>{width}</td><td>{}</td><td class=\"t\">{}</td><td class=\"t state {}\">{}{error}</td></tr>",
             opt(speed),
             esc(&opt(row.device.clone())),
             row.state.name(),
@@ -513,7 +512,7 @@ fn overlay(out: &mut String, sweep: &Collected, models: &[ModelView<'_>], figure
         out,
         "<figcaption>Expected scaled bound against the threshold accuracy, with 95 % jackknife bands, of the rows \
          ticked in the leaderboard{}. {legend}</figcaption></figure>\n</section>",
-        if figures.shared_raw { "; black: the raw data" } else { "" }
+        if figures.shared_raw.iter().any(|s| *s) { "; black: the raw data" } else { "" }
     );
 }
 
@@ -642,11 +641,11 @@ fn model_section(
                     let colour = one.legend().first().map(|l| l.1.clone()).unwrap_or_default();
                     children.push_str(&use_of(&curve_id(m, e), &format!(" style=\"color:{colour}\"")));
                 }
-                if !figures.shared_raw {
+                if !figures.shared_raw[m] {
                     children.push_str(&figures.frame(kind).data_svg(&plot.raw_only(), false)?);
                 }
             } else {
-                let drawn = if figures.shared_raw { plot.without_raw() } else { plot.clone() };
+                let drawn = if figures.shared_raw[m] { plot.without_raw() } else { plot.clone() };
                 children.push_str(&figures.frame(kind).data_svg(&drawn, false)?);
             }
             let title = match kind {
@@ -701,7 +700,7 @@ fn score_table(out: &mut String, table: &ScoreTable) {
     for (_, best) in table.best_epsilons() {
         out.push_str("<tr class=\"best\"><th scope=\"row\">best ε</th>");
         for b in best {
-            let _ = write!(out, "<td class=\"num\">{}</td>", b.map_or("—".to_string(), |e| e.to_string()));
+            let _ = write!(out, "<td>{}</td>", b.map_or("—".to_string(), |e| e.to_string()));
         }
         out.push_str("</tr>");
     }
