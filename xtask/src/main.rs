@@ -60,7 +60,7 @@ commands:
 const TORCH_PINS: [&str; 2] = ["torch==2.9.0", "torchvision==0.24.0"];
 const PYTHON_PACKAGES: [&str; 3] = ["timm==1.0.31", "safetensors", "numpy"];
 /// What the Python package's build and tests need in the same venv.
-const PYTHON_TEST_PACKAGES: [&str; 5] = ["maturin>=1.9,<2", "pytest", "pandas", "tqdm", "mypy"];
+const PYTHON_TEST_PACKAGES: [&str; 6] = ["maturin>=1.9,<2", "pytest", "pandas", "tqdm", "mypy", "selenium"];
 
 fn main() -> ExitCode {
     match xtask() {
@@ -298,7 +298,7 @@ pub(crate) fn venv_python() -> PathBuf {
 
 /// Whether the venv has the pinned torch (and timm).
 fn venv_ready() -> bool {
-    let check = "import torch, timm, safetensors, pytest, pandas, tqdm, maturin, mypy, sys; \
+    let check = "import torch, timm, safetensors, pytest, pandas, tqdm, maturin, mypy, selenium, PIL, sys; \
                  sys.exit(0 if torch.__version__.startswith('2.9.0') else 1)";
     venv_python().is_file()
         && Command::new(venv_python()).args(["-c", check]).output().is_ok_and(|o| o.status.success())

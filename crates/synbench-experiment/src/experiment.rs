@@ -666,7 +666,7 @@ impl Experiment {
         self.times.score = scoring.elapsed().as_secs_f64();
         let results = self.results_file(&saved, &scores, oracle);
         let files = match &dir {
-            Some(_) => saved.write_outputs(&scores, &results, self.report)?,
+            Some(_) => write_outputs(&saved, &scores, &results, self.report)?,
             None => Vec::new(),
         };
         Ok(RunResult { dir, files, table: saved.table_of(&scores), results, scores, saved })
@@ -816,8 +816,22 @@ impl RunResult {
         }
         let mut saved = self.saved.clone();
         saved.dir = dir.to_path_buf();
-        saved.write_outputs(&self.scores, &self.results, true)
+        write_outputs(&saved, &self.scores, &self.results, true)
     }
+}
+
+/// Writes a finished run's outputs into its folder: scores.csv, table.md,
+/// the figures, with `report` report.html, then results.json last (a folder
+/// with results.json is complete); their paths.
+fn write_outputs(saved: &SavedRun, scores: &RunScores, results: &ResultsFile, report: bool) -> Result<Vec<PathBuf>> {
+    let mut written = saved.write_tables_and_figures(scores)?;
+    if report {
+        written.push(crate::report::write_run(saved, scores, Some(results))?);
+    }
+    let path = saved.dir.join(RESULTS_FILE);
+    write_json(&path, results)?;
+    written.push(path);
+    Ok(written)
 }
 
 /// The oracle's closed-form scores per ε in both modes (module `oracle`).

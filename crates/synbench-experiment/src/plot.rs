@@ -311,10 +311,14 @@ impl Plot {
             .collect()
     }
 
-    /// Every point it draws (bands by both ends), for the axes' ranges.
-    fn extent(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+    /// Every point it draws (with `bands`, the bands by both ends), for the axes' ranges.
+    fn extent(&self, bands: bool) -> impl Iterator<Item = (f64, f64)> + '_ {
         let lines = self.lines.iter().flat_map(|l| l.points.iter().copied());
-        let bands = self.bands.iter().flat_map(|b| b.points.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]));
+        let bands = self
+            .bands
+            .iter()
+            .filter(move |_| bands)
+            .flat_map(|b| b.points.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]));
         lines.chain(bands).filter(|(x, y)| x.is_finite() && y.is_finite())
     }
 
@@ -424,7 +428,7 @@ impl Frame {
         let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
         for plot in plots {
             y_desc.get_or_insert_with(|| plot.y_desc.clone());
-            for (x, y) in plot.extent() {
+            for (x, y) in plot.extent(kind != Kind::BoundVsThreshold) {
                 (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
             }
         }
@@ -558,9 +562,11 @@ impl Frame {
             layers.extend(plot);
         }
         for plot in layers {
+            // Bands are clipped to the axes (a wide interval would otherwise paint over the labels).
+            let clip = |v: f64| v.clamp(self.y.start, self.y.end);
             for band in &plot.bands {
-                let mut outline: Vec<(f64, f64)> = band.points.iter().map(|&(x, lo, _)| (x, lo)).collect();
-                outline.extend(band.points.iter().rev().map(|&(x, _, hi)| (x, hi)));
+                let mut outline: Vec<(f64, f64)> = band.points.iter().map(|&(x, lo, _)| (x, clip(lo))).collect();
+                outline.extend(band.points.iter().rev().map(|&(x, _, hi)| (x, clip(hi))));
                 chart
                     .draw_series(std::iter::once(Polygon::new(outline, band.colour.mix(0.18).filled())))
                     .map_err(&err)?;
@@ -660,12 +666,11 @@ fn simplify_points(list: &str) -> Vec<(i64, i64)> {
         if kept.last() == Some(&p) {
             continue;
         }
-        if let (Some(&prev), Some(&next)) = (kept.last(), points.get(i + 1)) {
-            if (prev.1 == p.1 && p.1 == next.1 && (prev.0 - p.0).signum() == (p.0 - next.0).signum())
-                || (prev.0 == p.0 && p.0 == next.0 && (prev.1 - p.1).signum() == (p.1 - next.1).signum())
-            {
-                continue;
-            }
+        if let (Some(&prev), Some(&next)) = (kept.last(), points.get(i + 1))
+            && ((prev.1 == p.1 && p.1 == next.1 && (prev.0 - p.0).signum() == (p.0 - next.0).signum())
+                || (prev.0 == p.0 && p.0 == next.0 && (prev.1 - p.1).signum() == (p.1 - next.1).signum()))
+        {
+            continue;
         }
         kept.push(p);
     }

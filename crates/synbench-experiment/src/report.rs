@@ -493,9 +493,8 @@ fn overlay(out: &mut String, sweep: &Collected, models: &[ModelView<'_>], figure
         layers.push_str(&use_of(&id, &format!(" class=\"layer{off}\" data-curve=\"{id}\" style=\"color:{colour}\"")));
         let _ = write!(
             legend,
-            "<li class=\"{}\" data-curve=\"{id}\"><span class=\"sw\" style=\"background:{colour}\"></span>{} ε = \
-             {}</li>",
-            off.trim(),
+            "<li{} data-curve=\"{id}\"><span class=\"sw\" style=\"background:{colour}\"></span>{} ε = {}</li>",
+            if on { "" } else { " class=\"off\"" },
             esc(model.name),
             row.epsilon.unwrap_or(f64::NAN)
         );
@@ -600,10 +599,10 @@ fn model_section(
         let best = s.iter().map(|x| x.scores[t]).filter(|v| v.is_finite()).fold(f64::NAN, f64::max);
         format!("best score {} at t = {} ({})", num(best), scores.scoring.thresholds[t], run.encoder)
     });
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<section class=\"model\" id=\"{id}\" aria-labelledby=\"{id}-h\"><details{}><summary><h3 id=\"{id}-h\">{}</h3> \
-         <span class=\"state {}\">{}</span> <span class=\"muted\">{}</span></summary>\n",
+         <span class=\"state {}\">{}</span> <span class=\"muted\">{}</span></summary>",
         if open { " open" } else { "" },
         esc(model.name),
         model.state.name(),
@@ -797,7 +796,15 @@ fn page(title: &str, defs: &str, body: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use synbench_probe::jackknife::{Nested, Replicate};
+    use synbench_probe::{EpsilonOutcome, JACKKNIFE_GROUPS};
+    use synbench_theory::{ScaleOutcome, expected_scaled_bound, raw_reference};
+
     use super::*;
+    use crate::schema::ScaleRecord;
+    use crate::sweep::{LeaderboardRow, collect_rows};
 
     #[test]
     fn escapes_and_dates() {
@@ -806,5 +813,137 @@ mod tests {
         // As `date -u -d @1796556471` prints it.
         assert_eq!(utc(1_796_556_471), "2026-12-06 11:27:51");
         assert_eq!(utc(951_782_400), "2000-02-29 00:00:00");
+    }
+
+    const PROTOCOL: &str = r#"
+[model]
+arch = "identity"
+name = "NAME"
+[data]
+shape = [4]
+scales = [0.5, 1.0, 2.0, 3.0]
+n_train = 400
+n_test = 400
+normalize = "none"
+[probe]
+epsilons = [0.0, 0.2]
+[score]
+thresholds = [0.6, 0.7]
+"#;
+
+    fn outcome(accuracy: f64) -> ScaleOutcome {
+        ScaleOutcome { accuracy, scaled_bound: expected_scaled_bound(accuracy).unwrap() }
+    }
+
+    fn eps(epsilon: f64, accuracy: f64) -> EpsilonOutcome {
+        let o = outcome(accuracy);
+        EpsilonOutcome { epsilon, reference: o, exact: o, correct: (accuracy * 400.0) as u64, samples: 400 }
+    }
+
+    /// A run of hand-picked accuracies: `quality` below the raw data's at
+    /// every scale, the jackknife groups spread evenly around them.
+    fn run(name: &str, quality: f64, scales: usize) -> (SavedRun, RunScores) {
+        let text = PROTOCOL.replace("NAME", name);
+        let plan = crate::config::parse(Path::new("protocol.toml"), &text).unwrap();
+        let resolved = ResolvedPlan::of(&plan);
+        let records: Vec<ScaleRecord> = resolved.data.scales[..scales]
+            .iter()
+            .enumerate()
+            .map(|(index, &scale)| {
+                let raw = raw_reference(scale).unwrap();
+                let at = |e: f64, d: f64| (raw.accuracy - quality - 0.02 * e + d).clamp(0.51, 0.999);
+                let group = |g: usize| 0.004 * (g as f64 - 4.5);
+                ScaleRecord {
+                    index,
+                    scale,
+                    raw,
+                    epsilons: vec![eps(0.0, at(0.0, 0.0)), eps(0.2, at(1.0, 0.0))],
+                    population: Some(vec![outcome(at(0.0, 0.01)), outcome(at(1.0, 0.01))]),
+                    replicates: (0..JACKKNIFE_GROUPS)
+                        .map(|g| Replicate {
+                            train: vec![outcome(at(0.0, group(g))), outcome(at(1.0, group(g)))],
+                            test: vec![eps(0.0, at(0.0, -group(g))), eps(0.2, at(1.0, -group(g)))],
+                            population: Some(vec![
+                                outcome(at(0.0, 0.01 + group(g))),
+                                outcome(at(1.0, 0.01 + group(g))),
+                            ]),
+                        })
+                        .collect(),
+                    nested: vec![Nested {
+                        n_train: 200,
+                        epsilons: vec![eps(0.0, at(0.0, -0.03)), eps(0.2, at(1.0, -0.03))],
+                        population: Some(vec![outcome(at(0.0, 0.0)), outcome(at(1.0, 0.0))]),
+                    }],
+                }
+            })
+            .collect();
+        let mut saved =
+            SavedRun::from_plan(format!("/runs/{name}").into(), &resolved, "random init".into(), records).unwrap();
+        if scales < resolved.data.scales.len() {
+            saved.encoder = format!("partial run ({scales} of 4 scales)");
+        }
+        let scores = saved.scores().unwrap();
+        (saved, scores)
+    }
+
+    /// The page between `<body>` and the script (the stylesheet and the script are files of their own).
+    fn body(html: &str) -> &str {
+        let start = html.find("<body>").unwrap();
+        let end = html.find("<script>").unwrap();
+        &html[start..end]
+    }
+
+    #[test]
+    fn a_run_page_of_hand_built_results() {
+        let (run, scores) = run("toy_encoder", 0.05, 4);
+        let html = run_html(&run, &scores, None).unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
+        assert_eq!(html.matches("<table class=\"scores\">").count(), 2);
+        insta::assert_snapshot!("run_report", body(&html));
+    }
+
+    #[test]
+    fn a_sweep_page_of_hand_built_results() {
+        let good = run("good_encoder", 0.02, 4);
+        let weak = run("weak_encoder", 0.12, 4);
+        let partial = run("half_done", 0.06, 2);
+        let failure = Failure {
+            model: "broken".into(),
+            spec: "broken".into(),
+            error: "RuntimeError: <CUDA> out of memory".into(),
+            kind: "RuntimeError".into(),
+            traceback: "Traceback (most recent call last): ...".into(),
+            attempts: 2,
+            shard: "0/1".into(),
+            host: "node1".into(),
+            unix_time: 0,
+        };
+        let models = vec![
+            CollectedModel { name: "weak_encoder".into(), state: ModelState::Finished, run: Some(weak), failure: None },
+            CollectedModel { name: "good_encoder".into(), state: ModelState::Finished, run: Some(good), failure: None },
+            CollectedModel {
+                name: "half_done".into(),
+                state: ModelState::Partial { finished: 2, planned: 4 },
+                run: Some(partial),
+                failure: None,
+            },
+            CollectedModel {
+                name: "broken".into(),
+                state: ModelState::Failed { error: failure.error.clone(), attempts: 2 },
+                run: None,
+                failure: Some(failure),
+            },
+        ];
+        let board = collect_rows(&models, None).unwrap();
+        let ranked: Vec<(&str, Option<f64>)> =
+            board.rows.iter().map(|r: &LeaderboardRow| (r.model.as_str(), r.epsilon)).collect();
+        assert_eq!(ranked[0].0, "good_encoder");
+        assert_eq!(ranked.last(), Some(&("broken", None)));
+        let html = sweep_html("toy sweep", &Collected { board, models }).unwrap();
+        // Escaped text, one section per model, the overlay's default selection.
+        assert!(html.contains("RuntimeError: &lt;CUDA&gt; out of memory") && !html.contains("<CUDA>"));
+        assert_eq!(html.matches("<section class=\"model\"").count(), 4);
+        assert_eq!(html.matches(" checked>").count(), 3);
+        insta::assert_snapshot!("sweep_report", body(&html));
     }
 }

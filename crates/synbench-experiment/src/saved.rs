@@ -12,7 +12,7 @@ use synbench_probe::Averaging;
 use synbench_theory::ScoreMode;
 
 use crate::error::{ExperimentError, Result};
-use crate::io::{read_json, write_atomic, write_json};
+use crate::io::{read_json, write_atomic};
 use crate::layout::{RESULTS_FILE, RUN_FILE, SCALES_DIR, SCORES_CSV, TABLE_MD, scale_file_name, scale_files};
 use crate::options::{Estimator, Named};
 use crate::plot;
@@ -307,10 +307,10 @@ impl SavedRun {
         plot::write_figures(&self.dir, &self.figure(scores))
     }
 
-    /// Writes scores.csv and table.md, the figures, with `report` the
-    /// report page, then `results` last: a folder with results.json is
-    /// complete.
-    pub fn write_outputs(&self, scores: &RunScores, results: &ResultsFile, report: bool) -> Result<Vec<PathBuf>> {
+    /// Writes scores.csv, table.md and the figures (what comes before
+    /// `results.json`, which [`crate::io::write_json`] writes last: a folder
+    /// with results.json is complete); their paths.
+    pub fn write_tables_and_figures(&self, scores: &RunScores) -> Result<Vec<PathBuf>> {
         let dir = &self.dir;
         crate::io::create_dir_all(dir)?;
         let texts = self.texts(scores);
@@ -318,11 +318,6 @@ impl SavedRun {
         write_atomic(&dir.join(TABLE_MD), texts.markdown.as_bytes())?;
         let mut written = vec![dir.join(SCORES_CSV), dir.join(TABLE_MD)];
         written.extend(self.write_figures(scores)?);
-        if report {
-            written.push(crate::report::write_run(self, scores, Some(results))?);
-        }
-        write_json(&dir.join(RESULTS_FILE), results)?;
-        written.push(dir.join(RESULTS_FILE));
         Ok(written)
     }
 }

@@ -371,12 +371,9 @@ pub fn collect(dir: &Path, sort_by: Option<f64>) -> Result<Collected> {
             dir.display()
         )));
     }
-    let mut setup: Option<(PathBuf, Vec<f64>, ScoreMode, Averaging)> = None;
-    let mut rows = Vec::new();
-    let mut unscored = Vec::new();
-    let mut models = Vec::new();
     let extra = failures.iter().filter(|f| !names.contains(&f.model)).map(|f| f.model.clone());
     let all: Vec<String> = names.iter().cloned().chain(extra).collect();
+    let mut models = Vec::with_capacity(all.len());
     for name in all {
         let folder = dir.join(&name);
         let has_run = is_run_folder(&folder);
@@ -395,7 +392,29 @@ pub fn collect(dir: &Path, sort_by: Option<f64>) -> Result<Collected> {
                 None => ModelState::Pending,
             },
         };
-        let (feature_dim, images_per_second, device) = match run.as_ref().and_then(|r| r.results.as_ref()) {
+        let run = match run {
+            Some(run) => {
+                let scores = run.scores()?;
+                Some((run, scores))
+            }
+            None => None,
+        };
+        models.push(CollectedModel { name, state, run, failure: failure.cloned() });
+    }
+    Ok(Collected { board: collect_rows(&models, sort_by)?, models })
+}
+
+/// The leaderboard of collected models: every scored model's rows (one per
+/// ε, its reference scores in its mode), ranked at `sort_by` (default 0.7
+/// when the runs have it, else their first threshold), then the models with
+/// no scores. The runs must share thresholds, mode and averaging.
+pub fn collect_rows(models: &[CollectedModel], sort_by: Option<f64>) -> Result<Leaderboard> {
+    let mut setup: Option<(&Path, &[f64], ScoreMode, Averaging)> = None;
+    let mut rows = Vec::new();
+    let mut unscored = Vec::new();
+    for model in models {
+        let results = model.run.as_ref().and_then(|(r, _)| r.results.as_ref());
+        let (feature_dim, images_per_second, device) = match results {
             Some(results) => {
                 let p = &results.provenance;
                 (results.feature_dim, p.encoder_images_per_second, Some(p.device.clone()))
@@ -403,33 +422,27 @@ pub fn collect(dir: &Path, sort_by: Option<f64>) -> Result<Collected> {
             None => (None, None, None),
         };
         let row = |epsilon, scores| LeaderboardRow {
-            model: name.clone(),
+            model: model.name.clone(),
             epsilon,
             scores,
             feature_dim,
             images_per_second,
             device: device.clone(),
-            state: state.clone(),
+            state: model.state.clone(),
         };
-        let Some(run) = run else {
+        let Some((run, scores)) = &model.run else {
             unscored.push(row(None, Vec::new()));
-            models.push(CollectedModel {
-                name: name.clone(),
-                state: state.clone(),
-                run: None,
-                failure: failure.cloned(),
-            });
             continue;
         };
-        match &setup {
-            None => setup = Some((folder.clone(), run.thresholds.clone(), run.mode, run.averaging)),
+        match setup {
+            None => setup = Some((&run.dir, &run.thresholds, run.mode, run.averaging)),
             Some((first, thresholds, mode, averaging)) => {
-                if (thresholds, *mode, *averaging) != (&run.thresholds, run.mode, run.averaging) {
+                if (thresholds, mode, averaging) != (run.thresholds.as_slice(), run.mode, run.averaging) {
                     return Err(ExperimentError::Table(format!(
                         "{} and {} were run with different protocols (thresholds {:?} vs {:?}, {} vs {} score \
                          mode, {} vs {} averaging); a leaderboard ranks runs of one protocol",
                         first.display(),
-                        folder.display(),
+                        run.dir.display(),
                         thresholds,
                         run.thresholds,
                         mode.name(),
@@ -440,14 +453,12 @@ pub fn collect(dir: &Path, sort_by: Option<f64>) -> Result<Collected> {
                 }
             }
         }
-        let scores = run.scores()?;
         for (&epsilon, scored) in run.epsilons.iter().zip(scores.reference.of(run.mode)) {
             rows.push(row(Some(epsilon), scored.scores.clone()));
         }
-        models.push(CollectedModel { name: name.clone(), state, run: Some((run, scores)), failure: failure.cloned() });
     }
     let (thresholds, mode, averaging) = match setup {
-        Some((_, t, m, a)) => (t, m, a),
+        Some((_, t, m, a)) => (t.to_vec(), m, a),
         None => (synbench_theory::PAPER_THRESHOLDS.to_vec(), ScoreMode::Reference, Averaging::Reference),
     };
     let sort_by = match sort_by {
@@ -472,5 +483,5 @@ pub fn collect(dir: &Path, sort_by: Option<f64>) -> Result<Collected> {
         by_score.then_with(|| a.model.cmp(&b.model)).then_with(|| a.epsilon.partial_cmp(&b.epsilon).unwrap())
     });
     rows.extend(unscored);
-    Ok(Collected { board: Leaderboard { thresholds, sort_by, mode, averaging, rows }, models })
+    Ok(Leaderboard { thresholds, sort_by, mode, averaging, rows })
 }

@@ -34,8 +34,8 @@ use synbench_experiment::sweep::{self, SweepFile, SweepModel};
 use synbench_experiment::table::RunTables;
 use synbench_experiment::{
     Batch, DEFAULT_SCALES_IN_FLIGHT, EncoderInfo, Estimator, Experiment, ExperimentError, Failure, GeneratorThreads,
-    Leaderboard, ModelSpec, Named, Plan, ResolvedPlan, ResultsFile, RunResult, RunScores, SavedRun, StartOptions,
-    StartPolicy, WorkerThreads,
+    ModelSpec, Named, Plan, ResolvedPlan, ResultsFile, RunResult, RunScores, SavedRun, StartOptions, StartPolicy,
+    WorkerThreads,
 };
 use synbench_probe::ndarray::Array2;
 use synbench_theory::{PAPER_THRESHOLDS, ScaleGrid, ScaleOutcome, ScoreMode, synbench_scores};

@@ -10,7 +10,9 @@ chromium-driver); elsewhere the browser tests skip without it."""
 import os
 import pathlib
 import shutil
+import base64
 import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -109,7 +111,7 @@ def test_collect_and_report_write_one_self_contained_page(sweep):
     run_cli("report", sweep)
     assert (sweep / "report.html").read_text() == first
     out = subprocess.run(
-        [os.environ.get("PYTHON", "python"), "-m", "synbench", "report", str(sweep)], capture_output=True, text=True
+        [sys.executable, "-m", "synbench", "report", str(sweep)], capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
     assert (sweep / "report.html").read_text() == first
@@ -189,6 +191,7 @@ def test_the_sweep_report_renders_sorts_filters_and_overlays_in_chromium(sweep, 
     synbench.sweep.collect(str(sweep))
     driver = browser
     driver.get((sweep / "report.html").as_uri())
+    keep_screenshot(driver, "report_sweep.png")
     lines = (sweep / "leaderboard.csv").read_text().count("\n")
     assert lines == 1 + 2 * (len(MODELS) + 1) + 1  # header, two ε per scored model, one failed row
     rows = rendered_rows(driver)
@@ -280,8 +283,6 @@ def test_the_sweep_report_renders_sorts_filters_and_overlays_in_chromium(sweep, 
     driver.execute_script("window.scrollTo(0, 0)")
     driver.save_screenshot(str(shot))
     assert_not_blank(shot)
-    if os.environ.get("SYNBENCH_SCREENSHOTS"):
-        shutil.copy(shot, pathlib.Path(os.environ["SYNBENCH_SCREENSHOTS"]) / "report_sweep.png")
 
 
 def test_a_run_report_renders_its_tables_and_figures_in_chromium(sweep, browser, tmp_path):
@@ -289,6 +290,7 @@ def test_a_run_report_renders_its_tables_and_figures_in_chromium(sweep, browser,
 
     driver = browser
     driver.get((sweep / "lin_w16_clean" / "report.html").as_uri())
+    keep_screenshot(driver, "report_run.png")
     tables = driver.find_elements(By.CSS_SELECTOR, "table.scores")
     assert len(tables) == 2  # both estimators
     for table in tables:
@@ -306,8 +308,16 @@ def test_a_run_report_renders_its_tables_and_figures_in_chromium(sweep, browser,
     shot = tmp_path / "run.png"
     driver.save_screenshot(str(shot))
     assert_not_blank(shot)
-    if os.environ.get("SYNBENCH_SCREENSHOTS"):
-        shutil.copy(shot, pathlib.Path(os.environ["SYNBENCH_SCREENSHOTS"]) / "report_run.png")
+
+
+def keep_screenshot(driver, name: str):
+    """With SYNBENCH_SCREENSHOTS=DIR, the whole page as first rendered, into
+    DIR/name (docs/report/ holds the ones the README shows)."""
+    folder = os.environ.get("SYNBENCH_SCREENSHOTS")
+    if folder:
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+        (pathlib.Path(folder) / name).write_bytes(base64.b64decode(shot["data"]))
+        assert_not_blank(pathlib.Path(folder) / name)
 
 
 def assert_not_blank(path: pathlib.Path):
