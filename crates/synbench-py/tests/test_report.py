@@ -227,6 +227,18 @@ def test_the_sweep_report_renders_sorts_filters_and_overlays_in_chromium(sweep, 
     assert up == sorted(up)
     assert header.find_element(By.XPATH, "..").get_attribute("aria-sort") == "ascending"
 
+    # By keyboard: Enter on a column's button sorts by it (every control is a button, link, box or select).
+    from selenium.webdriver.common.keys import Keys
+
+    by_width = driver.find_element(By.XPATH, "//table[@id='board']//th[normalize-space()='width']/button")
+    by_width.send_keys(Keys.ENTER)
+    assert by_width.find_element(By.XPATH, "..").get_attribute("aria-sort") == "descending"
+    widths = driver.execute_script(
+        "return [...document.querySelectorAll('#board tbody tr')].map(r => parseFloat(r.cells[9].textContent))"
+        ".filter(v => !isNaN(v))"
+    )
+    assert widths == sorted(widths, reverse=True) and len(widths) == 2 * len(MODELS)
+
     # The filter hides the rows that do not match (model or family), and says how many show.
     box = driver.find_element(By.ID, "filter")
     box.send_keys("w16")
@@ -278,6 +290,12 @@ def test_the_sweep_report_renders_sorts_filters_and_overlays_in_chromium(sweep, 
         "return document.querySelector(location.hash + ' details').open && location.hash"
     ) == "#" + driver.find_element(By.LINK_TEXT, "proj_w48").get_attribute("href").split("#")[1]
 
+    # Printed, the page drops its controls (filter, tick boxes) and keeps the table.
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print", "features": []})
+    assert driver.execute_script("return getComputedStyle(document.querySelector('.controls')).display") == "none"
+    assert driver.execute_script("return getComputedStyle(document.getElementById('board')).display") == "table"
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "", "features": []})
+
     # A screenshot, not blank: many distinct colours, dark text on the white ground.
     shot = tmp_path / "sweep.png"
     driver.execute_script("window.scrollTo(0, 0)")
@@ -308,6 +326,29 @@ def test_a_run_report_renders_its_tables_and_figures_in_chromium(sweep, browser,
     shot = tmp_path / "run.png"
     driver.save_screenshot(str(shot))
     assert_not_blank(shot)
+
+    # Dark mode follows the system: a dark ground, light text, figures still on white.
+    def looks():
+        return driver.execute_script(
+            "const s = getComputedStyle(document.body), f = getComputedStyle(document.querySelector('.figs svg'));"
+            "return [s.backgroundColor, s.color, f.backgroundColor]"
+        )
+
+    light = looks()
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    dark = looks()
+    assert light[0] == "rgb(255, 255, 255)" and dark[0] != light[0] and dark[1] != light[1]
+    assert brightness(dark[0]) < 60 < 180 < brightness(dark[1])
+    assert dark[2] == light[2] == "rgb(255, 255, 255)"
+    # Printing hides the controls and keeps the tables.
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print", "features": []})
+    assert driver.execute_script("return getComputedStyle(document.querySelector('table.scores')).display") == "table"
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "", "features": []})
+
+
+def brightness(css: str) -> float:
+    r, g, b = (float(v) for v in css[css.index("(") + 1 : css.index(")")].split(",")[:3])
+    return (r + g + b) / 3
 
 
 def keep_screenshot(driver, name: str):
