@@ -94,6 +94,17 @@ enum Command {
         #[arg(long)]
         sort_by: Option<f64>,
     },
+    /// Model A against model B: the score difference per ε and threshold,
+    /// both estimators, with a paired 95 % interval (runs of one protocol
+    /// see the same samples, in the same jackknife groups).
+    Compare {
+        /// Model A's run folder.
+        a: PathBuf,
+        /// Model B's run folder.
+        b: PathBuf,
+        #[command(flatten)]
+        files: TableFiles,
+    },
     /// Pearson, Spearman and Kendall correlations between SynBench scores
     /// and downstream accuracies.
     Correlate {
@@ -208,6 +219,7 @@ pub fn main() -> ExitCode {
         Command::Table { dirs, scoring, files } => table(&dirs, &scoring, &files),
         Command::Collect { dir, sort_by, no_report } => collect(&dir, sort_by, !no_report),
         Command::Report { dir, sort_by } => report(&dir, sort_by),
+        Command::Compare { a, b, files } => compare(&a, &b, &files),
         Command::Correlate { dirs, downstream, scoring, csv } => {
             correlate(&dirs, &downstream, &scoring, csv.as_deref())
         }
@@ -315,6 +327,20 @@ fn score(dir: &Path, scoring: &ScoringArgs, files: &TableFiles) -> Result<()> {
     }
     if let Some(path) = &files.markdown {
         write_atomic(path, texts.markdown.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn compare(a: &Path, b: &Path, files: &TableFiles) -> Result<()> {
+    use synbench_experiment::SavedRun;
+    let comparison = synbench_experiment::compare::compare(&SavedRun::load(a)?, &SavedRun::load(b)?)?;
+    let markdown = comparison.markdown();
+    print!("{markdown}");
+    if let Some(path) = &files.csv {
+        write_atomic(path, comparison.csv().as_bytes())?;
+    }
+    if let Some(path) = &files.markdown {
+        write_atomic(path, markdown.as_bytes())?;
     }
     Ok(())
 }

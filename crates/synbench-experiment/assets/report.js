@@ -83,6 +83,13 @@
     if (details) details.open = true;
   };
   window.addEventListener("hashchange", openTarget);
+  // A link to a model's section opens it at once (hashchange comes a task later).
+  for (const link of document.querySelectorAll('a[href^="#m-"]')) {
+    link.addEventListener("click", () => {
+      const details = document.querySelector(`${link.getAttribute("href")} details`);
+      if (details) details.open = true;
+    });
+  }
   openTarget();
   window.addEventListener("beforeprint", () => document.querySelectorAll("details").forEach((d) => { d.open = true; }));
 })();

@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 #![doc = include_str!("../README.md")]
 
+pub mod compare;
 pub mod config;
 mod error;
 pub mod experiment;

@@ -77,6 +77,64 @@ fn outcomes_of(
         .collect()
 }
 
+/// The exact-mode scores of one ε's delete-a-group replicates, each
+/// `[group][threshold]`: `train` (the probe refitted without train group g)
+/// and `test` (the fitted probe without test group g; for the population
+/// estimator, which reads no test sample, the full estimate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replicates {
+    /// Per group, the train replicate's scores per threshold.
+    pub train: Vec<Vec<f64>>,
+    /// Per group, the test replicate's.
+    pub test: Vec<Vec<f64>>,
+}
+
+/// Every ε's replicate scores ([`Replicates`]) of `estimator`; `None` when
+/// the records carry fewer than two replicates or lack that estimator's.
+/// Runs of one plan share their groups (the same samples), so the
+/// difference of two runs' replicates is the replicate of their difference
+/// ([`crate::compare`]).
+pub fn replicate_scores(
+    records: &[ScaleRecord],
+    epsilons: &[f64],
+    thresholds: &[f64],
+    averaging: Averaging,
+    estimator: Estimator,
+) -> Result<Option<Vec<Replicates>>> {
+    let raw: Vec<ScaleOutcome> = records.iter().map(|r| r.raw).collect();
+    let groups = records.iter().map(|r| r.replicates.len()).min().unwrap_or(0);
+    if groups < 2 {
+        return Ok(None);
+    }
+    let mut all = Vec::with_capacity(epsilons.len());
+    for e in 0..epsilons.len() {
+        let scores = |draw: fn(usize) -> Draw| -> Result<Option<Vec<Vec<f64>>>> {
+            let mut reps = Vec::with_capacity(groups);
+            for g in 0..groups {
+                match outcomes_of(records, e, averaging, estimator, draw(g)) {
+                    Some(outcomes) => reps.push(synbench_scores(&outcomes, &raw, thresholds, ScoreMode::Exact)?),
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some(reps))
+        };
+        let (Some(train), Some(test)) = (scores(Draw::Train)?, scores(Draw::Test)?) else { return Ok(None) };
+        all.push(Replicates { train, test });
+    }
+    Ok(Some(all))
+}
+
+/// The standard error of `estimator` at threshold `t` from its replicates:
+/// `√(v_train + v_test)` for the reference estimator, `√v_train` for the
+/// population estimator (module doc).
+pub fn replicate_standard_error(estimator: Estimator, replicates: &Replicates, t: usize) -> f64 {
+    let at = |reps: &[Vec<f64>]| reps.iter().map(|r| r[t]).collect::<Vec<_>>();
+    match estimator {
+        Estimator::Reference => reference_standard_error(&at(&replicates.train), &at(&replicates.test)),
+        Estimator::Population => standard_error(&at(&replicates.train)),
+    }
+}
+
 /// Scores of per-scale records: per ε, per threshold, with standard errors
 /// from the records' jackknife replicates (a replicate's score is the score
 /// of its per-scale replicates, the same group left out at every scale).
@@ -90,31 +148,13 @@ pub fn score_records(
     estimator: Estimator,
 ) -> Result<Option<Vec<Scored>>> {
     let raw: Vec<ScaleOutcome> = records.iter().map(|r| r.raw).collect();
-    let groups = records.iter().map(|r| r.replicates.len()).min().unwrap_or(0);
+    let replicates = replicate_scores(records, epsilons, thresholds, averaging, estimator)?;
     let mut all = Vec::with_capacity(epsilons.len());
     for e in 0..epsilons.len() {
         let Some(rep) = outcomes_of(records, e, averaging, estimator, Draw::Full) else { return Ok(None) };
         let scores = synbench_scores(&rep, &raw, thresholds, mode)?;
-        let replicate_scores = |draw: fn(usize) -> Draw| -> Result<Option<Vec<Vec<f64>>>> {
-            let mut all = Vec::with_capacity(groups);
-            for g in 0..groups {
-                match outcomes_of(records, e, averaging, estimator, draw(g)) {
-                    Some(outcomes) => all.push(synbench_scores(&outcomes, &raw, thresholds, ScoreMode::Exact)?),
-                    None => return Ok(None),
-                }
-            }
-            Ok((groups >= 2).then_some(all))
-        };
-        let (train, test) = (replicate_scores(Draw::Train)?, replicate_scores(Draw::Test)?);
-        let at = |reps: &[Vec<f64>], t: usize| reps.iter().map(|r| r[t]).collect::<Vec<_>>();
         let stderr = (0..thresholds.len())
-            .map(|t| match (estimator, &train, &test) {
-                (Estimator::Reference, Some(train), Some(test)) => {
-                    reference_standard_error(&at(train, t), &at(test, t))
-                }
-                (Estimator::Population, Some(train), _) => standard_error(&at(train, t)),
-                _ => f64::NAN,
-            })
+            .map(|t| replicates.as_ref().map_or(f64::NAN, |r| replicate_standard_error(estimator, &r[e], t)))
             .collect();
         all.push(Scored { scores, stderr });
     }

@@ -770,6 +770,15 @@ fn _collect(
     })
 }
 
+/// Compares the run folders `a` and `b` (`synbench compare`): returns `(markdown, csv)`.
+#[pyfunction]
+fn _compare(py: Python<'_>, a: PathBuf, b: PathBuf) -> PyResult<(String, String)> {
+    detached(py, || {
+        let comparison = synbench_experiment::compare::compare(&SavedRun::load(&a)?, &SavedRun::load(&b)?)?;
+        Ok((comparison.markdown(), comparison.csv()))
+    })
+}
+
 /// Writes `dir/report.html` of a run folder or a sweep folder; its path.
 #[pyfunction]
 #[pyo3(signature = (dir, sort_by=None))]
@@ -852,6 +861,7 @@ fn _synbench(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_failures, m)?)?;
     m.add_function(wrap_pyfunction!(_collect, m)?)?;
     m.add_function(wrap_pyfunction!(_report, m)?)?;
+    m.add_function(wrap_pyfunction!(_compare, m)?)?;
     m.add("PAPER_SCALES", ScaleGrid::paper_protocol().values().to_vec())?;
     m.add("PAPER_THRESHOLDS", PAPER_THRESHOLDS.to_vec())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -41,6 +41,8 @@ __all__ = [
     "expected_bound",
     "load",
     "report",
+    "compare",
+    "Comparison",
     "raw_reference",
     "score",
 ]
@@ -438,6 +440,45 @@ def load(dir: Union[str, "os.PathLike[str]"]) -> Union[Result, List[Result]]:
     path = os.fspath(dir)
     results = [Result(r) for r in _synbench.load(path)]
     return results if _synbench._is_sweep(path) else results[0]
+
+
+class Comparison:
+    """Model A against model B (:func:`compare`): ``rows`` (one dict per
+    estimator, ε and threshold: scores, ``difference``, paired ``stderr``,
+    ``ci_low``/``ci_high``, ``unpaired_stderr``, ``significant``),
+    ``markdown`` and ``csv`` (``pd.read_csv(io.StringIO(c.csv))``)."""
+
+    def __init__(self, markdown: str, csv: str) -> None:
+        import csv as _csv
+        import io
+
+        self.markdown = markdown
+        self.csv = csv
+        self.rows: List[dict] = []
+        for row in _csv.DictReader(io.StringIO(csv)):
+            parsed: dict = dict(row)
+            for key in ("epsilon", "threshold", "score_a", "score_b", "difference", "stderr", "ci_low", "ci_high",
+                        "unpaired_stderr"):
+                parsed[key] = float(row[key])
+            parsed["significant"] = row["significant"] == "true"
+            self.rows.append(parsed)
+
+    def to_markdown(self) -> str:
+        return self.markdown
+
+    def __repr__(self) -> str:
+        return self.markdown
+
+
+def compare(a: Union[str, "os.PathLike[str]"], b: Union[str, "os.PathLike[str]"]) -> Comparison:
+    """Model A's run folder against model B's (runs of one protocol apart
+    from the model, else `SynbenchError` naming the fields that differ): the
+    score difference per ε and threshold, both estimators, with a 95 %
+    interval paired over the runs' common jackknife groups (the same samples
+    in both runs), beside the unpaired standard error. The same Rust code as
+    ``synbench compare A B``."""
+    markdown, csv = _synbench._compare(os.path.abspath(os.fspath(a)), os.path.abspath(os.fspath(b)))
+    return Comparison(markdown, csv)
 
 
 def report(dir: Union[str, "os.PathLike[str]"], sort_by: Optional[float] = None) -> str:

@@ -31,6 +31,9 @@ __all__ = [
     "expected_bound",
     "load",
     "raw_reference",
+    "report",
+    "compare",
+    "Comparison",
     "score",
 ]
 
@@ -155,6 +158,15 @@ class Experiment:
 
 def load(dir: _PathLike) -> Union[Result, List[Result]]: ...
 def report(dir: _PathLike, sort_by: Optional[float] = ...) -> str: ...
+
+class Comparison:
+    markdown: str
+    csv: str
+    rows: List[dict]
+    def __init__(self, markdown: str, csv: str) -> None: ...
+    def to_markdown(self) -> str: ...
+
+def compare(a: _PathLike, b: _PathLike) -> Comparison: ...
 def expected_bound(accuracy: Union[float, Sequence[float], np.ndarray]) -> Union[float, np.ndarray]: ...
 def raw_reference(scales: Sequence[float] = ...) -> Tuple[np.ndarray, np.ndarray]: ...
 def score(
