@@ -90,12 +90,7 @@ fn label(run: &SavedRun) -> String {
 /// error naming each differing field), with the same finished scales.
 pub fn compare(a: &SavedRun, b: &SavedRun) -> Result<Comparison> {
     let (name_a, name_b) = (label(a), label(b));
-    let changes: Vec<PlanChange> = b
-        .plan
-        .changes_from(&a.plan)
-        .into_iter()
-        .filter(|c| !c.field.starts_with("model.") && c.field != PlanChange::BATCH_SIZE)
-        .collect();
+    let changes: Vec<PlanChange> = b.plan.protocol_changes_from(&a.plan);
     if !changes.is_empty() {
         let listed: Vec<String> = changes.iter().map(ToString::to_string).collect();
         return Err(ExperimentError::Table(format!(

@@ -362,6 +362,17 @@ fn score_cell(score: f64, stderr: f64) -> String {
     format!("<td>{}{ci}</td>", num(score))
 }
 
+/// A paired difference's cell: the signed value, its 95 % interval below.
+fn difference_cell(d: f64, se: f64) -> String {
+    let ci = if se.is_finite() {
+        let (lo, hi) = crate::scoring::interval(d, se);
+        format!("<small>{lo:+.4}–{hi:+.4}</small>")
+    } else {
+        String::new()
+    };
+    if d.is_finite() { format!("<td>{d:+.4}{ci}</td>") } else { "<td>—</td>".into() }
+}
+
 fn state_text(state: &ModelState) -> String {
     match state {
         ModelState::Partial { finished, planned } => format!("partial ({finished} of {planned} scales)"),
@@ -381,9 +392,24 @@ fn leaderboard(out: &mut String, sweep: &Collected, models: &[ModelView<'_>], fi
     let _ = writeln!(
         out,
         "<caption>One row per model and ε: the reference estimator's SynBench-score ({} mode) with its 95 % \
-         jackknife interval; “pop.” is the population estimate at t = {}. Tick rows to overlay their curves.</caption>",
+         jackknife interval; “pop.” is the population estimate at t = {}; “Δ top”: the paired difference to the \
+         top row at t = {} with its 95 % interval; “group”: the rank group (rows not distinguishable from its best \
+         row: paired t-tests at 95 %, Holm's correction).{} Tick rows to overlay their curves.</caption>",
         board.mode.name(),
-        board.sort_by
+        board.sort_by,
+        board.sort_by,
+        if board.protocols.len() > 1 {
+            let groups: Vec<String> = board
+                .protocols
+                .iter()
+                .enumerate()
+                .skip(1)
+                .map(|(k, d)| format!("protocol {} differs in {}", k + 1, d.join("; ")))
+                .collect();
+            format!(" Runs of other plans are ranked apart: {}.", esc(&groups.join("; ")))
+        } else {
+            String::new()
+        }
     );
     let th = |label: &str, kind: &str| {
         format!("<th scope=\"col\" data-kind=\"{kind}\"><button type=\"button\">{label}</button></th>")
@@ -397,11 +423,18 @@ fn leaderboard(out: &mut String, sweep: &Collected, models: &[ModelView<'_>], fi
         out.push_str(&th(&format!("t = {t}"), "num"));
     }
     out.push_str(&th(&format!("pop. t = {}", board.sort_by), "num"));
+    out.push_str(&th("Δ top", "num"));
+    out.push_str(&th("group", "num"));
+    let several = board.protocols.len() > 1;
+    if several {
+        out.push_str(&th("protocol", "num"));
+    }
     for (label, kind) in [("width", "num"), ("img/s", "num"), ("device", "text"), ("state", "text")] {
         out.push_str(&th(label, kind));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
     let mut ticked = std::collections::BTreeSet::new();
+    let ranks = board.ranks();
     for (rank, row) in board.rows.iter().enumerate() {
         let Some(m) = models.iter().position(|v| v.name == row.model) else { continue };
         let model = &models[m];
@@ -428,7 +461,7 @@ fn leaderboard(out: &mut String, sweep: &Collected, models: &[ModelView<'_>], fi
             }
             _ => out.push_str("<td></td>"),
         }
-        let rank_text = if row.epsilon.is_some() { (rank + 1).to_string() } else { String::new() };
+        let rank_text = ranks[rank].map_or(String::new(), |r| r.to_string());
         let _ = write!(
             out,
             "<td>{rank_text}</td><th scope=\"row\"><a href=\"#{}\">{}</a></th><td class=\"t\">{}</td><td>{}</td>",
@@ -449,6 +482,14 @@ fn leaderboard(out: &mut String, sweep: &Collected, models: &[ModelView<'_>], fi
         match population {
             Some(p) => out.push_str(&score_cell(p.scores[sort_column], p.stderr[sort_column])),
             None => out.push_str("<td>—</td>"),
+        }
+        match row.to_top {
+            Some((d, se)) => out.push_str(&difference_cell(d, se)),
+            None => out.push_str("<td>—</td>"),
+        }
+        let _ = write!(out, "<td>{}</td>", row.rank_group.map_or("—".into(), |g| g.to_string()));
+        if several {
+            let _ = write!(out, "<td>{}</td>", row.epsilon.map_or(String::new(), |_| (row.protocol + 1).to_string()));
         }
         let opt = |v: Option<String>| v.unwrap_or_default();
         let width = opt(row.feature_dim.map(|d| d.to_string()));

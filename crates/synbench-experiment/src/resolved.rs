@@ -438,6 +438,15 @@ impl ResolvedPlan {
     }
 
     /// Every field that differs from `old`.
+    /// The fields of `old`'s protocol this plan differs in: every change
+    /// but the model's own (its `model.*` fields, the batch size among them).
+    /// Runs with none see the same samples, in the same jackknife groups:
+    /// a paired comparison of their models is fair ([`crate::compare`]).
+    pub fn protocol_changes_from(&self, old: &ResolvedPlan) -> Vec<PlanChange> {
+        self.changes_from(old).into_iter().filter(|c| !c.field.starts_with("model.")).collect()
+    }
+
+    /// Every field this plan differs from `old` in.
     pub fn changes_from(&self, old: &ResolvedPlan) -> Vec<PlanChange> {
         let (old, new) =
             (serde_json::to_value(old).expect("serialises"), serde_json::to_value(self).expect("serialises"));

@@ -32,7 +32,7 @@ use crate::layout::{
 use crate::resolved::{PlanChange, ResolvedPlan};
 use crate::saved::{SavedRun, read_results_file, read_run_file};
 pub use crate::schema::{Failure, FailuresFile, SweepFile, SweepModel};
-use crate::scoring::RunScores;
+use crate::scoring::{Replicates, RunScores, replicate_scores, replicate_standard_error};
 use crate::table::csv_field;
 use crate::validate;
 
@@ -172,6 +172,17 @@ pub struct LeaderboardRow {
     pub device: Option<String>,
     /// Its state.
     pub state: ModelState,
+    /// Its protocol group ([`Leaderboard::protocols`]): rows of one group
+    /// are ranked and compared among themselves.
+    pub protocol: usize,
+    /// The paired difference to the top row of its protocol group at the
+    /// ranking threshold, and its standard error (module [`crate::compare`];
+    /// NaN without replicates).
+    pub to_top: Option<(f64, f64)>,
+    /// Its rank group: 1 for the top row and every row not distinguishable
+    /// from it (paired t-tests, Holm's correction, 95 %), 2 for the best of
+    /// the others and those not distinguishable from it, and so on.
+    pub rank_group: Option<usize>,
 }
 
 /// A sweep's leaderboard (see the module doc).
@@ -185,9 +196,14 @@ pub struct Leaderboard {
     pub mode: ScoreMode,
     /// The runs' averaging.
     pub averaging: Averaging,
-    /// Rows, ranked: scored rows by their score at `sort_by` (highest
-    /// first; NaN after every number), then rows without scores.
+    /// Rows, ranked: per protocol group, scored rows by their score at
+    /// `sort_by` (highest first; NaN after every number), then rows without
+    /// scores.
     pub rows: Vec<LeaderboardRow>,
+    /// Per protocol group: the plan fields in which it differs from the
+    /// first (empty for the first). Runs of one protocol see the same
+    /// samples; runs of others are never compared with them.
+    pub protocols: Vec<Vec<String>>,
 }
 
 /// One model of a collected sweep: its state, its run read back and
@@ -258,19 +274,44 @@ impl Leaderboard {
         Ok(collect(dir, sort_by)?.board)
     }
 
-    /// CSV, one row per model and ε (pandas: `pd.read_csv`): rank, model, ε,
-    /// one `score_T` column per threshold, then width, throughput, device,
-    /// state, finished and planned scales, failed attempts and the error.
+    /// Each row's rank in its protocol group (none for a row without scores).
+    pub fn ranks(&self) -> Vec<Option<usize>> {
+        let mut next = vec![0; self.protocols.len().max(1)];
+        self.rows
+            .iter()
+            .map(|row| {
+                row.epsilon.map(|_| {
+                    next[row.protocol] += 1;
+                    next[row.protocol]
+                })
+            })
+            .collect()
+    }
+
+    /// CSV, one row per model and ε (pandas: `pd.read_csv`): rank (in its
+    /// protocol group), model, ε, one `score_T` column per threshold, then
+    /// width, throughput, device, state, finished and planned scales, failed
+    /// attempts and the error, then the protocol group, the paired
+    /// difference to the group's top row at the ranking threshold with its
+    /// standard error and 95 % interval, and the rank group.
     pub fn csv(&self) -> String {
         let mut out = String::from("rank,model,epsilon");
         for t in &self.thresholds {
             let _ = write!(out, ",score_{t}");
         }
-        out.push_str(",feature_dim,images_per_second,device,state,scales_finished,scales_planned,attempts,error\n");
+        out.push_str(
+            ",feature_dim,images_per_second,device,state,scales_finished,scales_planned,attempts,error,protocol,\
+             diff_to_top,diff_to_top_stderr,diff_to_top_ci_low,diff_to_top_ci_high,rank_group\n",
+        );
         let opt = |v: Option<String>| v.unwrap_or_default();
-        for (rank, row) in self.rows.iter().enumerate() {
-            let rank = if row.epsilon.is_some() { (rank + 1).to_string() } else { String::new() };
-            let _ = write!(out, "{rank},{},{}", csv_field(&row.model), opt(row.epsilon.map(|e| e.to_string())));
+        for (row, rank) in self.rows.iter().zip(self.ranks()) {
+            let _ = write!(
+                out,
+                "{},{},{}",
+                opt(rank.map(|r| r.to_string())),
+                csv_field(&row.model),
+                opt(row.epsilon.map(|e| e.to_string()))
+            );
             for t in 0..self.thresholds.len() {
                 let _ = write!(out, ",{}", opt(row.scores.get(t).map(|s| s.to_string())));
             }
@@ -279,9 +320,10 @@ impl Leaderboard {
                 ModelState::Failed { error, attempts } => (None, None, Some(*attempts), error.clone()),
                 _ => (None, None, None, String::new()),
             };
+            let interval = row.to_top.map(|(d, se)| crate::scoring::interval(d, se));
             let _ = writeln!(
                 out,
-                ",{},{},{},{},{},{},{},{}",
+                ",{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 opt(row.feature_dim.map(|d| d.to_string())),
                 opt(row.images_per_second.map(|v| format!("{v:.1}"))),
                 csv_field(&opt(row.device.clone())),
@@ -290,48 +332,87 @@ impl Leaderboard {
                 opt(planned.map(|v| v.to_string())),
                 opt(attempts.map(|v| v.to_string())),
                 csv_field(&error),
+                row.epsilon.map_or(String::new(), |_| row.protocol.to_string()),
+                opt(row.to_top.map(|(d, _)| d.to_string())),
+                opt(row.to_top.map(|(_, se)| se.to_string())),
+                opt(interval.map(|(lo, _)| lo.to_string())),
+                opt(interval.map(|(_, hi)| hi.to_string())),
+                opt(row.rank_group.map(|g| g.to_string())),
             );
         }
         out
     }
 
-    /// Markdown: the ranked table, then one line per model that is not finished.
+    /// Markdown: one ranked table per protocol group (the later ones headed
+    /// by the plan fields they differ in), then one line per model that is
+    /// not finished.
     pub fn markdown(&self) -> String {
-        let mut out = String::from("| rank | model | ε |");
-        for t in &self.thresholds {
-            let _ = write!(out, " t={t} |");
-        }
-        out.push_str(" width | img/s | device | state |\n|---:|---|---:|");
-        out.push_str(&"---:|".repeat(self.thresholds.len()));
-        out.push_str("---:|---:|---|---|\n");
+        let mut out = String::new();
+        let ranks = self.ranks();
         let dash = || "—".to_string();
-        for (rank, row) in self.rows.iter().enumerate() {
-            let rank = if row.epsilon.is_some() { (rank + 1).to_string() } else { dash() };
-            let epsilon = row.epsilon.map_or_else(dash, |e| e.to_string());
-            let _ = write!(out, "| {rank} | {} | {epsilon} |", row.model);
-            for t in 0..self.thresholds.len() {
-                let s = row
-                    .scores
-                    .get(t)
-                    .map_or_else(dash, |&s| if s.is_finite() { format!("{s:.4}") } else { s.to_string() });
-                let _ = write!(out, " {s} |");
+        for (protocol, differs) in self.protocols.iter().enumerate() {
+            if protocol > 0 {
+                let _ = writeln!(
+                    out,
+                    "\n### Protocol {}: runs of another plan (ranked apart; they differ in {})\n",
+                    protocol + 1,
+                    differs.join("; ")
+                );
             }
-            let state = match &row.state {
-                ModelState::Partial { finished, planned } => format!("partial ({finished}/{planned} scales)"),
-                other => other.name().to_string(),
-            };
-            let _ = writeln!(
+            out.push_str("| rank | model | ε |");
+            for t in &self.thresholds {
+                let _ = write!(out, " t={t} |");
+            }
+            let _ = write!(
                 out,
-                " {} | {} | {} | {state} |",
-                row.feature_dim.map_or_else(dash, |d| d.to_string()),
-                row.images_per_second.map_or_else(dash, |v| format!("{v:.1}")),
-                row.device.clone().unwrap_or_else(dash),
+                " Δ top at t={} (95 %) | group | width | img/s | device | state |\n|---:|---|---:|",
+                self.sort_by
             );
+            out.push_str(&"---:|".repeat(self.thresholds.len()));
+            out.push_str("---:|---:|---:|---:|---|---|\n");
+            // Rows without scores go with the first table.
+            let in_table = |row: &LeaderboardRow| {
+                if row.epsilon.is_some() { row.protocol == protocol } else { protocol == 0 }
+            };
+            for (row, rank) in self.rows.iter().zip(&ranks).filter(|(r, _)| in_table(r)) {
+                let rank = rank.map_or_else(dash, |r| r.to_string());
+                let epsilon = row.epsilon.map_or_else(dash, |e| e.to_string());
+                let _ = write!(out, "| {rank} | {} | {epsilon} |", row.model);
+                for t in 0..self.thresholds.len() {
+                    let s = row
+                        .scores
+                        .get(t)
+                        .map_or_else(dash, |&s| if s.is_finite() { format!("{s:.4}") } else { s.to_string() });
+                    let _ = write!(out, " {s} |");
+                }
+                let to_top = match row.to_top {
+                    Some((d, se)) if se.is_finite() => {
+                        let (lo, hi) = crate::scoring::interval(d, se);
+                        format!("{d:+.4} [{lo:+.4}, {hi:+.4}]")
+                    }
+                    Some((d, _)) => format!("{d:+.4}"),
+                    None => dash(),
+                };
+                let state = match &row.state {
+                    ModelState::Partial { finished, planned } => format!("partial ({finished}/{planned} scales)"),
+                    other => other.name().to_string(),
+                };
+                let _ = writeln!(
+                    out,
+                    " {to_top} | {} | {} | {} | {} | {state} |",
+                    row.rank_group.map_or_else(dash, |g| g.to_string()),
+                    row.feature_dim.map_or_else(dash, |d| d.to_string()),
+                    row.images_per_second.map_or_else(dash, |v| format!("{v:.1}")),
+                    row.device.clone().unwrap_or_else(dash),
+                );
+            }
         }
         let _ = writeln!(
             out,
             "\nRanked by the SynBench-score at t = {}; {} score mode, {} averaging. Partial runs are scored on their \
-             finished scales only.",
+             finished scales only. Δ top: the paired difference to the table's top row with its 95 % interval (the \
+             runs' common jackknife groups); group: rank group, the rows not distinguishable from its best row \
+             (paired t-tests at 95 %, Holm's step-down correction).",
             self.sort_by,
             self.mode.name(),
             self.averaging.name()
@@ -404,15 +485,25 @@ pub fn collect(dir: &Path, sort_by: Option<f64>) -> Result<Collected> {
     Ok(Collected { board: collect_rows(&models, sort_by)?, models })
 }
 
+/// The significance level of the rank groups.
+const RANK_ALPHA: f64 = 0.05;
+
 /// The leaderboard of collected models: every scored model's rows (one per
-/// ε, its reference scores in its mode), ranked at `sort_by` (default 0.7
-/// when the runs have it, else their first threshold), then the models with
-/// no scores. The runs must share thresholds, mode and averaging.
+/// ε, its reference scores in its mode), grouped by protocol (plans equal
+/// but for the model, [`ResolvedPlan::protocol_changes_from`]), ranked in
+/// each group at `sort_by` (default 0.7 when the runs have it, else their
+/// first threshold) with the paired difference to the group's top row and
+/// the rank groups; then the models with no scores. The runs must share
+/// thresholds, mode and averaging (the table's columns).
 pub fn collect_rows(models: &[CollectedModel], sort_by: Option<f64>) -> Result<Leaderboard> {
     let mut setup: Option<(&Path, &[f64], ScoreMode, Averaging)> = None;
     let mut rows = Vec::new();
     let mut unscored = Vec::new();
-    for model in models {
+    // Each protocol group's first plan; each row's model (index into `models`).
+    let mut firsts: Vec<&crate::resolved::ResolvedPlan> = Vec::new();
+    let mut protocols: Vec<Vec<String>> = Vec::new();
+    let mut row_models = Vec::new();
+    for (m, model) in models.iter().enumerate() {
         let results = model.run.as_ref().and_then(|(r, _)| r.results.as_ref());
         let (feature_dim, images_per_second, device) = match results {
             Some(results) => {
@@ -421,7 +512,7 @@ pub fn collect_rows(models: &[CollectedModel], sort_by: Option<f64>) -> Result<L
             }
             None => (None, None, None),
         };
-        let row = |epsilon, scores| LeaderboardRow {
+        let row = |epsilon, scores, protocol| LeaderboardRow {
             model: model.name.clone(),
             epsilon,
             scores,
@@ -429,9 +520,12 @@ pub fn collect_rows(models: &[CollectedModel], sort_by: Option<f64>) -> Result<L
             images_per_second,
             device: device.clone(),
             state: model.state.clone(),
+            protocol,
+            to_top: None,
+            rank_group: None,
         };
         let Some((run, scores)) = &model.run else {
-            unscored.push(row(None, Vec::new()));
+            unscored.push(row(None, Vec::new(), 0));
             continue;
         };
         match setup {
@@ -453,8 +547,20 @@ pub fn collect_rows(models: &[CollectedModel], sort_by: Option<f64>) -> Result<L
                 }
             }
         }
+        let protocol = match firsts.iter().position(|p| run.plan.protocol_changes_from(p).is_empty()) {
+            Some(k) => k,
+            None => {
+                protocols.push(match firsts.first() {
+                    Some(first) => run.plan.protocol_changes_from(first).iter().map(ToString::to_string).collect(),
+                    None => Vec::new(),
+                });
+                firsts.push(&run.plan);
+                firsts.len() - 1
+            }
+        };
         for (&epsilon, scored) in run.epsilons.iter().zip(scores.reference.of(run.mode)) {
-            rows.push(row(Some(epsilon), scored.scores.clone()));
+            rows.push(row(Some(epsilon), scored.scores.clone(), protocol));
+            row_models.push(m);
         }
     }
     let (thresholds, mode, averaging) = match setup {
@@ -471,8 +577,10 @@ pub fn collect_rows(models: &[CollectedModel], sort_by: Option<f64>) -> Result<L
             "--sort-by {sort_by}: the runs' thresholds are {thresholds:?}; rank by one of them"
         )));
     };
-    // Highest score first, NaN after every number; ties by model, then ε.
-    rows.sort_by(|a, b| {
+    // Per protocol, highest score first, NaN after every number; ties by model, then ε.
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&i, &j| {
+        let (a, b) = (&rows[i], &rows[j]);
         let (x, y) = (a.scores[column], b.scores[column]);
         let by_score = match (x.is_nan(), y.is_nan()) {
             (true, true) => std::cmp::Ordering::Equal,
@@ -480,8 +588,132 @@ pub fn collect_rows(models: &[CollectedModel], sort_by: Option<f64>) -> Result<L
             (false, true) => std::cmp::Ordering::Less,
             (false, false) => y.total_cmp(&x),
         };
-        by_score.then_with(|| a.model.cmp(&b.model)).then_with(|| a.epsilon.partial_cmp(&b.epsilon).unwrap())
+        a.protocol
+            .cmp(&b.protocol)
+            .then(by_score)
+            .then_with(|| a.model.cmp(&b.model))
+            .then_with(|| a.epsilon.partial_cmp(&b.epsilon).unwrap())
     });
+    let mut rows: Vec<LeaderboardRow> = order.iter().map(|&i| rows[i].clone()).collect();
+    let row_models: Vec<usize> = order.iter().map(|&i| row_models[i]).collect();
+    // Each model's replicate scores of the ranking estimator, once.
+    let mut replicates: Vec<Option<Option<Vec<Replicates>>>> = vec![None; models.len()];
+    for &m in &row_models {
+        if replicates[m].is_none() {
+            let (run, _) = models[m].run.as_ref().expect("a scored row's model has a run");
+            replicates[m] = Some(replicate_scores(
+                &run.records,
+                &run.epsilons,
+                &thresholds,
+                averaging,
+                crate::options::Estimator::Reference,
+            )?);
+        }
+    }
+    let replicate_of = |i: usize| -> Option<&Replicates> {
+        let m = row_models[i];
+        let (run, _) = models[m].run.as_ref()?;
+        let e = run.epsilons.iter().position(|&x| Some(x) == rows[i].epsilon)?;
+        replicates[m].as_ref()?.as_ref().map(|r| &r[e])
+    };
+    // (difference, paired se) of row i against row j at the ranking threshold.
+    let paired = |i: usize, j: usize| -> (f64, f64) {
+        let d = rows[i].scores[column] - rows[j].scores[column];
+        let se = match (replicate_of(i), replicate_of(j)) {
+            (Some(a), Some(b)) => replicate_standard_error(
+                crate::options::Estimator::Reference,
+                &crate::compare::difference(a, b),
+                column,
+            ),
+            _ => f64::NAN,
+        };
+        (d, se)
+    };
+    let mut to_top = vec![None; rows.len()];
+    let mut rank_group = vec![None; rows.len()];
+    for protocol in 0..firsts.len() {
+        let members: Vec<usize> =
+            (0..rows.len()).filter(|&i| rows[i].protocol == protocol && rows[i].scores[column].is_finite()).collect();
+        let Some(&top) = members.first() else { continue };
+        for &i in &members {
+            to_top[i] = Some(paired(i, top));
+        }
+        for (group, rows_of_group) in rank_groups(&members, &paired).into_iter().enumerate() {
+            for i in rows_of_group {
+                rank_group[i] = Some(group + 1);
+            }
+        }
+    }
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.to_top = to_top[i];
+        row.rank_group = rank_group[i];
+    }
     rows.extend(unscored);
-    Ok(Leaderboard { thresholds, sort_by, mode, averaging, rows })
+    if protocols.is_empty() {
+        protocols.push(Vec::new());
+    }
+    Ok(Leaderboard { thresholds, sort_by, mode, averaging, rows, protocols })
+}
+
+/// Rank groups of `ranked` (best first), `paired(i, j)` being the
+/// difference of `i` minus `j` and its paired standard error: the best row
+/// leads group 1, which holds every row whose difference to it is not
+/// significant at 95 % after Holm's step-down correction over the group's
+/// comparisons; the best of the rest leads group 2, and so on. A row whose
+/// difference has no standard error is not distinguishable.
+fn rank_groups(ranked: &[usize], paired: impl Fn(usize, usize) -> (f64, f64)) -> Vec<Vec<usize>> {
+    let dof = (synbench_probe::JACKKNIFE_GROUPS - 1) as f64;
+    let mut remaining = ranked.to_vec();
+    let mut groups = Vec::new();
+    while let Some((&leader, others)) = remaining.split_first() {
+        let mut tests: Vec<(usize, f64)> = others
+            .iter()
+            .map(|&i| {
+                let (d, se) = paired(i, leader);
+                let p = if se > 0.0 {
+                    synbench_theory::normal::students_t_two_sided(d / se, dof)
+                } else if se == 0.0 && d != 0.0 {
+                    0.0
+                } else {
+                    1.0
+                };
+                (i, if p.is_nan() { 1.0 } else { p })
+            })
+            .collect();
+        tests.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let m = tests.len();
+        let rejected: Vec<usize> = tests
+            .iter()
+            .enumerate()
+            .take_while(|(k, (_, p))| *p <= RANK_ALPHA / (m - k) as f64)
+            .map(|(_, (i, _))| *i)
+            .collect();
+        let (outside, inside): (Vec<usize>, Vec<usize>) = others.iter().partition(|i| rejected.contains(i));
+        groups.push(std::iter::once(leader).chain(inside).collect());
+        remaining = outside;
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rank_groups;
+
+    #[test]
+    fn rank_groups_follow_holms_step_down() {
+        // se 0.01 for every difference: t = Δ/0.01 with 9 degrees of freedom.
+        let score = [0.9, 0.899, 0.87, 0.80];
+        let paired = |i: usize, j: usize| (score[i] - score[j], 0.01);
+        // Against row 0: row 3 (t = −10, p ≈ 4e-6 ≤ 0.05/3) and row 2 (t = −3,
+        // p ≈ 0.015 ≤ 0.05/2) differ, row 1 (t = −0.1) does not; then row 3
+        // differs from row 2 (t = −7).
+        assert_eq!(rank_groups(&[0, 1, 2, 3], paired), vec![vec![0, 1], vec![2], vec![3]]);
+        // Bonferroni would keep row 2 (0.015 > 0.05/3); Holm's step-down does not.
+        let score2 = [0.9, 0.899, 0.87, 0.80];
+        let wider = |i: usize, j: usize| (score2[i] - score2[j], 0.0125);
+        // t = −2.4 for row 2: p ≈ 0.040 > 0.05/2: row 2 joins group 1.
+        assert_eq!(rank_groups(&[0, 1, 2, 3], wider), vec![vec![0, 1, 2], vec![3]]);
+        // No standard error: not distinguishable.
+        assert_eq!(rank_groups(&[0, 1], |_, _| (-0.5, f64::NAN)), vec![vec![0, 1]]);
+    }
 }

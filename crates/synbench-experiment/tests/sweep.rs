@@ -184,8 +184,24 @@ fn the_leaderboard_ranks_every_model_and_says_where_each_stands() {
     assert_eq!(
         header,
         "rank,model,epsilon,score_0.6,score_0.7,feature_dim,images_per_second,device,state,scales_finished,\
-         scales_planned,attempts,error"
+         scales_planned,attempts,error,protocol,diff_to_top,diff_to_top_stderr,diff_to_top_ci_low,\
+         diff_to_top_ci_high,rank_group"
     );
+    // The top row leads rank group 1 and is 0 from itself; every other scored
+    // row has its paired difference, below 0 by the ranking, with its se.
+    assert_eq!((scored[0].to_top, scored[0].rank_group), (Some((0.0, 0.0)), Some(1)));
+    for row in scored[1..].iter().filter(|r| r.scores[1].is_finite()) {
+        let (d, se) = row.to_top.unwrap();
+        assert!(d <= 0.0 && se.is_finite() && se >= 0.0, "{}: {d} ± {se}", row.model);
+        assert!(row.rank_group.is_some_and(|g| g >= 1));
+    }
+    let groups: Vec<usize> = scored.iter().filter_map(|r| r.rank_group).collect();
+    assert_eq!(groups.len(), 6, "every row with a score at t = 0.7 (the killed run's is NaN)");
+    assert!(groups.windows(2).all(|w| w[0] <= w[1]), "groups follow the ranking: {groups:?}");
+    // Two columns of 8 carry little signal: "narrow" is distinguishable from the identity.
+    let group_of = |m: &str| board.rows.iter().find(|r| r.model == m).unwrap().rank_group.unwrap();
+    assert!(group_of("narrow") > group_of("identity"), "{}", board.markdown());
+    assert!(board.rows.iter().filter(|r| r.epsilon.is_none()).all(|r| r.to_top.is_none() && r.rank_group.is_none()));
     assert_eq!(csv.lines().count(), 1 + 8 + 2);
     assert!(csv.lines().any(|l| l.starts_with(",broken,,,,,,,failed,,,1,RuntimeError: bad output shape")), "{csv}");
     let md = board.markdown();
@@ -228,6 +244,27 @@ fn runs_of_different_protocols_are_not_ranked_together() {
     experiment.finish().unwrap();
     let err = Leaderboard::collect(&dir, None).unwrap_err().to_string();
     assert!(err.contains("different protocols") && err.contains("[0.6, 0.8]"), "{err}");
+    // Another data seed (same thresholds): a table of its own, the differing field named.
+    fs::remove_dir_all(dir.join("b")).unwrap();
+    let text = PROTOCOL.replace("seed = 3\n", "seed = 4\n");
+    assert_ne!(text, PROTOCOL, "the protocol names its data seed");
+    let mut plan = parse_protocol(&dir.join("other.toml"), &text, "c").unwrap();
+    plan.output_dir = Some(dir.join("c"));
+    let options = StartOptions::for_plan(&plan, StartPolicy::Fresh);
+    let mut experiment = Experiment::start(plan, EncoderInfo::described("c"), options).unwrap();
+    while let Some(batch) = experiment.next_batch().unwrap() {
+        experiment.fold(&batch, batch.inputs.view()).unwrap();
+    }
+    experiment.finish().unwrap();
+    let board = Leaderboard::collect(&dir, None).unwrap();
+    assert_eq!(board.protocols.len(), 2);
+    assert!(board.protocols[1].iter().any(|f| f.starts_with("data.seed")), "{:?}", board.protocols);
+    let c: Vec<_> = board.rows.iter().filter(|r| r.model == "c").collect();
+    assert!(c.iter().all(|r| r.protocol == 1 && r.rank_group.is_some()));
+    assert_eq!(c[0].to_top, Some((0.0, 0.0)), "c is the top of its own table");
+    let md = board.markdown();
+    assert!(md.contains("### Protocol 2") && md.contains("data.seed"), "{md}");
+    assert_eq!(board.ranks().iter().flatten().filter(|&&r| r == 1).count(), 2, "a rank 1 per table");
     let err = Leaderboard::collect(&dir.join("nothing"), None).unwrap_err().to_string();
     assert!(err.contains("nothing") && err.contains("no such folder"), "{err}");
 }

@@ -234,7 +234,7 @@ def test_the_sweep_report_renders_sorts_filters_and_overlays_in_chromium(sweep, 
     by_width.send_keys(Keys.ENTER)
     assert by_width.find_element(By.XPATH, "..").get_attribute("aria-sort") == "descending"
     widths = driver.execute_script(
-        "return [...document.querySelectorAll('#board tbody tr')].map(r => parseFloat(r.cells[9].textContent))"
+        "return [...document.querySelectorAll('#board tbody tr')].map(r => parseFloat(r.cells[11].textContent))"
         ".filter(v => !isNaN(v))"
     )
     assert widths == sorted(widths, reverse=True) and len(widths) == 2 * len(MODELS)
