@@ -638,7 +638,7 @@ pub fn collect_rows(models: &[CollectedModel], sort_by: Option<f64>) -> Result<L
         for &i in &members {
             to_top[i] = Some(paired(i, top));
         }
-        for (group, rows_of_group) in rank_groups(&members, &paired).into_iter().enumerate() {
+        for (group, rows_of_group) in rank_groups(&members, paired).into_iter().enumerate() {
             for i in rows_of_group {
                 rank_group[i] = Some(group + 1);
             }
