@@ -10,7 +10,16 @@
 //!   lock on `DIR/.sweep.lock` ([`record_failure`], [`clear_failure`]);
 //! * `DIR/leaderboard.csv` and `DIR/leaderboard.md` ([`Leaderboard`]) — one
 //!   row per model and ε, ranked by the score at one threshold, with each
-//!   model's width, throughput, device and state.
+//!   model's width, throughput, device and state, its paired difference to
+//!   the top row ([`crate::compare`]: the same samples in the same jackknife
+//!   groups) and its rank group: the best row and every row not
+//!   distinguishable from it by a paired t-test at 95 % after Holm's
+//!   step-down correction (Holm, *Scand. J. Statist.* 6, 1979: it controls
+//!   the family-wise error of the group's comparisons, and is uniformly more
+//!   powerful than Bonferroni), then the best of the rest and its peers, and
+//!   so on. Runs of plans that differ apart from the model form tables of
+//!   their own (ranked and compared among themselves, the differing fields
+//!   named); runs must share thresholds, mode and averaging.
 //!
 //! The driver (the Python package's `python -m synbench sweep`) resolves the
 //! models and runs them; everything written or read here is this crate's.
