@@ -986,5 +986,17 @@ thresholds = [0.6, 0.7]
         assert_eq!(html.matches("<section class=\"model\"").count(), 4);
         assert_eq!(html.matches(" checked>").count(), 3);
         insta::assert_snapshot!("sweep_report", body(&html));
+
+        // A sweep with nothing scored yet still has a page: the failure, no figures.
+        let only = vec![CollectedModel {
+            name: "broken".into(),
+            state: ModelState::Failed { error: "boom".into(), attempts: 1 },
+            run: None,
+            failure: None,
+        }];
+        let board = collect_rows(&only, None).unwrap();
+        let html = sweep_html("empty", &Collected { board, models: only }).unwrap();
+        assert!(html.contains("boom") && html.contains("No finished model records its feature width yet"));
+        assert!(!html.contains("<symbol"));
     }
 }
