@@ -103,7 +103,8 @@ pub fn run_html(run: &SavedRun, scores: &RunScores, results: Option<&ResultsFile
         esc(&run.model),
         esc(&protocol_line(&run.plan, run.averaging))
     );
-    model_section(&mut body, &model, &figures, None, true)?;
+    let rank_at = if run.thresholds.contains(&0.7) { 0.7 } else { run.thresholds[0] };
+    model_section(&mut body, &model, &figures, None, true, rank_at)?;
     body.push_str("</main>\n");
     Ok(page(&format!("SynBench: {}", run.model), &figures.defs, &body))
 }
@@ -140,7 +141,7 @@ pub fn sweep_html(title: &str, sweep: &Collected) -> Result<String> {
     width_figures(&mut body, sweep, &models)?;
     body.push_str("<section id=\"models\"><h2>Models</h2>\n");
     for model in &models {
-        model_section(&mut body, model, &figures, protocol.as_ref(), false)?;
+        model_section(&mut body, model, &figures, protocol.as_ref(), false, board.sort_by)?;
     }
     body.push_str("</section>\n<section id=\"protocol\"><h2>Protocol</h2>\n");
     match &protocol {
@@ -632,11 +633,12 @@ fn model_section(
     figures: &Figures,
     protocol: Option<&ResolvedPlan>,
     open: bool,
+    rank_at: f64,
 ) -> Result<()> {
     let m: usize = model.anchor.trim_start_matches("m-").parse().unwrap_or(0);
     let headline = model.run.map(|(run, scores)| {
         let s = scores.headline_scores();
-        let t = scores.scoring.thresholds.iter().position(|&t| t == 0.7).unwrap_or(0);
+        let t = scores.scoring.thresholds.iter().position(|&t| t == rank_at).unwrap_or(0);
         let best = s.iter().map(|x| x.scores[t]).filter(|v| v.is_finite()).fold(f64::NAN, f64::max);
         format!("best score {} at t = {} ({})", num(best), scores.scoring.thresholds[t], run.encoder)
     });
