@@ -7,7 +7,7 @@
 //! (or add) widths with
 //!
 //! ```text
-//! SYNBENCH_WRITE_ORACLE_FIXTURE=64,192,384 cargo test --release -p synbench-experiment --test tanh_oracle -- --nocapture
+//! SYNBENCH_WRITE_ORACLE_FIXTURE=64,192,384,768 cargo test --release -p synbench-experiment --test tanh_oracle -- --nocapture
 //! ```
 //!
 //! The test runs the paper-sized protocol (2048 + 2048) and asserts the
