@@ -44,7 +44,7 @@ fn uncertainty(c: &mut Criterion) {
                 // The run's one evaluation pass tallies the test replicates too.
                 let (outcome, tests) = test_replicates(&probe, &test, JACKKNIFE_GROUPS).unwrap();
                 let population = probe.population_outcomes();
-                let reps = replicates(&params, &stats, &train, &test, tests).unwrap();
+                let reps = replicates(&params, &probe, &stats, &train, &test, tests).unwrap();
                 let nest = nested(&params, &train, &test, &nested_sizes(2048, d)).unwrap();
                 (outcome, population, reps, nest)
             })

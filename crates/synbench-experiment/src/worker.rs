@@ -158,7 +158,7 @@ fn work(job: ScaleJob, context: &Context, done: &mut Seconds) -> Result<ScaleRec
     let n_train = train.labels.len() as u64;
     let sizes = jackknife::nested_sizes(n_train, train.features.ncols());
     let (replicates, nested) = rayon::join(
-        || jackknife::replicates(&context.probe, &stats, train, test, tests),
+        || jackknife::replicates(&context.probe, &probe, &stats, train, test, tests),
         || jackknife::nested(&context.probe, train, test, &sizes),
     );
     let (replicates, nested) = (replicates.map_err(probe_error)?, nested.map_err(probe_error)?);

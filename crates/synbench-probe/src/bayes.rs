@@ -509,6 +509,14 @@ impl BayesProbe {
     /// random-matrix correction is of the plug-in `S`), of the components
     /// that the probe's cutoff rule ([`EigenCutoff::kept`]) keeps among them.
     pub fn population_outcomes(&self) -> Option<Vec<ScaleOutcome>> {
+        let epsilons: Vec<f64> = self.directions.iter().map(|d| d.epsilon).collect();
+        self.population_outcomes_at(&epsilons)
+    }
+
+    /// [`Self::population_outcomes`] at the robustness levels `epsilons`,
+    /// the probe's or not (the jackknife calibrates at ε = 0,
+    /// [`crate::jackknife`]): the sample moments are gathered once.
+    pub fn population_outcomes_at(&self, epsilons: &[f64]) -> Option<Vec<ScaleOutcome>> {
         if self.attack != AttackNorm::L2 {
             return None;
         }
@@ -523,7 +531,7 @@ impl BayesProbe {
         let l: Vec<f64> = kept.iter().map(|&i| eigenvalues[i]).collect();
         let m2: Vec<f64> = kept.iter().map(|&i| self.mu_eigbasis[i] * self.mu_eigbasis[i]).collect();
         let moments = SampleMoments { eigenvalues: &l, mu_squared: &m2, counts: self.counts, dim: self.dim };
-        self.directions.iter().map(|d| estimate_population_outcome(&moments, d.epsilon)).collect()
+        epsilons.iter().map(|&e| estimate_population_outcome(&moments, e)).collect()
     }
 
     /// `tr S / d` of the Ledoit–Wolf target, recovered from the shrunk

@@ -102,13 +102,16 @@ pub struct Replicate {
 }
 
 /// The delete-a-group replicates of one scale whose full train statistics
-/// are `train_stats` (folded from exactly the rows of `train`), given the
-/// test replicates `tests` of the fitted probe: what
-/// [`crate::ProbeEvaluator::finish_with_groups`] returns for an evaluator
-/// [`with_groups`](crate::ProbeEvaluator::with_groups) that folded `test`
-/// (the run's own evaluation pass; [`test_replicates`] makes one).
+/// are `train_stats` (folded from exactly the rows of `train`) and whose
+/// probe fitted on them is `probe`, given the test replicates `tests` of
+/// that probe: what [`crate::ProbeEvaluator::finish_with_groups`] returns
+/// for an evaluator [`with_groups`](crate::ProbeEvaluator::with_groups)
+/// that folded `test` (the run's own evaluation pass; [`test_replicates`]
+/// makes one). The population replicates come calibrated
+/// ([`calibrate_population`]).
 pub fn replicates(
     params: &BayesProbeValidParams,
+    probe: &BayesProbe,
     train_stats: &ClassStatistics,
     train: &HeldSplit,
     test: &HeldSplit,
@@ -116,20 +119,73 @@ pub fn replicates(
 ) -> Result<Vec<Replicate>> {
     let groups = tests.len();
     let test_moments = ClassStatistics::from_batch(test.features.view(), test.labels.view())?;
-    tests
+    let (mut replicates, at_zero): (Vec<Replicate>, Vec<Option<ScaleOutcome>>) = tests
         .into_par_iter()
         .enumerate()
         .map(|(g, test)| {
             let (features, labels) = train.rows(|i| i % groups == g);
             let part = ClassStatistics::from_batch(features.view(), labels.view())?;
             let refit = params.fit(&train_stats.without(&part)?)?;
-            Ok(Replicate {
-                train: refit.gaussian_outcomes(&test_moments)?,
-                test,
-                population: refit.population_outcomes(),
-            })
+            // The probe's ε and ε = 0 for the calibration, from one gathering of the moments.
+            let epsilons: Vec<f64> = params.epsilons().iter().copied().chain([0.0]).collect();
+            let mut population = refit.population_outcomes_at(&epsilons);
+            let at_zero = population.as_mut().and_then(Vec::pop);
+            Ok((Replicate { train: refit.gaussian_outcomes(&test_moments)?, test, population }, at_zero))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    let full = probe.population_outcomes_at(&[0.0]).and_then(|o| o.first().copied());
+    if let (Some(full), Some(at_zero)) = (full, at_zero.into_iter().collect::<Option<Vec<_>>>()) {
+        let factor = population_calibration(full.accuracy, &at_zero, probe.counts(), probe.dim());
+        calibrate_population(&mut replicates, factor);
+    }
+    Ok(replicates)
+}
+
+/// The factor `c = V/v_J` of the population replicates at one scale: `V`
+/// the closed-form variance
+/// of the ε = 0 estimate `f̂` of the squared Mahalanobis half-distance
+/// ([`synbench_theory::mahalanobis_estimate_variance`], `f̂ = Φ⁻¹(a)²`
+/// from the estimated accuracy `a`), `v_J` the jackknife variance of the
+/// replicates' `f̂` (`at_zero`: each replicate's ε = 0 population
+/// outcome). `1` (no calibration) where the scale is at chance in any of
+/// them, or either variance is not finite and positive.
+pub fn population_calibration(accuracy: f64, at_zero: &[ScaleOutcome], counts: [u64; 2], dim: usize) -> f64 {
+    let signal = |a: f64| (a > 0.5).then(|| synbench_theory::normal::quantile(a).powi(2));
+    let Some(replicated) = at_zero.iter().map(|o| signal(o.accuracy)).collect::<Option<Vec<f64>>>() else {
+        return 1.0;
+    };
+    let Some(closed) = signal(accuracy).and_then(|f| synbench_theory::mahalanobis_estimate_variance(f, counts, dim))
+    else {
+        return 1.0;
+    };
+    let jackknife = standard_error(&replicated).powi(2);
+    let factor = closed / jackknife;
+    if factor.is_finite() && factor > 0.0 { factor } else { 1.0 }
+}
+
+/// Scales every population replicate's deviation from the replicates' mean
+/// by `√factor`, per ε, in accuracy and bound: their jackknife variance
+/// becomes `factor` times what it was, their mean stays.
+pub fn calibrate_population(replicates: &mut [Replicate], factor: f64) {
+    if factor == 1.0 {
+        return;
+    }
+    let shrink = factor.sqrt();
+    let Some(mut populations) = replicates.iter_mut().map(|r| r.population.as_mut()).collect::<Option<Vec<_>>>() else {
+        return;
+    };
+    let g = populations.len() as f64;
+    let epsilons = populations.first().map_or(0, |p| p.len());
+    for e in 0..epsilons {
+        let accuracy = populations.iter().map(|p| p[e].accuracy).sum::<f64>() / g;
+        let bound = populations.iter().map(|p| p[e].scaled_bound).sum::<f64>() / g;
+        for p in populations.iter_mut() {
+            p[e].accuracy = accuracy + shrink * (p[e].accuracy - accuracy);
+            p[e].scaled_bound = bound + shrink * (p[e].scaled_bound - bound);
+        }
+    }
 }
 
 /// The full evaluation of `probe` on `test` and its `groups` test

@@ -1,37 +1,19 @@
 //! Jackknife replicates and the population estimate (SPEC §7) on Gaussian
 //! features whose population outcome is a closed form.
 
-use ndarray::{Array1, Array2, Axis};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
+use ndarray::Axis;
 use synbench_probe::jackknife::{replicates, smallest_replicate, standard_error, test_replicates};
 use synbench_probe::{BayesProbeParams, ClassStatistics, HeldSplit, ParamGuard};
 use synbench_theory::population_outcome;
 
-/// x | y ~ N(±mean, diag(std²)) + 0.3: diagonal covariance, so the
-/// population moments are `std²` and `mean²` in the standard basis.
-fn gaussian(n: usize, mean: &[f64], std: &[f64], seed: u64) -> HeldSplit {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let labels: Array1<u8> = (0..n).map(|_| u8::from(rng.gen_bool(0.5))).collect();
-    let mut x = Array2::zeros((n, mean.len()));
-    for (mut row, &y) in x.outer_iter_mut().zip(&labels) {
-        let sign = if y == 1 { 1.0 } else { -1.0 };
-        for j in 0..mean.len() {
-            let z: f64 = StandardNormal.sample(&mut rng);
-            row[j] = (0.3 + sign * mean[j] + std[j] * z) as f32;
-        }
-    }
-    HeldSplit { features: x, labels }
-}
+#[path = "common/gaussian.rs"]
+mod gaussian;
 
+use gaussian::gaussian;
+
+/// The tests' spectrum: variances decaying as i^(−0.7).
 fn spectrum(d: usize, kappa: f64) -> (Vec<f64>, Vec<f64>) {
-    // Decaying variances; the class mean spread over all directions with
-    // Mahalanobis half-distance kappa.
-    let std: Vec<f64> = (1..=d).map(|i| (1.0 / (i as f64).powf(0.7)).sqrt()).collect();
-    let raw: Vec<f64> = (0..d).map(|i| std[i] * (1.0 + ((i * 7) % 5) as f64 / 4.0)).collect();
-    let maha: f64 = raw.iter().zip(&std).map(|(m, s)| (m / s) * (m / s)).sum::<f64>().sqrt();
-    (raw.iter().map(|m| m * kappa / maha).collect(), std)
+    gaussian::spectrum(d, kappa, 0.7)
 }
 
 #[test]
@@ -106,7 +88,7 @@ fn replicates_drop_one_group_of_each_split() {
         full.evaluate(test.features.view(), test.labels.view()).unwrap(),
         "one pass, the same outcome"
     );
-    let reps = replicates(&params, &stats, &train, &test, tests).unwrap();
+    let reps = replicates(&params, &full, &stats, &train, &test, tests).unwrap();
     assert_eq!(reps.len(), 10);
     for rep in &reps {
         assert_eq!(rep.test[0].samples, 270, "the test replicate a tenth less");

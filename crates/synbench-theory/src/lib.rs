@@ -27,7 +27,8 @@ pub mod score;
 pub use bound::{expected_scaled_bound, raw_reference};
 pub use error::TheoryError;
 pub use population::{
-    SampleMoments, estimate_population_outcome, population_estimable, population_outcome, smallest_estimable_n,
+    SampleMoments, estimate_population_outcome, mahalanobis_estimate_variance, population_estimable,
+    population_outcome, smallest_estimable_n,
 };
 pub use qcqp::{QcqpSolution, attack_radius, solve_l2_qcqp};
 pub use scales::ScaleGrid;
