@@ -92,15 +92,22 @@ fn main() {
     let k = runs.len() as f64;
     let gf = G as f64;
     println!("D {dim} n {n} decay {decay} kappa {kappa} seeds {seeds}: truth {truth:?}");
+    let signal = |a: f64| synbench_theory::normal::quantile(a).powi(2);
     let factors: Vec<f64> = runs
         .iter()
         .map(|r| {
-            let at_zero: Vec<synbench_theory::ScaleOutcome> = r
-                .singles
-                .iter()
-                .map(|s| synbench_theory::ScaleOutcome { accuracy: s[0][0], scaled_bound: 0.0 })
-                .collect();
-            synbench_probe::jackknife::population_calibration(r.full[0][0], &at_zero, r.counts, dim)
+            let at_zero: Vec<f64> = r.singles.iter().map(|s| signal(s[0][0])).collect();
+            let closed = synbench_theory::mahalanobis_estimate_variance(signal(r.full[0][0]), r.counts, dim);
+            synbench_probe::jackknife::calibration(closed, &at_zero)
+        })
+        .collect();
+    // The train replicates' factor: the plug-in probe's closed-form train variance at ε = 0.
+    let train_factors: Vec<f64> = runs
+        .iter()
+        .map(|r| {
+            let at_zero: Vec<f64> = r.singles.iter().map(|s| s[0][1]).collect();
+            let closed = synbench_theory::plug_in_accuracy_variance(signal(r.full[0][0]), r.counts, dim);
+            synbench_probe::jackknife::calibration(closed, &at_zero)
         })
         .collect();
     for e in 0..eps.len() {
@@ -182,11 +189,19 @@ fn main() {
             let tm = t.iter().sum::<f64>() / gf;
             (gf - 1.0) / gf * t.iter().map(|v| (v - tm).powi(2)).sum::<f64>()
         };
-        let (mut vtr, mut vte) = (0.0, 0.0);
-        for r in &runs {
-            vtr += jack(&r.singles.iter().map(|s| s[e][1]).collect::<Vec<_>>());
+        let (mut vtr, mut vte, mut vcal) = (0.0, 0.0, 0.0);
+        for (r, c) in runs.iter().zip(&train_factors) {
+            let v = jack(&r.singles.iter().map(|s| s[e][1]).collect::<Vec<_>>());
+            vtr += v;
+            vcal += c * v;
             vte += jack(&r.tests.iter().map(|t| t[e]).collect::<Vec<_>>());
         }
+        println!(
+            "  ε {} reference exact CALIBRATED: v_train {:.3e} + v_test: sd/se {:.3}",
+            eps[e],
+            vcal / k,
+            (var / ((vcal + vte) / k)).sqrt()
+        );
         println!(
             "  ε {} reference exact: mean {m:.4} seed var {var:.3e}, v_train {:.3e} + v_test {:.3e}: sd/se {:.3}",
             eps[e],

@@ -509,14 +509,22 @@ impl BayesProbe {
     /// random-matrix correction is of the plug-in `S`), of the components
     /// that the probe's cutoff rule ([`EigenCutoff::kept`]) keeps among them.
     pub fn population_outcomes(&self) -> Option<Vec<ScaleOutcome>> {
-        let epsilons: Vec<f64> = self.directions.iter().map(|d| d.epsilon).collect();
-        self.population_outcomes_at(&epsilons)
+        self.with_population_moments(|moments| {
+            self.directions.iter().map(|d| estimate_population_outcome(moments, d.epsilon)).collect()
+        })
     }
 
-    /// [`Self::population_outcomes`] at the robustness levels `epsilons`,
-    /// the probe's or not (the jackknife calibrates at ε = 0,
-    /// [`crate::jackknife`]): the sample moments are gathered once.
-    pub fn population_outcomes_at(&self, epsilons: &[f64]) -> Option<Vec<ScaleOutcome>> {
+    /// The population estimator's ε = 0 signal `f̂`, the squared
+    /// Mahalanobis half-distance before it is clipped at chance
+    /// ([`synbench_theory::estimate_signal`]; what the jackknife calibrates
+    /// on, [`crate::jackknife`]); `None` where [`Self::population_outcomes`] is.
+    pub fn population_signal(&self) -> Option<f64> {
+        self.with_population_moments(synbench_theory::estimate_signal)
+    }
+
+    /// Calls `estimate` with the population estimator's sample moments;
+    /// `None` for the ℓ∞/ℓ1 attacks.
+    fn with_population_moments<T>(&self, estimate: impl Fn(&SampleMoments<'_>) -> Option<T>) -> Option<T> {
         if self.attack != AttackNorm::L2 {
             return None;
         }
@@ -530,8 +538,7 @@ impl BayesProbe {
         let kept = rule.kept(tolerance, &eigenvalues);
         let l: Vec<f64> = kept.iter().map(|&i| eigenvalues[i]).collect();
         let m2: Vec<f64> = kept.iter().map(|&i| self.mu_eigbasis[i] * self.mu_eigbasis[i]).collect();
-        let moments = SampleMoments { eigenvalues: &l, mu_squared: &m2, counts: self.counts, dim: self.dim };
-        epsilons.iter().map(|&e| estimate_population_outcome(&moments, e)).collect()
+        estimate(&SampleMoments { eigenvalues: &l, mu_squared: &m2, counts: self.counts, dim: self.dim })
     }
 
     /// `tr S / d` of the Ledoit–Wolf target, recovered from the shrunk

@@ -2,7 +2,9 @@
 //! features whose population outcome is a closed form.
 
 use ndarray::Axis;
-use synbench_probe::jackknife::{replicates, smallest_replicate, standard_error, test_replicates};
+use synbench_probe::jackknife::{
+    replicates, smallest_replicate, standard_error, test_replicates, uncalibrated_replicates,
+};
 use synbench_probe::{BayesProbeParams, ClassStatistics, HeldSplit, ParamGuard};
 use synbench_theory::population_outcome;
 
@@ -88,7 +90,7 @@ fn replicates_drop_one_group_of_each_split() {
         full.evaluate(test.features.view(), test.labels.view()).unwrap(),
         "one pass, the same outcome"
     );
-    let reps = replicates(&params, &full, &stats, &train, &test, tests).unwrap();
+    let (reps, signals) = uncalibrated_replicates(&params, &stats, &train, &test, tests.clone()).unwrap();
     assert_eq!(reps.len(), 10);
     for rep in &reps {
         assert_eq!(rep.test[0].samples, 270, "the test replicate a tenth less");
@@ -119,6 +121,27 @@ fn replicates_drop_one_group_of_each_split() {
     let reference = reps[0].test[0].reference;
     assert!((reference.accuracy - (first.accuracy + second.accuracy) / 2.0).abs() < 1e-12);
     assert!((reference.scaled_bound - (first.scaled_bound + second.scaled_bound) / 2.0).abs() < 1e-12);
+    // Calibrated: per ε the same mean and deviations scaled by one factor
+    // per estimator, which makes the ε = 0 train replicates' jackknife
+    // variance the plug-in closed form at the population estimate.
+    let calibrated = replicates(&params, &full, &stats, &train, &test, tests).unwrap();
+    let f = full.population_signal().unwrap();
+    let closed = synbench_theory::plug_in_accuracy_variance(f, full.counts(), 8).unwrap();
+    let train_at = |r: &[synbench_probe::jackknife::Replicate], e: usize| -> Vec<f64> {
+        r.iter().map(|r| r.train[e].accuracy).collect()
+    };
+    let variance = |v: &[f64]| standard_error(v).powi(2);
+    assert!((variance(&train_at(&calibrated, 0)) / closed - 1.0).abs() < 1e-9);
+    let factor = variance(&train_at(&calibrated, 0)) / variance(&train_at(&reps, 0));
+    assert!(factor.is_finite() && (factor - 1.0).abs() > 1e-6, "one seed's factor {factor}");
+    for e in 0..2 {
+        assert!((variance(&train_at(&calibrated, e)) / variance(&train_at(&reps, e)) / factor - 1.0).abs() < 1e-9);
+        let mean = |v: Vec<f64>| v.iter().sum::<f64>() / 10.0;
+        assert!((mean(train_at(&calibrated, e)) - mean(train_at(&reps, e))).abs() < 1e-12);
+    }
+    assert!(signals.iter().all(Option::is_some), "every refit has a population signal");
+    assert_ne!(calibrated[0].population, reps[0].population, "the population replicates calibrated");
+    assert_eq!(calibrated[0].test, reps[0].test, "the test replicates as they are");
     // The standard error of constant replicates is 0; of ±1 around 0 it is √((G−1)/G·G).
     assert!(standard_error(&[0.7; 10]) < 1e-12);
     let alternating: Vec<f64> = (0..10).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
@@ -160,4 +183,74 @@ fn the_smallest_replicate_leaves_out_group_zero() {
         }
     }
     assert_eq!((smallest_replicate(43, 10), smallest_replicate(48, 10)), (38, 43));
+}
+
+/// The closed-form variance of the ε = 0 signal estimate
+/// `f̂ = Φ⁻¹(population accuracy)²` against its seed-to-seed variance, at a
+/// small and a large D/n: a variance from `k` seeds is off by about
+/// `√(2/k)` (5.8 % at 600 seeds), so the band is three of those.
+#[test]
+fn the_closed_form_variance_of_the_signal_estimate_matches_monte_carlo() {
+    let params = BayesProbeParams::new(vec![0.0]).check().unwrap();
+    let kappa: f64 = 0.84;
+    for (dim, n, seeds) in [(24, 256, 600_u64), (128, 256, 600)] {
+        let (mean, std) = gaussian::spectrum(dim, kappa, 0.7);
+        let (mut estimates, mut closed) = (Vec::new(), 0.0);
+        for s in 0..seeds {
+            let train = gaussian(n, &mean, &std, 20_000 + s);
+            let stats = ClassStatistics::from_batch(train.features.view(), train.labels.view()).unwrap();
+            let probe = params.fit(&stats).unwrap();
+            let signal = probe.population_signal().unwrap();
+            let accuracy = probe.population_outcomes().unwrap()[0].accuracy;
+            let from_accuracy = synbench_theory::normal::quantile(accuracy).powi(2);
+            assert!((from_accuracy - signal).abs() < 1e-9 * signal, "D {dim} seed {s}: ε = 0 accuracy Φ(√f̂)");
+            estimates.push(signal);
+            closed += synbench_theory::mahalanobis_estimate_variance(kappa * kappa, probe.counts(), dim).unwrap();
+        }
+        let k = seeds as f64;
+        let centre = estimates.iter().sum::<f64>() / k;
+        let variance = estimates.iter().map(|f| (f - centre).powi(2)).sum::<f64>() / (k - 1.0);
+        let ratio = variance / (closed / k);
+        eprintln!("D {dim} n {n}: mean f̂ {centre:.4} (f {:.4}), variance / closed form {ratio:.3}", kappa * kappa);
+        assert!((centre - kappa * kappa).abs() < 3.0 * (variance / k).sqrt(), "D {dim}: f̂ unbiased, mean {centre}");
+        assert!((0.82..=1.18).contains(&ratio), "D {dim}: variance / closed form {ratio}");
+    }
+}
+
+/// The Monte Carlo train variance of the ε = 0 plug-in probe's conditional
+/// accuracy (on the known feature distribution) against its seed-to-seed
+/// variance, at D/n ≈ 0.1 (two sizes) and 0.5: the band is 2.5 times a
+/// 300-seed variance's own error (8 %), or 3.5 times a 600-seed one's,
+/// beside the closed form's 3 % Monte Carlo error.
+#[test]
+fn the_plug_in_accuracy_variance_matches_monte_carlo() {
+    let params = BayesProbeParams::new(vec![0.0]).check().unwrap();
+    let kappa: f64 = 0.84;
+    for (dim, n, seeds) in [(51, 512, 300_u64), (24, 256, 600), (128, 256, 600)] {
+        let (mean, std) = gaussian::spectrum(dim, kappa, 0.7);
+        let (mut accuracies, mut closed) = (Vec::new(), 0.0);
+        for s in 0..seeds {
+            let train = gaussian(n, &mean, &std, 40_000 + s);
+            let stats = ClassStatistics::from_batch(train.features.view(), train.labels.view()).unwrap();
+            let probe = params.fit(&stats).unwrap();
+            let w = &probe.directions()[0].weights;
+            let spread = w.iter().zip(&std).map(|(w, s)| (w * s).powi(2)).sum::<f64>().sqrt();
+            let margin = |sign: f64| {
+                w.iter()
+                    .zip(&mean)
+                    .zip(probe.midpoint())
+                    .map(|((w, m), c)| w * sign * (0.3 + sign * m - c))
+                    .sum::<f64>()
+            };
+            let cdf = synbench_theory::normal::cdf;
+            accuracies.push(0.5 * (cdf(margin(1.0) / spread) + cdf(margin(-1.0) / spread)));
+            closed += synbench_theory::plug_in_accuracy_variance(kappa * kappa, probe.counts(), dim).unwrap();
+        }
+        let k = seeds as f64;
+        let centre = accuracies.iter().sum::<f64>() / k;
+        let variance = accuracies.iter().map(|a| (a - centre).powi(2)).sum::<f64>() / (k - 1.0);
+        let ratio = variance / (closed / k);
+        eprintln!("D {dim} n {n}: mean accuracy {centre:.4}, variance {variance:.3e} / closed form {ratio:.3}");
+        assert!((0.8..=1.2).contains(&ratio), "D {dim}: variance / closed form {ratio}");
+    }
 }

@@ -7,6 +7,8 @@
 //!   ε-robust (SPEC §3);
 //! * [`population`]: the population score of the ε-robust probe (known
 //!   moments) and its random-matrix estimate from a train split (SPEC §7);
+//! * [`sampling`]: the train-sampling variances of one scale's estimates for
+//!   Gaussian features, which calibrate the jackknife (SPEC §7.1);
 //! * [`score`]: the expected-bound curve over the threshold grid and the
 //!   SynBench score in `reference` (grid) and `exact` (integral) modes.
 //!
@@ -21,16 +23,18 @@ mod error;
 pub mod normal;
 pub mod population;
 pub mod qcqp;
+pub mod sampling;
 pub mod scales;
 pub mod score;
 
 pub use bound::{expected_scaled_bound, raw_reference};
 pub use error::TheoryError;
 pub use population::{
-    SampleMoments, estimate_population_outcome, mahalanobis_estimate_variance, population_estimable,
-    population_outcome, smallest_estimable_n,
+    SampleMoments, estimate_population_outcome, estimate_signal, population_estimable, population_outcome,
+    smallest_estimable_n,
 };
 pub use qcqp::{QcqpSolution, attack_radius, solve_l2_qcqp};
+pub use sampling::{mahalanobis_estimate_variance, plug_in_accuracy_variance};
 pub use scales::ScaleGrid;
 pub use score::{
     PAPER_THRESHOLDS, ScaleOutcome, ScoreMode, ScoreSpec, expected_bound_curve, linspace, reference_threshold_grid,

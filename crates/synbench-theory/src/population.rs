@@ -112,38 +112,6 @@ pub fn smallest_estimable_n(dim: usize) -> u64 {
     dim as u64 + 3
 }
 
-/// The variance of the ε = 0 estimate `f̂ = (1 − D/ν)·μ̂ᵀS⁻¹μ̂ − κD` of
-/// the squared Mahalanobis half-distance `f = μᵀΣ⁻¹μ` for Gaussian
-/// features, in closed form: with `u = Σ^{-1/2}μ̂ ~ N(Σ^{-1/2}μ, κI)`
-/// independent of `νS ~ W_D(Σ, ν)`, `μ̂ᵀS⁻¹μ̂ = ν‖u‖²/χ²_m` with
-/// `m = ν − D + 1` independent of `u` (Muirhead, *Aspects of Multivariate
-/// Statistical Theory*, 1982, Thm 3.2.12), `‖u‖²/κ` a noncentral χ²_D with
-/// noncentrality `f/κ`, so with `A = f + Dκ` and `B = 2Dκ² + 4κf`
-///
-/// ```text
-/// Var f̂ = (1 − D/ν)²·ν²·[(A² + B)/((m − 2)(m − 4)) − A²/(m − 2)²]
-/// ```
-///
-/// (the first two moments of `1/χ²_m`). `f` is the one unknown; the caller
-/// plugs in its estimate. `None` where the moments do not exist (`m ≤ 4`)
-/// or `f` is not finite and positive.
-pub fn mahalanobis_estimate_variance(f: f64, counts: [u64; 2], dim: usize) -> Option<f64> {
-    let [n1, n0] = counts;
-    if n1 == 0 || n0 == 0 || !(f.is_finite() && f > 0.0) {
-        return None;
-    }
-    let (nu, d) = ((n1 + n0) as f64 - 2.0, dim as f64);
-    let m = nu - d + 1.0;
-    if m <= 4.0 {
-        return None;
-    }
-    let kappa = (1.0 / n1 as f64 + 1.0 / n0 as f64) / 4.0;
-    let a = f + d * kappa;
-    let b = 2.0 * d * kappa * kappa + 4.0 * kappa * f;
-    let var_t = nu * nu * ((a * a + b) / ((m - 2.0) * (m - 4.0)) - a * a / ((m - 2.0) * (m - 2.0)));
-    Some((1.0 - d / nu).powi(2) * var_t)
-}
-
 /// The population outcome for known moments: `eigenvalues` `λ_i` of the
 /// pooled covariance and `mu_squared` `μ_i²` of the half class-mean
 /// difference in its eigenbasis (the closed form of the module doc).
@@ -167,6 +135,26 @@ pub fn estimate_population_outcome(moments: &SampleMoments<'_>, epsilon: f64) ->
         dof: n1 + n0 - 2.0,
     };
     Some(solve(&functional, epsilon))
+}
+
+/// The estimate `f̂` of the squared Mahalanobis half-distance `μᵀΣ⁻¹μ`
+/// (the ε = 0 signal, module doc) before it is clipped at chance: with
+/// `k` kept components `f̂ = (1 − k/ν)·Σ μ̂ᵢ²/lᵢ − κk`, negative where the
+/// mean difference is within its noise. `None` where the estimator is not
+/// defined.
+pub fn estimate_signal(moments: &SampleMoments<'_>) -> Option<f64> {
+    let [n1, n0] = moments.counts;
+    if !population_estimable(n1 + n0, moments.dim) {
+        return None;
+    }
+    let (n1, n0) = (n1.max(1) as f64, n0.max(1) as f64);
+    let functional = Functional {
+        l: moments.eigenvalues,
+        m2: moments.mu_squared,
+        noise: (1.0 / n1 + 1.0 / n0) / 4.0,
+        dof: n1 + n0 - 2.0,
+    };
+    Some(functional.at(0.0).f)
 }
 
 const CHANCE: ScaleOutcome = ScaleOutcome { accuracy: 0.5, scaled_bound: 0.0 };
