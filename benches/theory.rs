@@ -1,5 +1,6 @@
 //! The exact ℓ2 QCQP at feature widths of ViT-B (768) and ViT-L (1024), and
-//! scoring of the paper protocol (49 scales, 9 thresholds).
+//! scoring of the paper protocol (49 scales, 9 thresholds), and the
+//! jackknife calibration's train variances (`sampling`).
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -55,5 +56,21 @@ fn scoring(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, qcqp, scoring);
+/// The jackknife's calibration per scale (issue 28): the plug-in probe's
+/// train variance by its Monte Carlo, and the population signal's closed
+/// form, at the paper's n.
+fn sampling(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sampling");
+    for d in [192usize, 768] {
+        group.bench_with_input(BenchmarkId::new("plug_in_accuracy_variance", d), &d, |b, &d| {
+            b.iter(|| synbench_theory::plug_in_accuracy_variance(black_box(0.7), [1024, 1024], d))
+        });
+        group.bench_with_input(BenchmarkId::new("mahalanobis_estimate_variance", d), &d, |b, &d| {
+            b.iter(|| synbench_theory::mahalanobis_estimate_variance(black_box(0.7), [1024, 1024], d))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, qcqp, scoring, sampling);
 criterion_main!(benches);

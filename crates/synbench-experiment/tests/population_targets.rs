@@ -10,12 +10,16 @@
 //!
 //! Each configuration prints closed form, population estimate ± stderr and
 //! reference estimate ± stderr at t = 0.6 / 0.7 / 0.8 / 0.9; the test
-//! asserts |population − closed form| ≤ 0.02 (mean over seeds), pooled 95 %
-//! coverage ≥ 90 % where ≥ 10 seeds ran and within [92 %, 98 %] where ≥ 50
-//! ran, and the calibration of both estimators' stderr (seed-to-seed sd
-//! over mean stderr in [0.8, 1.25]) where ≥ 50 seeds ran: a sd from k seeds
-//! is itself off by ≈ 1/√(2(k − 1)), 16 % at k = 20 (a calibrated stderr
-//! lands outside [0.8, 1.25] in about one cell in five), 10 % at k = 50.
+//! asserts |population − closed form| ≤ 0.02 (mean over seeds), 95 %
+//! coverage pooled over a configuration's cells ≥ 90 % where ≥ 10 seeds
+//! ran and, pooled over both spectra of a width, within [92 %, 98 %] where
+//! ≥ 50 ran, and the calibration of both estimators' stderr (seed-to-seed
+//! sd over mean stderr, root mean square over a configuration's 8 (ε, t)
+//! cells, in [0.8, 1.25]) where ≥ 50 seeds ran. Cells outside that band are
+//! printed, not failed: a sd from k seeds is itself off by
+//! ≈ 1/√(2(k − 1)), 16 % at k = 20 (a calibrated stderr lands outside
+//! [0.8, 1.25] in about one cell in five), 10 % at k = 50 (a few cells of
+//! the 96 of the grid below, even at a true ratio of 1.05).
 //!
 //! The issue-28 calibration grid at a quarter of the paper's n (D/n 0.1,
 //! 0.25, 0.5; ≈ 11 minutes on two cores):
@@ -122,9 +126,12 @@ fn population_estimate_and_intervals_meet_their_targets() {
     let n = env_list("SYNBENCH_TARGET_N", "2048")[0] as u64;
     let mut failures = Vec::new();
     for &dim in &dims {
+        let (mut width_covered, mut width_cells) = (0, 0);
         for (spectrum, decay) in [("flat", 0.0), ("decaying", 0.7)] {
             let runs = run_seeds(dim, decay, n, seeds);
             let (mut pooled_covered, mut pooled_cells) = (0, 0);
+            // Squared sd/stderr of the configuration's cells, per estimator.
+            let mut squared = [Vec::new(), Vec::new()];
             for (e, eps) in [0.0, 0.2].iter().enumerate() {
                 for (t, threshold) in THRESHOLDS.iter().enumerate() {
                     let k = runs.len() as f64;
@@ -161,11 +168,13 @@ fn population_estimate_and_intervals_meet_their_targets() {
                     if (pop - closed).abs() > 0.02 {
                         failures.push(format!("D {dim} {spectrum} ε {eps} t {threshold}: error {:+.4}", pop - closed));
                     }
-                    for (estimator, ratio) in [("reference", ref_sd / ref_se), ("population", pop_sd / pop_se)] {
-                        if seeds >= 50 && !(0.8..=1.25).contains(&ratio) {
-                            failures.push(format!(
-                                "D {dim} {spectrum} ε {eps} t {threshold}: {estimator} sd/stderr {ratio:.2}"
-                            ));
+                    for (i, ratio) in [ref_sd / ref_se, pop_sd / pop_se].into_iter().enumerate() {
+                        squared[i].push(ratio * ratio);
+                        if !(0.8..=1.25).contains(&ratio) {
+                            println!(
+                                "    outside [0.8, 1.25]: {} sd/stderr {ratio:.2}",
+                                ["reference", "population"][i]
+                            );
                         }
                     }
                 }
@@ -173,10 +182,23 @@ fn population_estimate_and_intervals_meet_their_targets() {
             println!(
                 "D {dim:4} {spectrum:8}: 95 % intervals cover the closed form in {pooled_covered}/{pooled_cells} (seed, ε, t)"
             );
-            let share = pooled_covered as f64 / pooled_cells as f64;
-            if (seeds >= 10 && share < 0.9) || (seeds >= 50 && !(0.92..=0.98).contains(&share)) {
+            width_covered += pooled_covered;
+            width_cells += pooled_cells;
+            if seeds >= 10 && (pooled_covered as f64) < 0.9 * pooled_cells as f64 {
                 failures.push(format!("D {dim} {spectrum}: covered {pooled_covered}/{pooled_cells}"));
             }
+            for (estimator, squared) in ["reference", "population"].iter().zip(&squared) {
+                let pooled = (squared.iter().sum::<f64>() / squared.len() as f64).sqrt();
+                println!("D {dim:4} {spectrum:8}: {estimator} sd/stderr pooled over (ε, t) {pooled:.2}");
+                if seeds >= 50 && !(0.8..=1.25).contains(&pooled) {
+                    failures.push(format!("D {dim} {spectrum}: {estimator} pooled sd/stderr {pooled:.2}"));
+                }
+            }
+        }
+        let share = width_covered as f64 / width_cells as f64;
+        println!("D {dim:4}: pooled coverage {:.1} %", 100.0 * share);
+        if seeds >= 50 && !(0.92..=0.98).contains(&share) {
+            failures.push(format!("D {dim}: covered {width_covered}/{width_cells}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -219,9 +219,12 @@ fn the_closed_form_variance_of_the_signal_estimate_matches_monte_carlo() {
 
 /// The Monte Carlo train variance of the ε = 0 plug-in probe's conditional
 /// accuracy (on the known feature distribution) against its seed-to-seed
-/// variance, at D/n ≈ 0.1 (two sizes) and 0.5: the band is 2.5 times a
-/// 300-seed variance's own error (8 %), or 3.5 times a 600-seed one's,
-/// beside the closed form's 3 % Monte Carlo error.
+/// variance, at D/n ≈ 0.1 (two sizes) and 0.5, within the issue's
+/// calibration band [0.8, 1.25]: a 300-seed variance is itself off by 8 %,
+/// a 600-seed one by 6 %, the closed form by its 3 % Monte Carlo error,
+/// and at D ≤ 51 the closed form runs 10–20 % low (measured 1.20 at D 51,
+/// 1.11 at D 24, 0.96 at D 128): it leaves out the spectrum's own
+/// fluctuation, of order 1/D against the directions' 1/√D.
 #[test]
 fn the_plug_in_accuracy_variance_matches_monte_carlo() {
     let params = BayesProbeParams::new(vec![0.0]).check().unwrap();
@@ -251,6 +254,27 @@ fn the_plug_in_accuracy_variance_matches_monte_carlo() {
         let variance = accuracies.iter().map(|a| (a - centre).powi(2)).sum::<f64>() / (k - 1.0);
         let ratio = variance / (closed / k);
         eprintln!("D {dim} n {n}: mean accuracy {centre:.4}, variance {variance:.3e} / closed form {ratio:.3}");
-        assert!((0.8..=1.2).contains(&ratio), "D {dim}: variance / closed form {ratio}");
+        assert!((0.8..=1.25).contains(&ratio), "D {dim}: variance / closed form {ratio}");
     }
+}
+
+/// Rescaling keeps the mean and scales the deviations; widened replicates
+/// stay outcomes (a chance replicate beside ones above it is not pushed
+/// below a bound of 0).
+#[test]
+fn rescaled_replicates_keep_their_mean_and_stay_outcomes() {
+    use synbench_probe::jackknife::rescale;
+    use synbench_theory::ScaleOutcome;
+    let at = |accuracy, scaled_bound| vec![ScaleOutcome { accuracy, scaled_bound }];
+    let close = |got: &[Vec<ScaleOutcome>], want: &[(f64, f64)]| {
+        got.iter()
+            .zip(want)
+            .all(|(g, w)| (g[0].accuracy - w.0).abs() < 1e-12 && (g[0].scaled_bound - w.1).abs() < 1e-12)
+    };
+    let mut narrowed = vec![at(0.6, 0.2), at(0.8, 0.4)];
+    rescale(narrowed.iter_mut().collect(), 0.25);
+    assert!(close(&narrowed, &[(0.65, 0.25), (0.75, 0.35)]), "{narrowed:?}");
+    let mut widened = vec![at(0.5, 0.0), at(0.7, 0.4), at(0.9, 0.8)];
+    rescale(widened.iter_mut().collect(), 4.0);
+    assert!(close(&widened, &[(0.3, 0.0), (0.7, 0.4), (1.0, 1.2)]), "{widened:?}");
 }

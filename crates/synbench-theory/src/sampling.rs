@@ -63,7 +63,8 @@ pub const PLUG_IN_DRAWS: usize = 2048;
 /// `e ~ N(0, κI)` and `νS ~ W_D(I, ν)` are independent, and `S` is
 /// invariant under rotations. So, with `S = Σᵢ λᵢ vᵢvᵢᵀ`, the direction
 /// of `μ̂` and the unit vector completing `μ` in the plane of the two are
-/// a uniformly random orthonormal pair `(g, h)` in the eigenbasis, and
+/// a uniformly random orthonormal pair `(g, h)` in the eigenbasis (`g` is
+/// drawn; `h` enters only through one coordinate, drawn as a scalar), and
 ///
 /// ```text
 /// wᵀμ/‖w‖ = √f·[cos θ·Σ gᵢ²/λᵢ + sin θ·Σ hᵢgᵢ/λᵢ] / (Σ gᵢ²/λᵢ²)^½,
@@ -73,7 +74,8 @@ pub const PLUG_IN_DRAWS: usize = 2048;
 /// and `wᵀe/‖w‖ ~ N(0, κ)` (the two class shares taken equal). The
 /// eigenvalues `λᵢ` are the Marchenko–Pastur quantiles of ratio `D/ν`
 /// (the spectrum's own fluctuations move the accuracy at order `1/D`,
-/// the directions' at `1/√D`). Each draw is `O(D)`; a fixed generator
+/// the directions' at `1/√D`). Each draw is `D` normal draws and a few
+/// scalars; a fixed generator
 /// seed makes the result deterministic. `None` where the pooled
 /// covariance is singular (`ν ≤ D`) or `f` is not finite and positive.
 pub fn plug_in_accuracy_variance(f: f64, counts: [u64; 2], dim: usize) -> Option<f64> {
@@ -85,26 +87,31 @@ pub fn plug_in_accuracy_variance(f: f64, counts: [u64; 2], dim: usize) -> Option
     let kappa = (1.0 / n1 as f64 + 1.0 / n0 as f64) / 4.0;
     let inverse: Vec<f64> = marchenko_pastur_quantiles(dim as f64 / nu, dim).iter().map(|l| 1.0 / l).collect();
     let mut rng = Normal::new(0x5eed_b1a5_u64 ^ dim as u64);
-    let (mut g, mut h) = (vec![0.0; dim], vec![0.0; dim]);
+    let mut g = vec![0.0; dim];
     let (mut sum, mut sum_sq) = (0.0, 0.0);
     for _ in 0..PLUG_IN_DRAWS {
-        // A uniformly random orthonormal pair (g, h), unnormalised.
+        // The direction g of μ̂ in the eigenbasis; S⁻¹g = along·g + a rest
+        // orthogonal to g, of which a uniform unit vector h ⊥ g sees the
+        // first coordinate of a uniform point on the sphere of D − 1
+        // dimensions: z/√(z² + χ²_{D−2}).
         g.iter_mut().for_each(|x| *x = rng.sample());
-        h.iter_mut().for_each(|x| *x = rng.sample());
-        let gg: f64 = g.iter().map(|x| x * x).sum();
-        let hg: f64 = h.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>() / gg;
-        h.iter_mut().zip(&g).for_each(|(a, b)| *a -= hg * b);
-        let hh: f64 = h.iter().map(|x| x * x).sum();
-        let (mut along, mut across, mut norm) = (0.0, 0.0, 0.0);
-        for ((&l, &gi), &hi) in inverse.iter().zip(&g).zip(&h) {
+        let (mut gg, mut along, mut norm) = (0.0, 0.0, 0.0);
+        for (&l, &gi) in inverse.iter().zip(&g) {
+            gg += gi * gi;
             along += gi * gi * l;
-            across += hi * gi * l;
             norm += gi * gi * l * l;
         }
-        let (along, across, norm) = (along / gg, across / (gg * hh).sqrt(), (norm / gg).sqrt());
+        let (along, norm) = (along / gg, (norm / gg).sqrt());
+        let across = if dim > 1 {
+            let z = rng.sample();
+            let rest = (norm * norm - along * along).max(0.0).sqrt();
+            rest * z / (z * z + rng.chi_squared(dim - 2)).sqrt()
+        } else {
+            0.0
+        };
         // The angle between μ̂ and μ; ‖u‖² = κ(z₁² + χ²_{D−1}).
         let z1 = rng.sample();
-        let rest: f64 = (1..dim).map(|_| rng.sample().powi(2)).sum();
+        let rest = rng.chi_squared(dim - 1);
         let along_mu = f + (f * kappa).sqrt() * z1;
         let length = (f + 2.0 * (f * kappa).sqrt() * z1 + kappa * (z1 * z1 + rest)).sqrt();
         let cos = along_mu / (f.sqrt() * length);
@@ -170,6 +177,26 @@ impl Normal {
         ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
     }
 
+    /// A χ² draw with `k` degrees of freedom: `2·Gamma(k/2)` by
+    /// Marsaglia and Tsang's method (ACM TOMS 26, 2000), exact, with the
+    /// `u^(1/a)` boost for `k/2 < 1`.
+    fn chi_squared(&mut self, k: usize) -> f64 {
+        if k == 0 {
+            return 0.0;
+        }
+        let shape = k as f64 / 2.0;
+        let (a, boost) = if shape < 1.0 { (shape + 1.0, self.uniform().powf(1.0 / shape)) } else { (shape, 1.0) };
+        let d = a - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let z = self.sample();
+            let v = (1.0 + c * z).powi(3);
+            if v > 0.0 && self.uniform().ln() < z * z / 2.0 + d - d * v + d * v.ln() {
+                return 2.0 * d * v * boost;
+            }
+        }
+    }
+
     fn sample(&mut self) -> f64 {
         if let Some(z) = self.spare.take() {
             return z;
@@ -207,6 +234,19 @@ mod tests {
         let var = draws.iter().map(|z| (z - mean).powi(2)).sum::<f64>() / draws.len() as f64;
         let fourth = draws.iter().map(|z| z.powi(4)).sum::<f64>() / draws.len() as f64;
         assert!(mean.abs() < 0.01 && (var - 1.0).abs() < 0.01 && (fourth - 3.0).abs() < 0.05);
+    }
+
+    #[test]
+    fn chi_squared_draws_have_their_mean_and_variance() {
+        let mut rng = Normal::new(5);
+        for k in [1usize, 3, 40, 700] {
+            let draws: Vec<f64> = (0..100_000).map(|_| rng.chi_squared(k)).collect();
+            let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+            let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / draws.len() as f64;
+            let k = k as f64;
+            assert!((mean / k - 1.0).abs() < 0.015, "k {k}: mean {mean}");
+            assert!((var / (2.0 * k) - 1.0).abs() < 0.04, "k {k}: variance {var}");
+        }
     }
 
     #[test]
