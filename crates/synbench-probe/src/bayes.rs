@@ -471,18 +471,16 @@ impl BayesProbe {
                 found: moments.dim(),
             });
         }
-        let covariances = [moments.class_covariance(1)?, moments.class_covariance(0)?];
         let (n1, n0) = (moments.count(1) as f64, moments.count(0) as f64);
         let shares = [n1 / (n1 + n0), n0 / (n1 + n0)];
         let offsets = [moments.class_mean(1) - &self.midpoint, &self.midpoint - moments.class_mean(0)];
-        Ok(self
-            .directions
+        self.directions
             .iter()
             .map(|dir| {
                 let (mut accuracy, mut positive) = (0.0, 0.0);
-                for k in 0..2 {
+                for (k, label) in [1u8, 0].into_iter().enumerate() {
                     let margin = dir.weights.dot(&offsets[k]);
-                    let spread = dir.weights.dot(&covariances[k].dot(&dir.weights)).max(0.0).sqrt();
+                    let spread = moments.class_variance_along(label, &dir.weights)?.max(0.0).sqrt();
                     let (p, tail) = if spread > 0.0 {
                         let z = margin / spread;
                         (cdf(z), margin * cdf(z) + spread * pdf(z))
@@ -495,9 +493,9 @@ impl BayesProbe {
                     positive += shares[k] * tail;
                 }
                 let scaled_bound = if accuracy > 0.0 { positive / (accuracy * dir.mean_margin) } else { 0.0 };
-                ScaleOutcome { accuracy, scaled_bound }
+                Ok(ScaleOutcome { accuracy, scaled_bound })
             })
-            .collect())
+            .collect()
     }
 
     /// The estimated population outcome per ε (SPEC §7,

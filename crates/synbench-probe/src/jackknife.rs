@@ -174,8 +174,39 @@ pub fn replicates(
     tests: Vec<Vec<EpsilonOutcome>>,
 ) -> Result<Vec<Replicate>> {
     let (mut replicates, signals) = uncalibrated_replicates(params, train_stats, train, test, tests)?;
-    calibrate(params, probe, &mut replicates, &signals);
+    calibrate(&ClosedForms::of(params, probe), &mut replicates, &signals);
     Ok(replicates)
+}
+
+/// The train-sampling variances that [`calibrate`] gives one scale's
+/// replicates, at the full probe's population signal `f̂` (clipped at 0).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClosedForms {
+    /// [`synbench_theory::mahalanobis_estimate_variance`]: of `f̂`.
+    pub population: Option<f64>,
+    /// [`synbench_theory::plug_in_accuracy_variance`]: of the ε = 0
+    /// accuracy, with the index of ε = 0 among the probe's; `None` unless
+    /// the probe has ε = 0 and the pooled covariance.
+    pub train: Option<(usize, f64)>,
+}
+
+impl ClosedForms {
+    /// The closed forms of `probe`, fitted with `params`; both `None` where
+    /// its population estimate is not defined.
+    pub fn of(params: &BayesProbeValidParams, probe: &BayesProbe) -> Self {
+        let Some(full) = probe.population_signal().map(|f| f.max(0.0)) else {
+            return ClosedForms { population: None, train: None };
+        };
+        let (counts, dim) = (probe.counts(), probe.dim());
+        let zero = params.epsilons().iter().position(|&e| e == 0.0);
+        let train = match (zero, params.estimator()) {
+            (Some(zero), CovarianceEstimator::Pooled) => {
+                synbench_theory::plug_in_accuracy_variance(full, counts, dim).map(|v| (zero, v))
+            }
+            _ => None,
+        };
+        ClosedForms { population: synbench_theory::mahalanobis_estimate_variance(full, counts, dim), train }
+    }
 }
 
 /// The replicates of [`replicates`] as the refits give them, each with
@@ -209,34 +240,20 @@ pub fn uncalibrated_replicates(
         .unzip())
 }
 
-/// Calibrates one scale's replicates of `probe` (module doc): the
-/// population replicates so that the jackknife variance of their signals
-/// `signals` (each replicate's [`BayesProbe::population_signal`]) is
-/// [`synbench_theory::mahalanobis_estimate_variance`], and, where the
-/// probe has ε = 0 and the pooled covariance, the train replicates so that
-/// the jackknife variance of their ε = 0 accuracy is
-/// [`synbench_theory::plug_in_accuracy_variance`], both at the full
-/// probe's signal (clipped at 0). Nothing changes where the population
-/// estimate is not defined, nor the train replicates where the full
-/// signal is not positive.
-pub fn calibrate(
-    params: &BayesProbeValidParams,
-    probe: &BayesProbe,
-    replicates: &mut [Replicate],
-    signals: &[Option<f64>],
-) {
-    let Some(full) = probe.population_signal().map(|f| f.max(0.0)) else {
-        return;
-    };
-    let (counts, dim) = (probe.counts(), probe.dim());
+/// Calibrates one scale's replicates (module doc): the population
+/// replicates so that the jackknife variance of their signals `signals`
+/// (each replicate's [`BayesProbe::population_signal`]) is
+/// `closed.population`, the train replicates so that the jackknife
+/// variance of their ε = 0 accuracy is `closed.train`. Nothing changes
+/// where a closed form or a signal is missing.
+pub fn calibrate(closed: &ClosedForms, replicates: &mut [Replicate], signals: &[Option<f64>]) {
     if let Some(signals) = signals.iter().copied().collect::<Option<Vec<f64>>>() {
-        let factor = calibration(synbench_theory::mahalanobis_estimate_variance(full, counts, dim), &signals);
+        let factor = calibration(closed.population, &signals);
         rescale(replicates.iter_mut().filter_map(|r| r.population.as_mut()).collect(), factor);
     }
-    let zero = params.epsilons().iter().position(|&e| e == 0.0);
-    if let (Some(zero), CovarianceEstimator::Pooled) = (zero, params.estimator()) {
+    if let Some((zero, variance)) = closed.train {
         let accuracies: Vec<f64> = replicates.iter().map(|r| r.train[zero].accuracy).collect();
-        let factor = calibration(synbench_theory::plug_in_accuracy_variance(full, counts, dim), &accuracies);
+        let factor = calibration(Some(variance), &accuracies);
         rescale(replicates.iter_mut().map(|r| &mut r.train).collect(), factor);
     }
 }

@@ -226,6 +226,14 @@ impl ClassStatistics {
         Ok(&class.m2 / (class.count as f64 - 1.0))
     }
 
+    /// `wᵀC_y w` for the unbiased covariance `C_y` of class `label`, without
+    /// forming `C_y`.
+    pub fn class_variance_along(&self, label: u8, w: &Array1<f64>) -> Result<f64> {
+        self.ensure_estimable()?;
+        let class = &self.classes[usize::from(label == 1)];
+        Ok(w.dot(&class.m2.dot(w)) / (class.count as f64 - 1.0))
+    }
+
     /// The pooled covariance `S = [(n₁−1)C₁ + (n₀−1)C₀]/(n − 2)` (SPEC §3).
     pub fn pooled_covariance(&self) -> Result<Array2<f64>> {
         self.ensure_estimable()?;
