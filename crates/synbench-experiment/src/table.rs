@@ -145,7 +145,7 @@ impl ScoreTable {
         if self.rows.iter().any(|r| r.stderr.iter().any(|s| s.is_finite())) {
             let _ = writeln!(
                 out,
-                "± is the delete-a-group jackknife standard error ({JACKKNIFE_GROUPS} groups); the 95 % interval is ± {T975:.3}·stderr."
+                "± is the delete-a-group jackknife standard error ({JACKKNIFE_GROUPS} groups, calibrated per scale to the closed-form train variance, SPEC §7.1); the 95 % interval is ± {T975:.3}·stderr."
             );
         }
         for note in &self.notes {
