@@ -1,9 +1,12 @@
 //! Research harness (issue 28 part 1): the delete-a-group jackknife's
 //! variance of one scale's estimates against their seed-to-seed variance on
-//! Gaussian features, with the delete-two interactions beside it.
+//! Gaussian features, with the delete-two interactions beside it, and the
+//! per-scale calibration of the jackknife module doc (`CALIBRATED` lines:
+//! the population replicates by the closed form of the signal's variance,
+//! the reference train replicates by the plug-in accuracy's).
 //!
 //! ```text
-//! cargo run --release -p synbench-probe --example calibration -- DIM N SEEDS DECAY
+//! cargo run --release -p synbench-probe --example calibration -- DIM N SEEDS DECAY [KAPPA]
 //! ```
 
 use rayon::prelude::*;
@@ -156,21 +159,12 @@ fn main() {
             );
         }
         if e == 0 {
-            // ε = 0 closed form (Gaussian): f̂ = (1 − D/ν)·T − κD with T = ν‖u‖²/χ²_m.
+            // ε = 0 closed form (Gaussian), by the delta method from f̂ to the accuracy Φ(√f̂).
             let closed: Vec<f64> = runs
                 .iter()
                 .map(|r| {
-                    let a = r.full[0][0];
-                    let (nu, d) = (r.counts[0] as f64 + r.counts[1] as f64 - 2.0, dim as f64);
-                    let kap = (1.0 / r.counts[0] as f64 + 1.0 / r.counts[1] as f64) / 4.0;
-                    let rr = synbench_theory::normal::quantile(a).max(1e-3);
-                    let f = rr * rr;
-                    let m = nu - d + 1.0;
-                    let aa = f + d * kap;
-                    let bb = 2.0 * d * kap * kap + 4.0 * kap * f;
-                    let var_t =
-                        nu * nu * ((aa * aa + bb) / ((m - 2.0) * (m - 4.0)) - aa * aa / ((m - 2.0) * (m - 2.0)));
-                    let var_f = (1.0 - d / nu).powi(2) * var_t;
+                    let rr = synbench_theory::normal::quantile(r.full[0][0]).max(1e-3);
+                    let var_f = synbench_theory::mahalanobis_estimate_variance(rr * rr, r.counts, dim).unwrap();
                     let g = synbench_theory::normal::pdf(rr) / (2.0 * rr);
                     g * g * var_f
                 })
