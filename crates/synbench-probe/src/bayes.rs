@@ -507,9 +507,20 @@ impl BayesProbe {
     /// random-matrix correction is of the plug-in `S`), of the components
     /// that the probe's cutoff rule ([`EigenCutoff::kept`]) keeps among them.
     pub fn population_outcomes(&self) -> Option<Vec<ScaleOutcome>> {
+        self.with_population_moments(|moments| self.population_outcomes_of(moments))
+    }
+
+    /// [`Self::population_outcomes`] and [`Self::population_signal`] from
+    /// one gathering of the sample moments (the jackknife's refits need
+    /// both).
+    pub fn population_estimate(&self) -> Option<(Vec<ScaleOutcome>, f64)> {
         self.with_population_moments(|moments| {
-            self.directions.iter().map(|d| estimate_population_outcome(moments, d.epsilon)).collect()
+            Some((self.population_outcomes_of(moments)?, synbench_theory::estimate_signal(moments)?))
         })
+    }
+
+    fn population_outcomes_of(&self, moments: &SampleMoments<'_>) -> Option<Vec<ScaleOutcome>> {
+        self.directions.iter().map(|d| estimate_population_outcome(moments, d.epsilon)).collect()
     }
 
     /// The population estimator's ε = 0 signal `f̂`, the squared

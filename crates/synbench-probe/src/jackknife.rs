@@ -228,12 +228,8 @@ pub fn uncalibrated_replicates(
             let (features, labels) = train.rows(|i| i % groups == g);
             let part = ClassStatistics::from_batch(features.view(), labels.view())?;
             let refit = params.fit(&train_stats.without(&part)?)?;
-            let replicate = Replicate {
-                train: refit.gaussian_outcomes(&test_moments)?,
-                test,
-                population: refit.population_outcomes(),
-            };
-            Ok((replicate, refit.population_signal()))
+            let (population, signal) = refit.population_estimate().unzip();
+            Ok((Replicate { train: refit.gaussian_outcomes(&test_moments)?, test, population }, signal))
         })
         .collect::<Result<Vec<_>>>()?
         .into_iter()

@@ -219,15 +219,8 @@ impl ClassStatistics {
         Ok(())
     }
 
-    /// The unbiased covariance `C_k` of class `label` (1 or 0).
-    pub fn class_covariance(&self, label: u8) -> Result<Array2<f64>> {
-        self.ensure_estimable()?;
-        let class = &self.classes[usize::from(label == 1)];
-        Ok(&class.m2 / (class.count as f64 - 1.0))
-    }
-
-    /// `wᵀC_y w` for the unbiased covariance `C_y` of class `label`, without
-    /// forming `C_y`.
+    /// `wᵀC_y w` for the unbiased covariance `C_y` of class `label` (1 or
+    /// 0), without forming `C_y`.
     pub fn class_variance_along(&self, label: u8, w: &Array1<f64>) -> Result<f64> {
         self.ensure_estimable()?;
         let class = &self.classes[usize::from(label == 1)];

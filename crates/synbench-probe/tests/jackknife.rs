@@ -208,8 +208,7 @@ fn the_closed_form_variance_of_the_signal_estimate_matches_monte_carlo() {
             closed += synbench_theory::mahalanobis_estimate_variance(kappa * kappa, probe.counts(), dim).unwrap();
         }
         let k = seeds as f64;
-        let centre = estimates.iter().sum::<f64>() / k;
-        let variance = estimates.iter().map(|f| (f - centre).powi(2)).sum::<f64>() / (k - 1.0);
+        let (centre, variance) = mean_and_variance(&estimates);
         let ratio = variance / (closed / k);
         eprintln!("D {dim} n {n}: mean f̂ {centre:.4} (f {:.4}), variance / closed form {ratio:.3}", kappa * kappa);
         assert!((centre - kappa * kappa).abs() < 3.0 * (variance / k).sqrt(), "D {dim}: f̂ unbiased, mean {centre}");
@@ -249,13 +248,18 @@ fn the_plug_in_accuracy_variance_matches_monte_carlo() {
             accuracies.push(0.5 * (cdf(margin(1.0) / spread) + cdf(margin(-1.0) / spread)));
             closed += synbench_theory::plug_in_accuracy_variance(kappa * kappa, probe.counts(), dim).unwrap();
         }
-        let k = seeds as f64;
-        let centre = accuracies.iter().sum::<f64>() / k;
-        let variance = accuracies.iter().map(|a| (a - centre).powi(2)).sum::<f64>() / (k - 1.0);
-        let ratio = variance / (closed / k);
+        let (centre, variance) = mean_and_variance(&accuracies);
+        let ratio = variance / (closed / seeds as f64);
         eprintln!("D {dim} n {n}: mean accuracy {centre:.4}, variance {variance:.3e} / closed form {ratio:.3}");
         assert!((0.8..=1.25).contains(&ratio), "D {dim}: variance / closed form {ratio}");
     }
+}
+
+/// The mean of `values` and their unbiased sample variance.
+fn mean_and_variance(values: &[f64]) -> (f64, f64) {
+    let k = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / k;
+    (mean, values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (k - 1.0))
 }
 
 /// Rescaling keeps the mean and scales the deviations; widened replicates

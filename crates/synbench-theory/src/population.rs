@@ -123,18 +123,7 @@ pub fn population_outcome(eigenvalues: &[f64], mu_squared: &[f64], epsilon: f64)
 /// statistics (module doc); `None` where it is not defined
 /// ([`population_estimable`]: `n − 2 ≤ D`).
 pub fn estimate_population_outcome(moments: &SampleMoments<'_>, epsilon: f64) -> Option<ScaleOutcome> {
-    let [n1, n0] = moments.counts;
-    if !population_estimable(n1 + n0, moments.dim) {
-        return None;
-    }
-    let (n1, n0) = (n1.max(1) as f64, n0.max(1) as f64);
-    let functional = Functional {
-        l: moments.eigenvalues,
-        m2: moments.mu_squared,
-        noise: (1.0 / n1 + 1.0 / n0) / 4.0,
-        dof: n1 + n0 - 2.0,
-    };
-    Some(solve(&functional, epsilon))
+    Functional::of_sample(moments).map(|functional| solve(&functional, epsilon))
 }
 
 /// The estimate `f̂` of the squared Mahalanobis half-distance `μᵀΣ⁻¹μ`
@@ -143,18 +132,13 @@ pub fn estimate_population_outcome(moments: &SampleMoments<'_>, epsilon: f64) ->
 /// mean difference is within its noise. `None` where the estimator is not
 /// defined.
 pub fn estimate_signal(moments: &SampleMoments<'_>) -> Option<f64> {
-    let [n1, n0] = moments.counts;
-    if !population_estimable(n1 + n0, moments.dim) {
-        return None;
-    }
-    let (n1, n0) = (n1.max(1) as f64, n0.max(1) as f64);
-    let functional = Functional {
-        l: moments.eigenvalues,
-        m2: moments.mu_squared,
-        noise: (1.0 / n1 + 1.0 / n0) / 4.0,
-        dof: n1 + n0 - 2.0,
-    };
-    Some(functional.at(0.0).f)
+    Functional::of_sample(moments).map(|functional| functional.at(0.0).f)
+}
+
+/// `κ = (1/n₁ + 1/n₀)/4`: the variance of each coordinate of the white
+/// half class-mean difference (and of the midpoint) for `n₁ + n₀` samples.
+pub fn mean_noise(n1: f64, n0: f64) -> f64 {
+    (1.0 / n1 + 1.0 / n0) / 4.0
 }
 
 const CHANCE: ScaleOutcome = ScaleOutcome { accuracy: 0.5, scaled_bound: 0.0 };
@@ -175,7 +159,23 @@ struct Point {
     slope: f64,
 }
 
-impl Functional<'_> {
+impl<'a> Functional<'a> {
+    /// The functional of a train split's plug-in moments; `None` where the
+    /// estimator is not defined ([`population_estimable`]).
+    fn of_sample(moments: &SampleMoments<'a>) -> Option<Self> {
+        let [n1, n0] = moments.counts;
+        if !population_estimable(n1 + n0, moments.dim) {
+            return None;
+        }
+        let (n1, n0) = (n1.max(1) as f64, n0.max(1) as f64);
+        Some(Functional {
+            l: moments.eigenvalues,
+            m2: moments.mu_squared,
+            noise: mean_noise(n1, n0),
+            dof: n1 + n0 - 2.0,
+        })
+    }
+
     fn at(&self, g: f64) -> Point {
         let (mut a, mut da, mut q, mut dq) = (0.0, 0.0, 0.0, 0.0);
         for (&l, &m2) in self.l.iter().zip(self.m2) {

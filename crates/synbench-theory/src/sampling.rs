@@ -17,7 +17,7 @@
 //!   reduction of the train sample to a few scalars.
 
 use crate::normal::cdf;
-use crate::population::smallest_estimable_n;
+use crate::population::{mean_noise, smallest_estimable_n};
 
 /// The variance of the ε = 0 estimate `f̂ = (1 − D/ν)·μ̂ᵀS⁻¹μ̂ − κD` of
 /// the squared Mahalanobis half-distance `f = μᵀΣ⁻¹μ` for Gaussian
@@ -44,7 +44,7 @@ pub fn mahalanobis_estimate_variance(f: f64, counts: [u64; 2], dim: usize) -> Op
     if m <= 4.0 {
         return None;
     }
-    let kappa = (1.0 / n1 as f64 + 1.0 / n0 as f64) / 4.0;
+    let kappa = mean_noise(n1 as f64, n0 as f64);
     let a = f + d * kappa;
     let b = 2.0 * d * kappa * kappa + 4.0 * kappa * f;
     let var_t = nu * nu * ((a * a + b) / ((m - 2.0) * (m - 4.0)) - a * a / ((m - 2.0) * (m - 2.0)));
@@ -75,8 +75,7 @@ pub const PLUG_IN_DRAWS: usize = 2048;
 /// eigenvalues `λᵢ` are the Marchenko–Pastur quantiles of ratio `D/ν`
 /// (the spectrum's own fluctuations move the accuracy at order `1/D`,
 /// the directions' at `1/√D`). Each draw is `D` normal draws and a few
-/// scalars; a fixed generator
-/// seed makes the result deterministic. `None` where the pooled
+/// scalars; a fixed generator seed makes the result deterministic. `None` where the pooled
 /// covariance is singular (`ν ≤ D`) or `f` is not finite and positive.
 pub fn plug_in_accuracy_variance(f: f64, counts: [u64; 2], dim: usize) -> Option<f64> {
     let [n1, n0] = counts;
@@ -84,7 +83,7 @@ pub fn plug_in_accuracy_variance(f: f64, counts: [u64; 2], dim: usize) -> Option
         return None;
     }
     let nu = (n1 + n0) as f64 - 2.0;
-    let kappa = (1.0 / n1 as f64 + 1.0 / n0 as f64) / 4.0;
+    let kappa = mean_noise(n1 as f64, n0 as f64);
     let inverse: Vec<f64> = marchenko_pastur_quantiles(dim as f64 / nu, dim).iter().map(|l| 1.0 / l).collect();
     let mut rng = Normal::new(0x5eed_b1a5_u64 ^ dim as u64);
     let mut g = vec![0.0; dim];
